@@ -1,0 +1,3 @@
+from ragq.producer.cli import main
+
+main()

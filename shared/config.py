@@ -1,0 +1,77 @@
+"""One settings object. Precedence: CLI flag > $RAGQ_HOME/config.toml > RAGQ_* environment > defaults."""
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from ragq.shared.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str | None = None  # None: SQLite at home/ragq.db
+    broker_url: str | None = None  # None: the embedded Redis under home/redis
+    debug: bool = False
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'ragq.db'}"
+
+    @property
+    def indexes_dir(self) -> Path:
+        return self.home / "indexes"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.home / "redis"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.home / "downloads"
+
+    def ensure_home(self) -> None:
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            probe = self.home / ".write-check"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(
+                f"RAGQ_HOME {self.home} is not writable ({exc.strerror}): set RAGQ_HOME to a folder you can write."
+            ) from exc
+
+
+def _from_file(home: Path) -> dict:
+    path = home / "config.toml"
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not valid TOML ({exc}): fix or delete it.") from exc
+    known = {f.name for f in fields(Settings)} - {"home"}
+    unknown = set(data) - known
+    if unknown:
+        raise UsageError(f"{path} has unknown keys {sorted(unknown)}: known keys are {sorted(known)}.")
+    return data
+
+
+def load_settings(**overrides) -> Settings:
+    """Build the settings from defaults, environment, config file and CLI overrides (None = not given)."""
+    env = os.environ
+    home = Path(overrides.get("home") or env.get("RAGQ_HOME") or Path.home() / ".ragq").expanduser()
+    settings = Settings(
+        home=home,
+        database_url=env.get("RAGQ_DATABASE_URL") or None,
+        broker_url=env.get("RAGQ_BROKER_URL") or None,
+        debug=env.get("RAGQ_DEBUG", "") not in ("", "0"),
+    )
+    settings = replace(settings, **_from_file(home))
+    given = {k: v for k, v in overrides.items() if v is not None and k != "home"}
+    return replace(settings, **given)

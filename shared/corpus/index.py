@@ -1,0 +1,138 @@
+"""A hybrid index on disk: chunks (JSON lines), BM25 postings (npz, no pickle), FAISS vectors, manifest.
+
+Written to a temporary folder and swapped in whole, so a failed ingest leaves the old index as it was.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ragq.shared.corpus.chunking import CHUNK_OVERLAP, CHUNK_SIZE, Chunk, split_pages
+from ragq.shared.corpus.documents import expand_paths, load_document, sha256_file
+from ragq.shared.corpus.embedding import EMBEDDER_NAME
+from ragq.shared.errors import CorpusIndexError, DocumentError, UsageError
+from ragq.shared.rag.bm25 import BM25, tokenize
+from ragq.shared.registry import unknown_name_message
+
+FORMAT = 1
+CHUNKER = {"splitter": "RecursiveCharacterTextSplitter", "chunk_size": CHUNK_SIZE, "chunk_overlap": CHUNK_OVERLAP}
+
+
+@dataclass
+class HybridIndex:
+    name: str
+    manifest: dict
+    chunks: list[Chunk]
+    bm25: BM25
+    dense: object  # faiss.IndexFlatL2
+
+    @classmethod
+    def load(cls, folder: Path) -> "HybridIndex":
+        import faiss
+
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+            with (folder / "chunks.jsonl").open() as fh:
+                chunks = [Chunk(**json.loads(line)) for line in fh]
+            bm25 = BM25.load(folder)
+            dense = faiss.read_index(str(folder / "dense.faiss"))
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise CorpusIndexError(f"index at {folder} is damaged ({exc}): ingest it again.") from exc
+        if dense.ntotal != len(chunks) or len(bm25.doc_len) != len(chunks):
+            raise CorpusIndexError(f"index at {folder} is inconsistent: ingest it again.")
+        return cls(manifest["name"], manifest, chunks, bm25, dense)
+
+
+def index_folder(indexes_dir: Path, name: str) -> Path:
+    if not name or "/" in name or name.startswith("."):
+        raise UsageError(f"'{name}' is not a usable index name: use letters, digits, '-' and '_'.")
+    return indexes_dir / name
+
+
+def list_manifests(indexes_dir: Path) -> list[dict]:
+    if not indexes_dir.exists():
+        return []
+    found = (p / "manifest.json" for p in sorted(indexes_dir.iterdir()))
+    return [json.loads(m.read_text()) for m in found if m.exists()]
+
+
+def load_index(indexes_dir: Path, name: str) -> HybridIndex:
+    folder = index_folder(indexes_dir, name)
+    if not (folder / "manifest.json").exists():
+        known = [m["name"] for m in list_manifests(indexes_dir)]
+        raise CorpusIndexError(unknown_name_message("index", name, known, "Create it with `ragq ingest PATH --index NAME`."))
+    return HybridIndex.load(folder)
+
+
+def describe_sources(paths: list[Path]) -> list[dict]:
+    return [{"name": p.name, "path": str(p.resolve()), "sha256": sha256_file(p)} for p in expand_paths(paths)]
+
+
+def is_unchanged(folder: Path, sources: list[dict]) -> bool:
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        return False
+    manifest = json.loads(manifest_path.read_text())
+    same = lambda srcs: sorted((s["name"], s["sha256"]) for s in srcs)  # noqa: E731
+    return (manifest.get("format") == FORMAT and manifest.get("chunker") == CHUNKER
+            and manifest.get("embedder") == EMBEDDER_NAME and same(manifest["sources"]) == same(sources))
+
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def build(name: str, sources: list[dict], embedder, progress: Progress) -> tuple[dict, list[Chunk], np.ndarray]:
+    chunks: list[Chunk] = []
+    names = [s["name"] for s in sources]
+    if len(set(names)) != len(names):
+        raise DocumentError(f"two documents share a file name ({names}): rename one; chunks cite sources by name.")
+    for i, source in enumerate(sources):
+        progress("reading", i, len(sources))
+        pages = load_document(Path(source["path"]))
+        doc_chunks = split_pages(pages, source["sha256"])
+        source.update(pages=len(pages), empty_pages=sum(not p.text.strip() for p in pages), chunks=len(doc_chunks))
+        chunks.extend(doc_chunks)
+    progress("reading", len(sources), len(sources))
+    vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
+    step = 64
+    for start in range(0, len(chunks), step):
+        progress("embedding", start, len(chunks))
+        vectors[start:start + step] = embedder.encode([c.text for c in chunks[start:start + step]])
+    progress("embedding", len(chunks), len(chunks))
+    manifest = {
+        "name": name, "format": FORMAT, "sources": sources, "chunker": CHUNKER, "embedder": EMBEDDER_NAME,
+        "dim": embedder.dim, "chunk_count": len(chunks), "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return manifest, chunks, vectors
+
+
+def save(folder: Path, manifest: dict, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    """Write everything into a sibling temporary folder, then swap it in."""
+    import faiss
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        with (tmp / "chunks.jsonl").open("w") as fh:
+            for chunk in chunks:
+                fh.write(json.dumps(asdict(chunk)) + "\n")
+        BM25.build([tokenize(c.text) for c in chunks]).save(tmp)
+        dense = faiss.IndexFlatL2(vectors.shape[1])
+        dense.add(vectors)
+        faiss.write_index(dense, str(tmp / "dense.faiss"))
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        old = folder.with_name(f".{folder.name}-old")
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

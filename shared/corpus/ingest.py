@@ -1,0 +1,32 @@
+"""`ragq ingest`: documents -> a persisted hybrid index, recorded in the database."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragq.shared.config import Settings
+from ragq.shared.corpus import index as idx
+from ragq.shared.corpus.embedding import Embedder
+from ragq.shared.store import catalog_rows, db
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    name: str
+    unchanged: bool
+    manifest: dict
+
+
+def ingest(settings: Settings, name: str, paths: list[Path], progress: idx.Progress, embedder=None) -> IngestReport:
+    folder = idx.index_folder(settings.indexes_dir, name)
+    sources = idx.describe_sources(paths)
+    engine = db.engine_for(settings)
+    if idx.is_unchanged(folder, sources):
+        manifest = idx.load_index(settings.indexes_dir, name).manifest
+        unchanged = True
+    else:
+        manifest, chunks, vectors = idx.build(name, sources, embedder or Embedder(), progress)
+        idx.save(folder, manifest, chunks, vectors)
+        unchanged = False
+    with db.session(engine) as s:
+        catalog_rows.record_index(s, manifest, str(folder))
+    return IngestReport(name, unchanged, manifest)

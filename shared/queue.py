@@ -1,0 +1,35 @@
+"""The Celery app as producer and worker both configure it: JSON only, late acks, prefetch 1.
+
+A message carries a job id and nothing else; the database holds the job.
+"""
+
+from celery import Celery
+
+TASK_NAME = "ragq.answer"
+# Above the longest job we expect, so Redis does not hand a running job to a second worker.
+VISIBILITY_TIMEOUT_S = 3 * 3600
+
+
+def queue_name(model: str) -> str:
+    return f"ragq.{model}"
+
+
+def make_app(broker_url: str) -> Celery:
+    app = Celery("ragq", broker=broker_url)
+    app.conf.update(
+        task_serializer="json", accept_content=["json"], result_serializer="json",
+        task_ignore_result=True, result_backend=None,
+        task_acks_late=True, worker_prefetch_multiplier=1, task_reject_on_worker_lost=False,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        task_default_queue="ragq.default",
+    )
+    return app
+
+
+def publish(app: Celery, jobs: list[tuple[int, str]]) -> int:
+    """Send (job id, model) pairs, each to its model's queue."""
+    with app.producer_or_acquire() as producer:
+        for job_id, model in jobs:
+            app.send_task(TASK_NAME, args=[job_id], queue=queue_name(model), producer=producer)
+    return len(jobs)

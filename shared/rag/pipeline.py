@@ -1,0 +1,35 @@
+"""One question through RAG: retrieve -> fit prompt to n_ctx -> generate (timed) -> score. No I/O."""
+
+import time
+from dataclasses import dataclass
+
+from ragq.shared.rag import retrieval, scoring
+from ragq.shared.rag.llm import Generation
+from ragq.shared.rag.prompting import fit_to_context
+
+
+@dataclass(frozen=True)
+class Outcome:
+    answer: str
+    prompt: str
+    chunk_ids: list[str]  # in prompt order, after fitting
+    dropped_chunks: int
+    cosine: float
+    retrieval_ms: float
+    generation: Generation
+
+
+def answer_question(question: str, reference: str, ratio: float, fusion: str, index, embedder, runner) -> Outcome:
+    start = time.perf_counter()
+    query_vec = embedder.encode([question])[0]
+    hits = retrieval.retrieve(fusion, index, question, query_vec, ratio)
+    retrieval_ms = (time.perf_counter() - start) * 1000
+    chunks = [index.chunks[h.position] for h in hits]
+    p = runner.params
+    fitted = fit_to_context([c.text for c in chunks], question, runner.build, runner.count_tokens, p.n_ctx, p.max_tokens)
+    generation = runner.generate(fitted.prompt)
+    return Outcome(
+        answer=generation.text, prompt=fitted.prompt.text, chunk_ids=[c.id for c in chunks[: fitted.kept]],
+        dropped_chunks=fitted.dropped, cosine=scoring.cosine(embedder, generation.text, reference),
+        retrieval_ms=retrieval_ms, generation=generation,
+    )

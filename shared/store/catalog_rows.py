@@ -1,0 +1,72 @@
+"""Rows that name things: indexes, question sets, models."""
+
+import hashlib
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ragq.shared.errors import QuestionFileError, UnknownNameError
+from ragq.shared.qa import QAPair
+from ragq.shared.registry import unknown_name_message
+from ragq.shared.store.schema import IndexRow, ModelRow, Question, QuestionSet
+
+
+def record_index(s: Session, manifest: dict, path: str) -> IndexRow:
+    row = s.scalar(select(IndexRow).where(IndexRow.name == manifest["name"])) or IndexRow(name=manifest["name"])
+    row.path, row.chunk_count, row.embedder, row.manifest = path, manifest["chunk_count"], manifest["embedder"], manifest
+    s.add(row)
+    s.flush()
+    return row
+
+
+def get_index(s: Session, name: str) -> IndexRow:
+    row = s.scalar(select(IndexRow).where(IndexRow.name == name))
+    if row is None:
+        known = s.scalars(select(IndexRow.name)).all()
+        raise UnknownNameError(unknown_name_message("index", name, known, "Create it with `ragq ingest PATH --index NAME`."))
+    return row
+
+
+def qa_digest(pairs: list[QAPair]) -> str:
+    return hashlib.sha256(json.dumps([p.__dict__ for p in pairs], sort_keys=True).encode()).hexdigest()
+
+
+def import_questions(s: Session, name: str, source: str, pairs: list[QAPair]) -> tuple[QuestionSet, bool]:
+    """Create the set; importing the same content again is a no-op, different content under that name is refused."""
+    digest = qa_digest(pairs)
+    existing = s.scalar(select(QuestionSet).where(QuestionSet.name == name))
+    if existing is not None:
+        if existing.sha256 == digest:
+            return existing, False
+        raise QuestionFileError(
+            f"question set '{name}' exists with other questions: import under another --set name."
+        )
+    qset = QuestionSet(name=name, source=source, sha256=digest)
+    s.add(qset)
+    s.flush()
+    s.add_all(
+        Question(set_id=qset.id, position=i, question=p.question, answer=p.answer, evidence_pages=p.evidence_pages,
+                 doc=p.doc)
+        for i, p in enumerate(pairs)
+    )
+    return qset, True
+
+
+def get_question_set(s: Session, name: str) -> QuestionSet:
+    row = s.scalar(select(QuestionSet).where(QuestionSet.name == name))
+    if row is None:
+        known = s.scalars(select(QuestionSet.name)).all()
+        raise UnknownNameError(
+            unknown_name_message("question set", name, known, "Import it with `ragq questions import FILE --set NAME`.")
+        )
+    return row
+
+
+def record_model(s: Session, name: str, spec: dict) -> ModelRow:
+    row = s.scalar(select(ModelRow).where(ModelRow.name == name))
+    if row is None:
+        row = ModelRow(name=name, spec=spec)
+        s.add(row)
+        s.flush()
+    return row

@@ -1,0 +1,123 @@
+"""Runs and jobs: create, claim (atomic conditional UPDATE), complete, fail, find what is pending."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ragq.shared.errors import UnknownNameError
+from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run, utcnow
+
+STATES = ("queued", "running", "done", "failed")
+
+
+def run_key(model: str, index: str, questions: str, fusion: str, ratio: float) -> str:
+    return f"{model}|{index}|{questions}|{fusion}|{ratio:g}"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run_id: int
+    model: str
+    ratio: float
+    created: bool  # False: the same work existed already, nothing new was written
+    job_ids: list[int]
+
+
+def plan_run(s: Session, model: ModelRow, index: IndexRow, qset: QuestionSet, fusion: str, ratio: float,
+             new_run: bool) -> RunPlan:
+    """One run per (model, index, questions, fusion, ratio); --new-run adds another generation of it."""
+    key = run_key(model.name, index.name, qset.name, fusion, ratio)
+    latest = s.scalar(select(Run).where(Run.key == key).order_by(Run.generation.desc()).limit(1))
+    if latest is not None and not new_run:
+        job_ids = s.scalars(select(Job.id).where(Job.run_id == latest.id).order_by(Job.id)).all()
+        return RunPlan(latest.id, model.name, ratio, False, list(job_ids))
+    run = Run(key=key, generation=(latest.generation + 1) if latest else 1, model_id=model.id, index_id=index.id,
+              set_id=qset.id, ratio=ratio, fusion=fusion)
+    s.add(run)
+    s.flush()
+    question_ids = s.scalars(select(Question.id).where(Question.set_id == qset.id).order_by(Question.position)).all()
+    jobs = [Job(run_id=run.id, question_id=q) for q in question_ids]
+    s.add_all(jobs)
+    s.flush()
+    return RunPlan(run.id, model.name, ratio, True, [j.id for j in jobs])
+
+
+def claim(s: Session, job_id: int, worker: str, lease: timedelta) -> bool:
+    """Take a queued job, or a running one whose lease ran out. Exactly one claimer wins."""
+    now = utcnow()
+    taken = s.execute(
+        update(Job)
+        .where(Job.id == job_id, or_(Job.state == "queued", and_(Job.state == "running", Job.lease_until < now)))
+        .values(state="running", attempts=Job.attempts + 1, lease_until=now + lease, worker=worker)
+    )
+    return taken.rowcount == 1
+
+
+def complete(s: Session, job_id: int, result: dict) -> bool:
+    """Store the one result of a job and mark it done; a second result for the job is refused."""
+    try:
+        with s.begin_nested():
+            s.add(Result(job_id=job_id, **result))
+    except IntegrityError:
+        return False
+    s.execute(update(Job).where(Job.id == job_id).values(state="done", finished_at=utcnow(), error=None))
+    return True
+
+
+def fail(s: Session, job_id: int, error: str) -> None:
+    s.execute(update(Job).where(Job.id == job_id, Job.state != "done")
+              .values(state="failed", error=error[:2000], finished_at=utcnow()))
+
+
+@dataclass(frozen=True)
+class JobContext:
+    job_id: int
+    question: str
+    reference: str
+    ratio: float
+    fusion: str
+    index: str
+    model: str
+
+
+def job_context(s: Session, job_id: int) -> JobContext:
+    row = s.execute(
+        select(Question.question, Question.answer, Run.ratio, Run.fusion, IndexRow.name, ModelRow.name)
+        .select_from(Job).join(Run, Job.run_id == Run.id).join(Question, Job.question_id == Question.id)
+        .join(IndexRow, Run.index_id == IndexRow.id).join(ModelRow, Run.model_id == ModelRow.id)
+        .where(Job.id == job_id)
+    ).one()
+    return JobContext(job_id, *row)
+
+
+def pending(s: Session, run_ids: list[int]) -> list[tuple[int, str]]:
+    """(job id, model) of every job of these runs that is neither finished nor held by a live lease."""
+    now = utcnow()
+    rows = s.execute(
+        select(Job.id, ModelRow.name).select_from(Job).join(Run, Job.run_id == Run.id).join(ModelRow, Run.model_id == ModelRow.id)
+        .where(Job.run_id.in_(run_ids),
+               or_(Job.state == "queued", and_(Job.state == "running", Job.lease_until < now)))
+        .order_by(Job.id)
+    ).all()
+    return [(job_id, model) for job_id, model in rows]
+
+
+def progress(s: Session, run_ids: list[int]) -> dict[int, dict[str, int]]:
+    counts = {run_id: dict.fromkeys(STATES, 0) for run_id in run_ids}
+    rows = s.execute(select(Job.run_id, Job.state, func.count()).where(Job.run_id.in_(run_ids))
+                     .group_by(Job.run_id, Job.state))
+    for run_id, state, n in rows:
+        counts[run_id][state] = n
+    return counts
+
+
+def resolve_runs(s: Session, run_ids: list[int]) -> list[int]:
+    """The given run ids, checked; none given means every run."""
+    known = set(s.scalars(select(Run.id)).all())
+    missing = [r for r in run_ids if r not in known]
+    if missing:
+        raise UnknownNameError(f"no run with id {missing[0]}: `ragq status` lists the runs.")
+    return list(run_ids) or sorted(known)

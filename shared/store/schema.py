@@ -1,0 +1,105 @@
+"""Tables. The database is the source of truth: runs, jobs and their states, results."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class IndexRow(Base):
+    __tablename__ = "indexes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    embedder: Mapped[str] = mapped_column(String(200))
+    manifest: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuestionSet(Base):
+    __tablename__ = "question_sets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Question(Base):
+    __tablename__ = "questions"
+    __table_args__ = (UniqueConstraint("set_id", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    set_id: Mapped[int] = mapped_column(ForeignKey("question_sets.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    evidence_pages: Mapped[list | None] = mapped_column(JSON)
+    doc: Mapped[str | None] = mapped_column(Text)
+
+
+class ModelRow(Base):
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    spec: Mapped[dict] = mapped_column(JSON)  # the catalog entry as it was when first used
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("key", "generation"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(500))  # model|index|questions|fusion|ratio: what makes work the same
+    generation: Mapped[int] = mapped_column(Integer, default=1)  # >1 when --new-run asked for the same work again
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    index_id: Mapped[int] = mapped_column(ForeignKey("indexes.id"))
+    set_id: Mapped[int] = mapped_column(ForeignKey("question_sets.id"))
+    ratio: Mapped[float] = mapped_column(Float)
+    fusion: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("run_id", "question_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
+    state: Mapped[str] = mapped_column(String(20), default="queued", index=True)  # queued|running|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column()
+    worker: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class Result(Base):
+    __tablename__ = "results"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), unique=True)  # one result per job
+    answer: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(Text)
+    chunk_ids: Mapped[list] = mapped_column(JSON)
+    dropped_chunks: Mapped[int] = mapped_column(Integer)
+    cosine: Mapped[float] = mapped_column(Float)
+    retrieval_ms: Mapped[float] = mapped_column(Float)
+    ttft_s: Mapped[float] = mapped_column(Float)
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    prompt_eval_s: Mapped[float] = mapped_column(Float)
+    gen_tokens: Mapped[int] = mapped_column(Integer)
+    gen_s: Mapped[float] = mapped_column(Float)
+    total_s: Mapped[float] = mapped_column(Float)
+    peak_rss_mb: Mapped[float] = mapped_column(Float)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime] = mapped_column()

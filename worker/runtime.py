@@ -1,0 +1,99 @@
+"""What one worker holds for its whole life: one llama.cpp model, the embedder/scorer, the indexes it has used."""
+
+import logging
+import os
+import resource
+import socket
+import traceback
+from datetime import timedelta
+
+from ragq.shared import catalog
+from ragq.shared.config import Settings
+from ragq.shared.corpus.embedding import Embedder
+from ragq.shared.corpus.index import HybridIndex, load_index
+from ragq.shared.errors import RagqError
+from ragq.shared.rag.llm import LlamaRunner
+from ragq.shared.rag.pipeline import Outcome, answer_question
+from ragq.shared.store import db, jobs
+from ragq.shared.store.schema import utcnow
+
+log = logging.getLogger("ragq.worker")
+LEASE = timedelta(minutes=30)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+class WorkerRuntime:
+    def __init__(self, settings: Settings, model: str, threads: int, preload: list[str]):
+        import torch
+
+        torch.set_num_threads(threads)
+        self.settings = settings
+        self.engine = db.engine_for(settings)
+        self.spec = catalog.get_model(settings, model)
+        path = catalog.model_path(settings, self.spec)
+        self.runner = LlamaRunner(path, self.spec.gen_params(threads), self.spec.prompt)
+        self.embedder = Embedder()
+        self.embedder.encode(["warm up"])  # load now, not inside the first job's timing
+        self.indexes: dict[str, HybridIndex] = {}
+        for name in preload:
+            self.index(name)
+        self.worker_id = f"{model}@{socket.gethostname()}:{os.getpid()}"
+
+    def index(self, name: str) -> HybridIndex:
+        if name not in self.indexes:
+            self.indexes[name] = load_index(self.settings.indexes_dir, name)
+        return self.indexes[name]
+
+    def process(self, job_id: int) -> str:
+        """Claim the job, answer it, store exactly one result. A job done or leased elsewhere is skipped."""
+        with db.session(self.engine) as s:
+            if not jobs.claim(s, job_id, self.worker_id, LEASE):
+                return "skipped"
+        started = utcnow()
+        try:
+            with db.session(self.engine) as s:
+                ctx = jobs.job_context(s, job_id)
+            if ctx.model != self.spec.name:
+                raise RagqError(f"job {job_id} is for model '{ctx.model}', this worker runs '{self.spec.name}'.")
+            outcome = answer_question(ctx.question, ctx.reference, ctx.ratio, ctx.fusion, self.index(ctx.index),
+                                      self.embedder, self.runner)
+        except RagqError as exc:
+            return self._fail(job_id, str(exc))
+        except Exception as exc:  # a bug or a model crash: record it on the job, keep serving the queue
+            log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+            return self._fail(job_id, f"{type(exc).__name__}: {exc}")
+        with db.session(self.engine) as s:
+            stored = jobs.complete(s, job_id, self._result_fields(outcome, started))
+        return "done" if stored else "duplicate"
+
+    def _fail(self, job_id: int, error: str) -> str:
+        with db.session(self.engine) as s:
+            jobs.fail(s, job_id, error)
+        return "failed"
+
+    def _result_fields(self, o: Outcome, started) -> dict:
+        g = o.generation
+        return dict(
+            answer=o.answer, prompt=o.prompt, chunk_ids=o.chunk_ids, dropped_chunks=o.dropped_chunks,
+            cosine=o.cosine, retrieval_ms=o.retrieval_ms, ttft_s=g.ttft_s, prompt_tokens=g.prompt_tokens,
+            prompt_eval_s=g.prompt_eval_s, gen_tokens=g.gen_tokens, gen_s=g.gen_s, total_s=g.total_s,
+            peak_rss_mb=peak_rss_mb(), host=socket.gethostname(), pid=os.getpid(), started_at=started,
+            finished_at=utcnow(),
+        )
+
+
+_current: WorkerRuntime | None = None
+
+
+def install(runtime: WorkerRuntime) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> WorkerRuntime:
+    if _current is None:
+        raise RuntimeError("no worker runtime: start workers with `ragq worker --model NAME`")
+    return _current
