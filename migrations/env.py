@@ -1,9 +1,8 @@
 """Alembic environment: the URL comes from ragq's settings (via the Config object ragq builds)."""
 
 from alembic import context
-from sqlalchemy import create_engine, pool
-
 from ragq.shared.store.schema import Base
+from sqlalchemy import create_engine, pool
 
 config = context.config
 engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)

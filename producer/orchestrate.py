@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import update
-
 from ragq.shared import catalog
 from ragq.shared.broker import broker_url, embedded
 from ragq.shared.config import Settings
@@ -22,6 +20,7 @@ from ragq.shared.rag.retrieval import FUSIONS, check_ratio
 from ragq.shared.registry import lookup
 from ragq.shared.store import catalog_rows, db, jobs
 from ragq.shared.store.schema import Job
+from sqlalchemy import update
 
 
 @dataclass(frozen=True)
@@ -34,8 +33,15 @@ class Plan:
         return [r.run_id for r in self.runs]
 
 
-def enqueue(settings: Settings, models: list[str], ratios: list[float], index: str, questions: str,
-            fusion: str = "seed", new_run: bool = False) -> Plan:
+def enqueue(
+    settings: Settings,
+    models: list[str],
+    ratios: list[float],
+    index: str,
+    questions: str,
+    fusion: str = "seed",
+    new_run: bool = False,
+) -> Plan:
     """Check everything, write every run and job row, then publish the new jobs to their models' queues."""
     specs = [catalog.get_model(settings, m) for m in dict.fromkeys(models)]
     for spec in specs:
@@ -49,9 +55,13 @@ def enqueue(settings: Settings, models: list[str], ratios: list[float], index: s
     with db.session(engine) as s:
         index_row = catalog_rows.get_index(s, index)
         qset = catalog_rows.get_question_set(s, questions)
-        plans = [jobs.plan_run(s, catalog_rows.record_model(s, spec.name, spec.as_dict()), index_row, qset,
-                               fusion, ratio, new_run)
-                 for spec in specs for ratio in dict.fromkeys(ratios)]
+        plans = [
+            jobs.plan_run(
+                s, catalog_rows.record_model(s, spec.name, spec.as_dict()), index_row, qset, fusion, ratio, new_run
+            )
+            for spec in specs
+            for ratio in dict.fromkeys(ratios)
+        ]
     new_jobs = [(job_id, plan.model) for plan in plans if plan.created for job_id in plan.job_ids]
     return Plan(plans, publish(make_app(url), new_jobs))
 
@@ -68,8 +78,20 @@ def _spawn_worker(settings: Settings, url: str, model: str, threads: int, index:
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = (logs / f"worker-{model}.log").open("ab")
-    cmd = [sys.executable, "-m", "ragq.producer.cli", "--home", str(settings.home), "worker", "--model", model,
-           "--threads", str(threads), "--index", index]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ragq.producer.cli",
+        "--home",
+        str(settings.home),
+        "worker",
+        "--model",
+        model,
+        "--threads",
+        str(threads),
+        "--index",
+        index,
+    ]
     env = {**os.environ, "RAGQ_BROKER_URL": url}
     # a session of its own: Ctrl-C reaches ragq run, which then stops the workers itself
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -93,8 +115,11 @@ def _release(settings: Settings, procs: dict[str, subprocess.Popen]) -> None:
     host = socket.gethostname()
     workers = [f"{model}@{host}:{proc.pid}" for model, proc in procs.items()]
     with db.session(db.engine_for(settings)) as s:
-        s.execute(update(Job).where(Job.state == "running", Job.worker.in_(workers))
-                  .values(state="queued", lease_until=None, worker=None))
+        s.execute(
+            update(Job)
+            .where(Job.state == "running", Job.worker.in_(workers))
+            .values(state="queued", lease_until=None, worker=None)
+        )
 
 
 def _log_tail(settings: Settings, model: str, lines: int = 5) -> str:
@@ -106,8 +131,9 @@ def _log_tail(settings: Settings, model: str, lines: int = 5) -> str:
 Progress = Callable[[dict[int, dict[str, int]]], None]
 
 
-def wait(settings: Settings, run_ids: list[int], procs: dict[str, subprocess.Popen], progress: Progress,
-         poll_s: float = 0.5) -> None:
+def wait(
+    settings: Settings, run_ids: list[int], procs: dict[str, subprocess.Popen], progress: Progress, poll_s: float = 0.5
+) -> None:
     engine = db.engine_for(settings)
     while True:
         with db.session(engine) as s:
@@ -117,13 +143,24 @@ def wait(settings: Settings, run_ids: list[int], procs: dict[str, subprocess.Pop
             return
         for model, proc in procs.items():
             if proc.poll() is not None:
-                raise RagqError(f"the worker for '{model}' stopped (exit {proc.returncode}): "
-                                f"{_log_tail(settings, model)} (log: {settings.home / 'logs'})")
+                raise RagqError(
+                    f"the worker for '{model}' stopped (exit {proc.returncode}): "
+                    f"{_log_tail(settings, model)} (log: {settings.home / 'logs'})"
+                )
         time.sleep(poll_s)
 
 
-def run(settings: Settings, models: list[str], ratios: list[float], index: str, questions: str, fusion: str,
-        threads: int | None, new_run: bool, progress: Progress) -> Plan:
+def run(
+    settings: Settings,
+    models: list[str],
+    ratios: list[float],
+    index: str,
+    questions: str,
+    fusion: str,
+    threads: int | None,
+    new_run: bool,
+    progress: Progress,
+) -> Plan:
     """Enqueue, start one worker per model, wait until every job is done or failed, stop what was started."""
     server = None if settings.broker_url else embedded(settings)
     started_here = server.start() if server else False

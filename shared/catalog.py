@@ -35,14 +35,26 @@ class ModelSpec:
         return GenParams(**{k: v for k, v in self.params.items() if k in known}, n_threads=n_threads)
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "description": self.description, "source": self.source, "params": self.params,
-                "prompt": self.prompt, "origin": self.origin}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "params": self.params,
+            "prompt": self.prompt,
+            "origin": self.origin,
+        }
 
 
 def _parse(text: str, origin: str) -> ModelSpec:
     data = tomllib.loads(text)
-    return ModelSpec(data["name"], data.get("description", ""), data["source"], data.get("params", {}),
-                     data.get("prompt", {}), origin)
+    return ModelSpec(
+        data["name"],
+        data.get("description", ""),
+        data["source"],
+        data.get("params", {}),
+        data.get("prompt", {}),
+        origin,
+    )
 
 
 def user_catalog_dir(settings: Settings) -> Path:
@@ -67,8 +79,13 @@ def load_catalog(settings: Settings) -> dict[str, ModelSpec]:
 
 
 def get_model(settings: Settings, name: str) -> ModelSpec:
-    return lookup("model", name, load_catalog(settings), UnknownModelError,
-                  "Add your own with `ragq models add NAME --path FILE.gguf`.")
+    return lookup(
+        "model",
+        name,
+        load_catalog(settings),
+        UnknownModelError,
+        "Add your own with `ragq models add NAME --path FILE.gguf`.",
+    )
 
 
 def check_gguf(path: Path) -> None:
@@ -78,11 +95,15 @@ def check_gguf(path: Path) -> None:
     with path.open("rb") as fh:
         head = fh.read(24)
     if len(head) < 24:
-        raise ModelLoadError(f"{path} is {path.stat().st_size} bytes, too short for a GGUF model: the file is truncated.")
+        raise ModelLoadError(
+            f"{path} is {path.stat().st_size} bytes, too short for a GGUF model: the file is truncated."
+        )
     if head[:4] != GGUF_MAGIC:
-        raise ModelLoadError(f"{path} is not a GGUF file (it starts with {head[:4]!r}): convert it with llama.cpp's "
-                             "convert_hf_to_gguf.py or download a .gguf file.")
-    version, = struct.unpack("<I", head[4:8])
+        raise ModelLoadError(
+            f"{path} is not a GGUF file (it starts with {head[:4]!r}): convert it with llama.cpp's "
+            "convert_hf_to_gguf.py or download a .gguf file."
+        )
+    (version,) = struct.unpack("<I", head[4:8])
     if version not in (1, 2, 3):
         raise ModelLoadError(f"{path} has GGUF version {version}, which llama.cpp does not read.")
 
@@ -92,8 +113,10 @@ def package_file(spec: ModelSpec) -> Path:
     try:
         dist = importlib.metadata.distribution(src["package"])
     except importlib.metadata.PackageNotFoundError as exc:
-        raise ModelLoadError(f"model '{spec.name}' comes from the package {src['package']}, which is not "
-                             f"installed: run `{src['install']}`.") from exc
+        raise ModelLoadError(
+            f"model '{spec.name}' comes from the package {src['package']}, which is not "
+            f"installed: run `{src['install']}`."
+        ) from exc
     return Path(str(dist.locate_file(src["file"])))
 
 
@@ -112,11 +135,15 @@ def model_path(settings: Settings, spec: ModelSpec) -> Path:
                 getattr(importlib.import_module(module), func)(output_path=path)
             except (FileNotFoundError, ValueError, ImportError) as exc:
                 path.unlink(missing_ok=True)
-                raise ModelLoadError(f"could not assemble model '{spec.name}' ({exc}): run `{src['install']}`.") from exc
+                raise ModelLoadError(
+                    f"could not assemble model '{spec.name}' ({exc}): run `{src['install']}`."
+                ) from exc
     else:
         path = package_file(spec)
         if not path.exists():
-            raise ModelLoadError(f"package {src['package']} has no {src['file']}: reinstall it with `{src['install']}`.")
+            raise ModelLoadError(
+                f"package {src['package']} has no {src['file']}: reinstall it with `{src['install']}`."
+            )
     check_gguf(path)
     return path
 
@@ -130,8 +157,15 @@ def add_model(settings: Settings, name: str, path: Path, params: dict, prompt: d
     path = path.expanduser().resolve()
     check_gguf(path)
     spec = ModelSpec(name, f"user model {path.name}", {"path": str(path)}, params, prompt, "user")
-    lines = [f"name = {json.dumps(name)}", f"description = {json.dumps(spec.description)}", "", "[source]",
-             f"path = {json.dumps(str(path))}", "", "[params]"]
+    lines = [
+        f"name = {json.dumps(name)}",
+        f"description = {json.dumps(spec.description)}",
+        "",
+        "[source]",
+        f"path = {json.dumps(str(path))}",
+        "",
+        "[params]",
+    ]
     lines += [f"{k} = {json.dumps(v)}" for k, v in params.items()]
     if prompt:
         lines += ["", "[prompt]"] + [f"{k} = {json.dumps(v)}" for k, v in prompt.items()]

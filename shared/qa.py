@@ -102,7 +102,7 @@ def parse_jsonl(text: str) -> list[QAPair]:
         except json.JSONDecodeError as exc:
             raise QuestionFileError(f"JSONL line {number} is not JSON ({exc.msg}): one object per line.") from exc
         if not isinstance(row, dict):
-            raise QuestionFileError(f"JSONL line {number} is not an object: write {{\"question\": ..., \"answer\": ...}}.")
+            raise QuestionFileError(f'JSONL line {number} is not an object: write {{"question": ..., "answer": ...}}.')
         pairs.append(_record(row, f"JSONL line {number}"))
     return pairs
 

@@ -17,11 +17,17 @@ def queue_name(model: str) -> str:
 def make_app(broker_url: str) -> Celery:
     app = Celery("ragq", broker=broker_url)
     app.conf.update(
-        task_serializer="json", accept_content=["json"], result_serializer="json",
-        task_ignore_result=True, result_backend=None,
-        task_acks_late=True, worker_prefetch_multiplier=1, task_reject_on_worker_lost=False,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        task_reject_on_worker_lost=False,
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
-        broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
         task_default_queue="ragq.default",
     )
     return app

@@ -7,13 +7,13 @@ from ragq.shared.errors import UnknownNameError
 
 
 def unknown_name_message(kind: str, name: str, known: Iterable[str], fix: str = "") -> str:
-    """"'mistrel' is not a known model. Did you mean 'mistral'? Known: a, b." plus an optional fix."""
+    """ "'mistrel' is not a known model. Did you mean 'mistral'? Known: a, b." plus an optional fix."""
     known = sorted(known)
     message = f"'{name}' is not a known {kind}."
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if close:
         message += f" Did you mean '{close[0]}'?"
-    message += f" Known: {', '.join(known)}." if known else f" There are none yet."
+    message += f" Known: {', '.join(known)}." if known else " There are none yet."
     return f"{message} {fix}".rstrip()
 
 

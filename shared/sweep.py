@@ -18,7 +18,9 @@ def _parse_one(text: str) -> list[float]:
             return [float(text)]
         start, stop, step = (float(p) for p in text.split(":"))
     except ValueError as exc:
-        raise UsageError(f"'{text}' is not a ratio: write 0.3, 0.3,0.7 or a sweep start:stop:step like 0:1:0.1.") from exc
+        raise UsageError(
+            f"'{text}' is not a ratio: write 0.3, 0.3,0.7 or a sweep start:stop:step like 0:1:0.1."
+        ) from exc
     if step <= 0 or stop < start:
         raise UsageError(f"sweep '{text}' needs start <= stop and a positive step, e.g. 0:1:0.1.")
     count = int(round((stop - start) / step)) + 1

@@ -17,8 +17,17 @@ def start(settings: Settings, model: str, threads: int | None, preload: list[str
     runtime.install(runtime.WorkerRuntime(settings, model, threads or default_threads(), preload))
     app = make_app(url)
     app.task(name=TASK_NAME, acks_late=True)(tasks.answer)
-    app.worker_main([
-        "worker", "--pool=solo", "--concurrency=1", f"--queues={queue_name(model)}", "--prefetch-multiplier=1",
-        f"--hostname={model}@%h-{os.getpid()}", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        f"--loglevel={loglevel}",
-    ])
+    app.worker_main(
+        [
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            f"--queues={queue_name(model)}",
+            "--prefetch-multiplier=1",
+            f"--hostname={model}@%h-{os.getpid()}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            f"--loglevel={loglevel}",
+        ]
+    )

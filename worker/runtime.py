@@ -58,8 +58,9 @@ class WorkerRuntime:
                 ctx = jobs.job_context(s, job_id)
             if ctx.model != self.spec.name:
                 raise RagqError(f"job {job_id} is for model '{ctx.model}', this worker runs '{self.spec.name}'.")
-            outcome = answer_question(ctx.question, ctx.reference, ctx.ratio, ctx.fusion, self.index(ctx.index),
-                                      self.embedder, self.runner)
+            outcome = answer_question(
+                ctx.question, ctx.reference, ctx.ratio, ctx.fusion, self.index(ctx.index), self.embedder, self.runner
+            )
         except RagqError as exc:
             return self._fail(job_id, str(exc))
         except Exception as exc:  # a bug or a model crash: record it on the job, keep serving the queue
@@ -77,10 +78,22 @@ class WorkerRuntime:
     def _result_fields(self, o: Outcome, started) -> dict:
         g = o.generation
         return dict(
-            answer=o.answer, prompt=o.prompt, chunk_ids=o.chunk_ids, dropped_chunks=o.dropped_chunks,
-            cosine=o.cosine, retrieval_ms=o.retrieval_ms, ttft_s=g.ttft_s, prompt_tokens=g.prompt_tokens,
-            prompt_eval_s=g.prompt_eval_s, gen_tokens=g.gen_tokens, gen_s=g.gen_s, total_s=g.total_s,
-            peak_rss_mb=peak_rss_mb(), host=socket.gethostname(), pid=os.getpid(), started_at=started,
+            answer=o.answer,
+            prompt=o.prompt,
+            chunk_ids=o.chunk_ids,
+            dropped_chunks=o.dropped_chunks,
+            cosine=o.cosine,
+            retrieval_ms=o.retrieval_ms,
+            ttft_s=g.ttft_s,
+            prompt_tokens=g.prompt_tokens,
+            prompt_eval_s=g.prompt_eval_s,
+            gen_tokens=g.gen_tokens,
+            gen_s=g.gen_s,
+            total_s=g.total_s,
+            peak_rss_mb=peak_rss_mb(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=started,
             finished_at=utcnow(),
         )
 

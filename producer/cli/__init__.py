@@ -4,7 +4,6 @@ import os
 from pathlib import Path
 
 import click
-
 from ragq.shared.config import load_settings
 from ragq.shared.errors import RagqError
 

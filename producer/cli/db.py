@@ -1,7 +1,6 @@
 """`ragq db`: the database schema."""
 
 import click
-
 from ragq.producer.cli.output import json_option, print_json
 from ragq.shared.store import db as store_db
 
@@ -25,8 +24,11 @@ def upgrade(settings) -> None:
 def current(settings, as_json: bool) -> None:
     """Show the database URL and its schema revision."""
     engine = store_db.connect(settings)
-    data = {"url": settings.db_url, "revision": store_db.current_revision(engine),
-            "head": store_db.head_revision(settings.db_url)}
+    data = {
+        "url": settings.db_url,
+        "revision": store_db.current_revision(engine),
+        "head": store_db.head_revision(settings.db_url),
+    }
     print_json(data) if as_json else click.echo(f"{data['url']}: revision {data['revision']} (head {data['head']})")
 
 

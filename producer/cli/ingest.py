@@ -4,7 +4,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
-
 from ragq.producer.cli.output import json_option, print_json, print_table, progress_bar
 from ragq.shared.corpus import index as idx
 from ragq.shared.corpus.ingest import ingest as run_ingest
@@ -27,8 +26,10 @@ def ingest(settings, paths: tuple[Path, ...], name: str, as_json: bool) -> None:
         print_json({"unchanged": report.unchanged, **report.manifest})
         return
     verb = "unchanged" if report.unchanged else "built"
-    click.echo(f"index '{name}' {verb}: {report.manifest['chunk_count']} chunks from "
-               f"{len(report.manifest['sources'])} document(s)")
+    click.echo(
+        f"index '{name}' {verb}: {report.manifest['chunk_count']} chunks from "
+        f"{len(report.manifest['sources'])} document(s)"
+    )
     for source in report.manifest["sources"]:
         if source.get("empty_pages"):
             click.echo(f"  {source['name']}: {source['empty_pages']} of {source['pages']} pages have no text")
@@ -48,8 +49,9 @@ def list_(settings, as_json: bool) -> None:
     if as_json:
         print_json(manifests)
         return
-    rows = [[m["name"], m["chunk_count"], ", ".join(s["name"] for s in m["sources"]), m["created_at"]]
-            for m in manifests]
+    rows = [
+        [m["name"], m["chunk_count"], ", ".join(s["name"] for s in m["sources"]), m["created_at"]] for m in manifests
+    ]
     print_table("Indexes", ["name", "chunks", "documents", "built"], rows)
 
 
@@ -63,10 +65,15 @@ def show(settings, name: str, as_json: bool) -> None:
     if as_json:
         print_json(manifest)
         return
-    click.echo(f"index {name}: {manifest['chunk_count']} chunks, embedder {manifest['embedder']}, "
-               f"chunker {manifest['chunker']}")
-    print_table("Sources", ["name", "pages", "chunks", "sha256"],
-                [[s["name"], s.get("pages"), s.get("chunks"), s["sha256"][:16]] for s in manifest["sources"]])
+    click.echo(
+        f"index {name}: {manifest['chunk_count']} chunks, embedder {manifest['embedder']}, "
+        f"chunker {manifest['chunker']}"
+    )
+    print_table(
+        "Sources",
+        ["name", "pages", "chunks", "sha256"],
+        [[s["name"], s.get("pages"), s.get("chunks"), s["sha256"][:16]] for s in manifest["sources"]],
+    )
 
 
 @index.command()
@@ -79,8 +86,11 @@ def export(settings, name: str, as_json: bool) -> None:
     if as_json:
         print_json([asdict(c) for c in chunks])
         return
-    print_table(f"Chunks of {name}", ["id", "source", "page", "text"],
-                [[c.id, c.source, c.page, c.text[:80].replace("\n", " ")] for c in chunks])
+    print_table(
+        f"Chunks of {name}",
+        ["id", "source", "page", "text"],
+        [[c.id, c.source, c.page, c.text[:80].replace("\n", " ")] for c in chunks],
+    )
 
 
 COMMANDS = [ingest, index]

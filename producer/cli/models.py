@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import click
-
 from ragq.producer.cli.output import json_option, print_json, print_table
 from ragq.shared import catalog
 
@@ -29,8 +28,9 @@ def list_(settings, as_json: bool) -> None:
 @models.command()
 @click.argument("name")
 @click.option("--path", "path", required=True, type=click.Path(path_type=Path), help="The .gguf file.")
-@click.option("--template", help="Completion template with {system}, {context}, {question}; "
-                                 "default: the GGUF's chat template.")
+@click.option(
+    "--template", help="Completion template with {system}, {context}, {question}; default: the GGUF's chat template."
+)
 @click.option("--stop", multiple=True, help="Stop string (repeatable).")
 @click.option("--n-ctx", default=2048, show_default=True, type=click.IntRange(min=128))
 @click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1))
@@ -38,8 +38,14 @@ def list_(settings, as_json: bool) -> None:
 @click.pass_obj
 def add(settings, name, path, template, stop, n_ctx, max_tokens, n_gpu_layers) -> None:
     """Register your own GGUF file under NAME (e.g. mistral-7b-instruct-v0.1.Q2_K.gguf)."""
-    params = {"n_ctx": n_ctx, "max_tokens": max_tokens, "temperature": 0.01, "top_p": 1.0, "seed": 42,
-              "n_gpu_layers": n_gpu_layers}
+    params = {
+        "n_ctx": n_ctx,
+        "max_tokens": max_tokens,
+        "temperature": 0.01,
+        "top_p": 1.0,
+        "seed": 42,
+        "n_gpu_layers": n_gpu_layers,
+    }
     prompt = {k: v for k, v in {"template": template, "stop": list(stop)}.items() if v}
     spec = catalog.add_model(settings, name, path, params, prompt)
     click.echo(f"model '{spec.name}' added: {spec.source['path']}")

@@ -45,7 +45,8 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], Non
         yield lambda stage, done, total: None
         return
     columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+    # transient: the bar goes away at the end, so an error is the only line left on stderr
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         tasks: dict[str, int] = {}
 
         def update(stage: str, done: int, total: int) -> None:

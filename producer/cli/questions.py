@@ -3,12 +3,11 @@
 from pathlib import Path
 
 import click
-from sqlalchemy import func, select
-
 from ragq.producer.cli.output import json_option, print_json, print_table
 from ragq.shared.qa import parse_qa_file
 from ragq.shared.store import catalog_rows, db
 from ragq.shared.store.schema import Question, QuestionSet
+from sqlalchemy import func, select
 
 
 @click.group()
@@ -47,20 +46,36 @@ def list_(settings, name: str | None, as_json: bool) -> None:
         if name:
             qset = catalog_rows.get_question_set(s, name)
             rows = s.scalars(select(Question).where(Question.set_id == qset.id).order_by(Question.position)).all()
-            data = [{"position": q.position, "question": q.question, "answer": q.answer,
-                     "evidence_pages": q.evidence_pages, "doc": q.doc} for q in rows]
+            data = [
+                {
+                    "position": q.position,
+                    "question": q.question,
+                    "answer": q.answer,
+                    "evidence_pages": q.evidence_pages,
+                    "doc": q.doc,
+                }
+                for q in rows
+            ]
         else:
-            counts = s.execute(select(QuestionSet.name, QuestionSet.source, func.count(Question.id))
-                               .join(Question, Question.set_id == QuestionSet.id)
-                               .group_by(QuestionSet.id).order_by(QuestionSet.name)).all()
+            counts = s.execute(
+                select(QuestionSet.name, QuestionSet.source, func.count(Question.id))
+                .join(Question, Question.set_id == QuestionSet.id)
+                .group_by(QuestionSet.id)
+                .order_by(QuestionSet.name)
+            ).all()
             data = [{"set": n, "source": src, "questions": c} for n, src, c in counts]
     if as_json:
         print_json(data)
     elif name:
-        print_table(f"Questions of {name}", ["#", "question", "answer"],
-                    [[d["position"], d["question"], d["answer"][:80]] for d in data])
+        print_table(
+            f"Questions of {name}",
+            ["#", "question", "answer"],
+            [[d["position"], d["question"], d["answer"][:80]] for d in data],
+        )
     else:
-        print_table("Question sets", ["set", "questions", "source"], [[d["set"], d["questions"], d["source"]] for d in data])
+        print_table(
+            "Question sets", ["set", "questions", "source"], [[d["set"], d["questions"], d["source"]] for d in data]
+        )
 
 
 COMMANDS = [questions]

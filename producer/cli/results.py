@@ -1,7 +1,6 @@
 """`ragq results`: per-question rows and per-run summaries."""
 
 import click
-
 from ragq.producer.cli.output import json_option, print_json, print_table
 from ragq.shared.store import db, jobs
 from ragq.shared.store.results import as_dicts, result_rows, summarize
@@ -15,13 +14,46 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
         print_json({"results": as_dicts(rows), "summary": as_dicts(summaries)})
         return
     if by_question:
-        print_table("Answers", ["run", "model", "ratio", "question", "cosine", "seconds", "prompt tok", "gen tok"],
-                    [[r.run_id, r.model, r.ratio, r.question[:60], r.cosine, r.total_s, r.prompt_tokens,
-                      r.gen_tokens] for r in rows])
-    print_table("Runs", ["run", "model", "ratio", "done", "failed", "mean cosine", "mean s", "p50 s", "ttft s",
-                         "gen tok/s", "peak RSS MB"],
-                [[m.run_id, m.model, m.ratio, f"{m.done}/{m.jobs}", m.failed, m.mean_cosine, m.mean_total_s,
-                  m.p50_total_s, m.mean_ttft_s, m.gen_tokens_per_s, m.peak_rss_mb] for m in summaries])
+        print_table(
+            "Answers",
+            ["run", "model", "ratio", "question", "cosine", "seconds", "prompt tok", "gen tok"],
+            [
+                [r.run_id, r.model, r.ratio, r.question[:60], r.cosine, r.total_s, r.prompt_tokens, r.gen_tokens]
+                for r in rows
+            ],
+        )
+    print_table(
+        "Runs",
+        [
+            "run",
+            "model",
+            "ratio",
+            "done",
+            "failed",
+            "mean cosine",
+            "mean s",
+            "p50 s",
+            "ttft s",
+            "gen tok/s",
+            "peak RSS MB",
+        ],
+        [
+            [
+                m.run_id,
+                m.model,
+                m.ratio,
+                f"{m.done}/{m.jobs}",
+                m.failed,
+                m.mean_cosine,
+                m.mean_total_s,
+                m.p50_total_s,
+                m.mean_ttft_s,
+                m.gen_tokens_per_s,
+                m.peak_rss_mb,
+            ]
+            for m in summaries
+        ],
+    )
 
 
 @click.command()

@@ -5,9 +5,6 @@ from dataclasses import asdict
 from importlib import resources
 
 import click
-from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from ragq.producer import orchestrate
 from ragq.producer.cli.output import console, json_option, print_json, print_table, progress_bar
 from ragq.producer.cli.results import print_results
@@ -15,6 +12,8 @@ from ragq.shared.corpus.ingest import ingest
 from ragq.shared.qa import parse_qa_file
 from ragq.shared.store import catalog_rows, db, jobs
 from ragq.shared.sweep import parse_ratios
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 DEMO_MODELS = ["smollm2-135m", "gemma3-270m"]
 DEMO_RATIOS = ["0.3", "0.7"]
@@ -24,8 +23,14 @@ def run_options(command):
     """Options shared by `enqueue` and `run`."""
     options = [
         click.option("--model", "models", multiple=True, required=True, help="Catalog model (repeatable)."),
-        click.option("--ratio", "ratios", multiple=True, default=["0.3"], show_default=True,
-                     help="BM25 weight in [0, 1] (repeatable; 0.3,0.7 or a sweep 0:1:0.1)."),
+        click.option(
+            "--ratio",
+            "ratios",
+            multiple=True,
+            default=["0.3"],
+            show_default=True,
+            help="BM25 weight in [0, 1] (repeatable; 0.3,0.7 or a sweep 0:1:0.1).",
+        ),
         click.option("--index", required=True, help="Index built by `ragq ingest`."),
         click.option("--questions", required=True, help="Question set imported by `ragq questions import`."),
         click.option("--fusion", default="seed", show_default=True, help="Retrieval fusion mode."),
@@ -74,8 +79,14 @@ def worker(settings, model, threads, indexes, loglevel) -> None:
 
 
 def _bar() -> Progress:
-    return Progress(TextColumn("run {task.fields[run]:>4}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), console=console)
+    return Progress(
+        TextColumn("run {task.fields[run]:>4}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def _progress_display(progress: Progress) -> orchestrate.Progress:
@@ -123,8 +134,17 @@ def _run(settings, models, ratios, index, questions, fusion, threads, new_run, a
     progress = _bar()
     start = time.perf_counter()
     with Live(progress, console=console, transient=as_json) if not as_json else _nothing():
-        plan = orchestrate.run(settings, list(models), parse_ratios(ratios), index, questions, fusion, threads,
-                               new_run, _progress_display(progress))
+        plan = orchestrate.run(
+            settings,
+            list(models),
+            parse_ratios(ratios),
+            index,
+            questions,
+            fusion,
+            threads,
+            new_run,
+            _progress_display(progress),
+        )
     print_results(settings, plan.run_ids, as_json, by_question=True)
     if not as_json:
         click.echo(f"wall time {time.perf_counter() - start:.1f} s for runs {', '.join(map(str, plan.run_ids))}")

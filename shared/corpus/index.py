@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-
 from ragq.shared.corpus.chunking import CHUNK_OVERLAP, CHUNK_SIZE, Chunk, split_pages
 from ragq.shared.corpus.documents import expand_paths, load_document, sha256_file
 from ragq.shared.corpus.embedding import EMBEDDER_NAME
@@ -67,7 +66,9 @@ def load_index(indexes_dir: Path, name: str) -> HybridIndex:
     folder = index_folder(indexes_dir, name)
     if not (folder / "manifest.json").exists():
         known = [m["name"] for m in list_manifests(indexes_dir)]
-        raise CorpusIndexError(unknown_name_message("index", name, known, "Create it with `ragq ingest PATH --index NAME`."))
+        raise CorpusIndexError(
+            unknown_name_message("index", name, known, "Create it with `ragq ingest PATH --index NAME`.")
+        )
     return HybridIndex.load(folder)
 
 
@@ -81,8 +82,12 @@ def is_unchanged(folder: Path, sources: list[dict]) -> bool:
         return False
     manifest = json.loads(manifest_path.read_text())
     same = lambda srcs: sorted((s["name"], s["sha256"]) for s in srcs)  # noqa: E731
-    return (manifest.get("format") == FORMAT and manifest.get("chunker") == CHUNKER
-            and manifest.get("embedder") == EMBEDDER_NAME and same(manifest["sources"]) == same(sources))
+    return (
+        manifest.get("format") == FORMAT
+        and manifest.get("chunker") == CHUNKER
+        and manifest.get("embedder") == EMBEDDER_NAME
+        and same(manifest["sources"]) == same(sources)
+    )
 
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -104,11 +109,17 @@ def build(name: str, sources: list[dict], embedder, progress: Progress) -> tuple
     step = 64
     for start in range(0, len(chunks), step):
         progress("embedding", start, len(chunks))
-        vectors[start:start + step] = embedder.encode([c.text for c in chunks[start:start + step]])
+        vectors[start : start + step] = embedder.encode([c.text for c in chunks[start : start + step]])
     progress("embedding", len(chunks), len(chunks))
     manifest = {
-        "name": name, "format": FORMAT, "sources": sources, "chunker": CHUNKER, "embedder": EMBEDDER_NAME,
-        "dim": embedder.dim, "chunk_count": len(chunks), "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "name": name,
+        "format": FORMAT,
+        "sources": sources,
+        "chunker": CHUNKER,
+        "embedder": EMBEDDER_NAME,
+        "dim": embedder.dim,
+        "chunk_count": len(chunks),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return manifest, chunks, vectors
 

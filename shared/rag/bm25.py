@@ -60,8 +60,15 @@ class BM25:
         return [int(i) for i in np.argsort(self.scores(query))[::-1][:n]]
 
     def save(self, folder: Path) -> None:
-        np.savez(folder / "bm25.npz", offsets=self.offsets, doc_ids=self.doc_ids, tfs=self.tfs,
-                 doc_len=self.doc_len, idf=self.idf, params=np.array([self.k1, self.b]))
+        np.savez(
+            folder / "bm25.npz",
+            offsets=self.offsets,
+            doc_ids=self.doc_ids,
+            tfs=self.tfs,
+            doc_len=self.doc_len,
+            idf=self.idf,
+            params=np.array([self.k1, self.b]),
+        )
         (folder / "bm25_vocab.json").write_text(json.dumps(list(self.vocab)))
 
     @classmethod

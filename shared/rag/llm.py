@@ -42,12 +42,18 @@ class LlamaRunner:
         try:
             self.llm = llama_cpp.Llama(
                 # n_threads_batch defaults to every core: two workers would oversubscribe during prompt eval
-                str(path), n_ctx=params.n_ctx, n_threads=params.n_threads, n_threads_batch=params.n_threads,
+                str(path),
+                n_ctx=params.n_ctx,
+                n_threads=params.n_threads,
+                n_threads_batch=params.n_threads,
                 n_gpu_layers=params.n_gpu_layers,
-                seed=params.seed, verbose=False,
+                seed=params.seed,
+                verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelLoadError(f"llama.cpp could not load {path} ({exc}): check that it is a complete GGUF file.") from exc
+            raise ModelLoadError(
+                f"llama.cpp could not load {path} ({exc}): check that it is a complete GGUF file."
+            ) from exc
         self.build: PromptBuilder = self._builder(prompt or {})
 
     def _builder(self, prompt: dict) -> PromptBuilder:
@@ -60,12 +66,15 @@ class LlamaRunner:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         special = lambda token: self.llm.detokenize([token], special=True).decode(errors="replace")  # noqa: E731
-        formatter = Jinja2ChatFormatter(chat_template, eos_token=special(self.llm.token_eos()),
-                                        bos_token=special(self.llm.token_bos()))
+        formatter = Jinja2ChatFormatter(
+            chat_template, eos_token=special(self.llm.token_eos()), bos_token=special(self.llm.token_bos())
+        )
 
         def build(chunks: list[str], question: str) -> Prompt:
             rendered = formatter(messages=chat_messages(chunks, question))
-            rendered_stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
+            rendered_stop = (
+                rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
+            )
             return Prompt(rendered.prompt, rendered_stop + stop)
 
         return build
@@ -83,8 +92,13 @@ class LlamaRunner:
         first = None
         pieces = []
         for event in self.llm.create_completion(
-            prompt.text, max_tokens=p.max_tokens, temperature=p.temperature, top_p=p.top_p, seed=p.seed,
-            stop=prompt.stop or None, stream=True,
+            prompt.text,
+            max_tokens=p.max_tokens,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            seed=p.seed,
+            stop=prompt.stop or None,
+            stream=True,
         ):
             if first is None:
                 first = time.perf_counter() - start
@@ -92,7 +106,11 @@ class LlamaRunner:
         total = time.perf_counter() - start
         perf = self._llama_cpp.llama_perf_context(ctx)
         return Generation(
-            text="".join(pieces).strip(), ttft_s=first if first is not None else total,
-            prompt_tokens=int(perf.n_p_eval), prompt_eval_s=perf.t_p_eval_ms / 1000,
-            gen_tokens=int(perf.n_eval), gen_s=perf.t_eval_ms / 1000, total_s=total,
+            text="".join(pieces).strip(),
+            ttft_s=first if first is not None else total,
+            prompt_tokens=int(perf.n_p_eval),
+            prompt_eval_s=perf.t_p_eval_ms / 1000,
+            gen_tokens=int(perf.n_eval),
+            gen_s=perf.t_eval_ms / 1000,
+            total_s=total,
         )

@@ -26,10 +26,16 @@ def answer_question(question: str, reference: str, ratio: float, fusion: str, in
     retrieval_ms = (time.perf_counter() - start) * 1000
     chunks = [index.chunks[h.position] for h in hits]
     p = runner.params
-    fitted = fit_to_context([c.text for c in chunks], question, runner.build, runner.count_tokens, p.n_ctx, p.max_tokens)
+    fitted = fit_to_context(
+        [c.text for c in chunks], question, runner.build, runner.count_tokens, p.n_ctx, p.max_tokens
+    )
     generation = runner.generate(fitted.prompt)
     return Outcome(
-        answer=generation.text, prompt=fitted.prompt.text, chunk_ids=[c.id for c in chunks[: fitted.kept]],
-        dropped_chunks=fitted.dropped, cosine=scoring.cosine(embedder, generation.text, reference),
-        retrieval_ms=retrieval_ms, generation=generation,
+        answer=generation.text,
+        prompt=fitted.prompt.text,
+        chunk_ids=[c.id for c in chunks[: fitted.kept]],
+        dropped_chunks=fitted.dropped,
+        cosine=scoring.cosine(embedder, generation.text, reference),
+        retrieval_ms=retrieval_ms,
+        generation=generation,
     )

@@ -52,8 +52,12 @@ class FittedPrompt:
 
 
 def fit_to_context(
-    chunks: list[str], question: str, build: PromptBuilder, count_tokens: Callable[[str], int],
-    n_ctx: int, max_tokens: int,
+    chunks: list[str],
+    question: str,
+    build: PromptBuilder,
+    count_tokens: Callable[[str], int],
+    n_ctx: int,
+    max_tokens: int,
 ) -> FittedPrompt:
     """Drop chunks from the end until prompt tokens + max_tokens <= n_ctx."""
     for kept in range(len(chunks), -1, -1):

@@ -3,18 +3,22 @@
 import hashlib
 import json
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from ragq.shared.errors import QuestionFileError, UnknownNameError
 from ragq.shared.qa import QAPair
 from ragq.shared.registry import unknown_name_message
 from ragq.shared.store.schema import IndexRow, ModelRow, Question, QuestionSet
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 
 def record_index(s: Session, manifest: dict, path: str) -> IndexRow:
     row = s.scalar(select(IndexRow).where(IndexRow.name == manifest["name"])) or IndexRow(name=manifest["name"])
-    row.path, row.chunk_count, row.embedder, row.manifest = path, manifest["chunk_count"], manifest["embedder"], manifest
+    row.path, row.chunk_count, row.embedder, row.manifest = (
+        path,
+        manifest["chunk_count"],
+        manifest["embedder"],
+        manifest,
+    )
     s.add(row)
     s.flush()
     return row
@@ -24,7 +28,9 @@ def get_index(s: Session, name: str) -> IndexRow:
     row = s.scalar(select(IndexRow).where(IndexRow.name == name))
     if row is None:
         known = s.scalars(select(IndexRow.name)).all()
-        raise UnknownNameError(unknown_name_message("index", name, known, "Create it with `ragq ingest PATH --index NAME`."))
+        raise UnknownNameError(
+            unknown_name_message("index", name, known, "Create it with `ragq ingest PATH --index NAME`.")
+        )
     return row
 
 
@@ -39,15 +45,14 @@ def import_questions(s: Session, name: str, source: str, pairs: list[QAPair]) ->
     if existing is not None:
         if existing.sha256 == digest:
             return existing, False
-        raise QuestionFileError(
-            f"question set '{name}' exists with other questions: import under another --set name."
-        )
+        raise QuestionFileError(f"question set '{name}' exists with other questions: import under another --set name.")
     qset = QuestionSet(name=name, source=source, sha256=digest)
     s.add(qset)
     s.flush()
     s.add_all(
-        Question(set_id=qset.id, position=i, question=p.question, answer=p.answer, evidence_pages=p.evidence_pages,
-                 doc=p.doc)
+        Question(
+            set_id=qset.id, position=i, question=p.question, answer=p.answer, evidence_pages=p.evidence_pages, doc=p.doc
+        )
         for i, p in enumerate(pairs)
     )
     return qset, True

@@ -4,13 +4,12 @@ from contextlib import contextmanager
 from functools import cache
 from importlib import resources
 
+from ragq.shared.config import Settings
+from ragq.shared.errors import DatabaseError
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
-
-from ragq.shared.config import Settings
-from ragq.shared.errors import DatabaseError
+from sqlalchemy.orm import sessionmaker
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -57,10 +56,17 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(settings: Settings) -> tuple[str | None, str]:
     """Migrate to head; returns (before, after)."""
     from alembic import command
+    from alembic.util import CommandError
 
     engine = connect(settings)
     before = current_revision(engine)
-    command.upgrade(alembic_config(settings.db_url), "head")
+    try:
+        command.upgrade(alembic_config(settings.db_url), "head")
+    except CommandError as exc:
+        raise DatabaseError(
+            f"cannot upgrade the database schema from revision {before} ({exc}): a newer ragq may "
+            "have written it; upgrade ragq, or use another RAGQ_HOME / RAGQ_DATABASE_URL."
+        ) from exc
     return before, current_revision(engine)
 
 
@@ -99,5 +105,3 @@ def session(engine: Engine):
     with sessionmaker(engine, expire_on_commit=False)() as s:
         with s.begin():
             yield s
-
-

@@ -3,12 +3,11 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
+from ragq.shared.errors import UnknownNameError
+from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run, utcnow
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-
-from ragq.shared.errors import UnknownNameError
-from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run, utcnow
 
 STATES = ("queued", "running", "done", "failed")
 
@@ -26,16 +25,24 @@ class RunPlan:
     job_ids: list[int]
 
 
-def plan_run(s: Session, model: ModelRow, index: IndexRow, qset: QuestionSet, fusion: str, ratio: float,
-             new_run: bool) -> RunPlan:
+def plan_run(
+    s: Session, model: ModelRow, index: IndexRow, qset: QuestionSet, fusion: str, ratio: float, new_run: bool
+) -> RunPlan:
     """One run per (model, index, questions, fusion, ratio); --new-run adds another generation of it."""
     key = run_key(model.name, index.name, qset.name, fusion, ratio)
     latest = s.scalar(select(Run).where(Run.key == key).order_by(Run.generation.desc()).limit(1))
     if latest is not None and not new_run:
         job_ids = s.scalars(select(Job.id).where(Job.run_id == latest.id).order_by(Job.id)).all()
         return RunPlan(latest.id, model.name, ratio, False, list(job_ids))
-    run = Run(key=key, generation=(latest.generation + 1) if latest else 1, model_id=model.id, index_id=index.id,
-              set_id=qset.id, ratio=ratio, fusion=fusion)
+    run = Run(
+        key=key,
+        generation=(latest.generation + 1) if latest else 1,
+        model_id=model.id,
+        index_id=index.id,
+        set_id=qset.id,
+        ratio=ratio,
+        fusion=fusion,
+    )
     s.add(run)
     s.flush()
     question_ids = s.scalars(select(Question.id).where(Question.set_id == qset.id).order_by(Question.position)).all()
@@ -68,8 +75,11 @@ def complete(s: Session, job_id: int, result: dict) -> bool:
 
 
 def fail(s: Session, job_id: int, error: str) -> None:
-    s.execute(update(Job).where(Job.id == job_id, Job.state != "done")
-              .values(state="failed", error=error[:2000], finished_at=utcnow()))
+    s.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state != "done")
+        .values(state="failed", error=error[:2000], finished_at=utcnow())
+    )
 
 
 @dataclass(frozen=True)
@@ -86,8 +96,11 @@ class JobContext:
 def job_context(s: Session, job_id: int) -> JobContext:
     row = s.execute(
         select(Question.question, Question.answer, Run.ratio, Run.fusion, IndexRow.name, ModelRow.name)
-        .select_from(Job).join(Run, Job.run_id == Run.id).join(Question, Job.question_id == Question.id)
-        .join(IndexRow, Run.index_id == IndexRow.id).join(ModelRow, Run.model_id == ModelRow.id)
+        .select_from(Job)
+        .join(Run, Job.run_id == Run.id)
+        .join(Question, Job.question_id == Question.id)
+        .join(IndexRow, Run.index_id == IndexRow.id)
+        .join(ModelRow, Run.model_id == ModelRow.id)
         .where(Job.id == job_id)
     ).one()
     return JobContext(job_id, *row)
@@ -97,9 +110,11 @@ def pending(s: Session, run_ids: list[int]) -> list[tuple[int, str]]:
     """(job id, model) of every job of these runs that is neither finished nor held by a live lease."""
     now = utcnow()
     rows = s.execute(
-        select(Job.id, ModelRow.name).select_from(Job).join(Run, Job.run_id == Run.id).join(ModelRow, Run.model_id == ModelRow.id)
-        .where(Job.run_id.in_(run_ids),
-               or_(Job.state == "queued", and_(Job.state == "running", Job.lease_until < now)))
+        select(Job.id, ModelRow.name)
+        .select_from(Job)
+        .join(Run, Job.run_id == Run.id)
+        .join(ModelRow, Run.model_id == ModelRow.id)
+        .where(Job.run_id.in_(run_ids), or_(Job.state == "queued", and_(Job.state == "running", Job.lease_until < now)))
         .order_by(Job.id)
     ).all()
     return [(job_id, model) for job_id, model in rows]
@@ -107,8 +122,9 @@ def pending(s: Session, run_ids: list[int]) -> list[tuple[int, str]]:
 
 def progress(s: Session, run_ids: list[int]) -> dict[int, dict[str, int]]:
     counts = {run_id: dict.fromkeys(STATES, 0) for run_id in run_ids}
-    rows = s.execute(select(Job.run_id, Job.state, func.count()).where(Job.run_id.in_(run_ids))
-                     .group_by(Job.run_id, Job.state))
+    rows = s.execute(
+        select(Job.run_id, Job.state, func.count()).where(Job.run_id.in_(run_ids)).group_by(Job.run_id, Job.state)
+    )
     for run_id, state, n in rows:
         counts[run_id][state] = n
     return counts

@@ -1,0 +1,52 @@
+"""The pure pipeline with a fake model: retrieval, context fitting, timings and scoring wired together."""
+
+from dataclasses import dataclass, field
+
+from ragq.shared.rag.llm import Generation, GenParams
+from ragq.shared.rag.pipeline import answer_question
+from ragq.shared.rag.prompting import Prompt, completion_builder
+
+
+@dataclass
+class FakeModel:
+    """Replays queued answers and reports token counts; counts words as tokens."""
+
+    answers: list[str]
+    params: GenParams = field(default_factory=lambda: GenParams(n_ctx=2048, max_tokens=64))
+    prompts: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.build = completion_builder("{system}\n{context}\nQ: {question}\nA:", ["\n"])
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def generate(self, prompt: Prompt) -> Generation:
+        self.prompts.append(prompt.text)
+        text = self.answers.pop(0)
+        return Generation(text, 0.01, self.count_tokens(prompt.text), 0.01, len(text.split()), 0.02, 0.03)
+
+
+def test_answer_question(demo_index, embedder):
+    model = FakeModel(["The web interface listens on HTTPS port 8443."])
+    out = answer_question(
+        "On which port does the web management interface listen?",
+        "The web management interface listens on HTTPS port 8443.",
+        0.3,
+        "seed",
+        demo_index,
+        embedder,
+        model,
+    )
+    known = {c.id for c in demo_index.chunks}
+    assert out.chunk_ids and set(out.chunk_ids) <= known and out.dropped_chunks == 0
+    assert "8443" in model.prompts[0] and out.prompt == model.prompts[0]
+    assert out.cosine > 0.8 and out.retrieval_ms > 0
+
+
+def test_small_context_drops_chunks(demo_index, embedder):
+    model = FakeModel(["x"], GenParams(n_ctx=200, max_tokens=20))
+    out = answer_question(
+        "What happens when the fan fails?", "It blinks amber.", 0.5, "seed", demo_index, embedder, model
+    )
+    assert out.dropped_chunks > 0 and len(out.prompt.split()) + 20 <= 200

@@ -1,0 +1,64 @@
+"""Settings, registries, ratio sweeps, the GGUF check, scoring."""
+
+import pytest
+import torch
+from ragq.shared import catalog
+from ragq.shared.config import load_settings
+from ragq.shared.errors import ModelLoadError, UnknownModelError, UsageError
+from ragq.shared.rag.scoring import cosine
+from ragq.shared.sweep import parse_ratios
+from sentence_transformers import util
+
+
+def test_settings_precedence(home, monkeypatch):
+    monkeypatch.setenv("RAGQ_BROKER_URL", "redis://env:6379/0")
+    assert load_settings().broker_url == "redis://env:6379/0"
+    (home / "config.toml").write_text('broker_url = "redis://file:6379/0"\n')
+    assert load_settings().broker_url == "redis://file:6379/0"
+    assert load_settings(broker_url="redis://flag:6379/0").broker_url == "redis://flag:6379/0"
+    assert load_settings().db_url == f"sqlite:///{home / 'ragq.db'}"
+
+
+def test_unknown_model_did_you_mean(settings):
+    with pytest.raises(UnknownModelError, match="Did you mean 'smollm2-135m'.*Known: gemma3-270m, smollm2-135m"):
+        catalog.get_model(settings, "smollm-135m")
+
+
+def test_ratio_sweeps():
+    assert parse_ratios(["0.3", "0.7"]) == [0.3, 0.7]
+    assert parse_ratios(["0:1:0.25"]) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert len(parse_ratios(["0:1:0.1"])) == 11
+    for bad in ("1.5", "-0.1", "x", "0:1", "1:0:0.1", "0:1:0"):
+        with pytest.raises(UsageError):
+            parse_ratios([bad])
+
+
+def test_gguf_check(tmp_path):
+    not_gguf = tmp_path / "model.gguf"
+    not_gguf.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    with pytest.raises(ModelLoadError, match="not a GGUF file"):
+        catalog.check_gguf(not_gguf)
+    short = tmp_path / "short.gguf"
+    short.write_bytes(b"GGUF")
+    with pytest.raises(ModelLoadError, match="truncated"):
+        catalog.check_gguf(short)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        catalog.check_gguf(tmp_path / "missing.gguf")
+
+
+def test_add_model_roundtrip(settings, tmp_path):
+    path = tmp_path / "mine.gguf"
+    path.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + b"\0" * 64)
+    catalog.add_model(settings, "mistral", path, {"n_ctx": 2048, "max_tokens": 64}, {"stop": ["</s>"]})
+    spec = catalog.get_model(settings, "mistral")
+    assert spec.source["path"] == str(path) and spec.params["max_tokens"] == 64 and spec.prompt["stop"] == ["</s>"]
+    with pytest.raises(UsageError, match="exists already"):
+        catalog.add_model(settings, "mistral", path, {}, {})
+
+
+def test_cosine_is_sentence_transformers_cos_sim(embedder):
+    a, b = "The web interface listens on port 8443.", "HTTPS management uses port 8443."
+    vectors = embedder.model.encode([a, b], convert_to_tensor=True)
+    assert cosine(embedder, a, b) == pytest.approx(float(util.cos_sim(vectors[0], vectors[1])), abs=1e-6)
+    assert cosine(embedder, a, a) == pytest.approx(1.0, abs=1e-5)
+    assert isinstance(vectors, torch.Tensor)

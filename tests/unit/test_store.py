@@ -1,0 +1,125 @@
+"""The database as source of truth: migrations, runs without duplicates, atomic claims, one result per job."""
+
+from datetime import timedelta
+
+import pytest
+from conftest import postgres_url
+from ragq.shared.config import load_settings
+from ragq.shared.errors import DatabaseError, QuestionFileError
+from ragq.shared.qa import QAPair
+from ragq.shared.store import catalog_rows, db, jobs
+from ragq.shared.store.schema import Base, Job, Result
+from sqlalchemy import select, text
+
+PAIRS = [QAPair("Q1?", "A1"), QAPair("Q2?", "A2", [3]), QAPair("Q3?", "A3")]
+MANIFEST = {"name": "docs", "chunk_count": 3, "embedder": "e", "sources": []}
+
+
+def result_fields(**overrides):
+    from datetime import datetime
+
+    now = datetime(2026, 1, 1)
+    fields = dict(
+        answer="a",
+        prompt="p",
+        chunk_ids=["c1"],
+        dropped_chunks=0,
+        cosine=0.5,
+        retrieval_ms=1.0,
+        ttft_s=0.1,
+        prompt_tokens=10,
+        prompt_eval_s=0.1,
+        gen_tokens=5,
+        gen_s=0.2,
+        total_s=0.3,
+        peak_rss_mb=100.0,
+        host="h",
+        pid=1,
+        started_at=now,
+        finished_at=now,
+    )
+    return {**fields, **overrides}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, home, monkeypatch):
+    if request.param == "postgresql":
+        url = postgres_url()
+        if url is None:
+            pytest.skip("no PostgreSQL on 127.0.0.1:5432 (set RAGQ_TEST_POSTGRES to a URL to test one)")
+        import sqlalchemy
+
+        with sqlalchemy.create_engine(url).begin() as conn:  # a clean schema for this test
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        monkeypatch.setenv("RAGQ_DATABASE_URL", url)
+    return db.engine_for(load_settings())
+
+
+def make_plan(engine, new_run=False):
+    with db.session(engine) as s:
+        index = catalog_rows.record_index(s, MANIFEST, "/tmp/x")
+        qset, _ = catalog_rows.import_questions(s, "qs", "file", PAIRS)
+        model = catalog_rows.record_model(s, "m", {})
+        return jobs.plan_run(s, model, index, qset, "seed", 0.3, new_run)
+
+
+def test_new_database_is_migrated_to_head(engine, home):
+    assert db.current_revision(engine) == db.head_revision(str(engine.url))
+
+
+def test_stale_schema_is_refused(engine):
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    with pytest.raises(DatabaseError, match="ragq db upgrade"):
+        db.engine_for(load_settings())
+
+
+def test_same_work_is_not_enqueued_twice(engine):
+    first = make_plan(engine)
+    again = make_plan(engine)
+    assert first.created and not again.created and again.run_id == first.run_id
+    assert again.job_ids == first.job_ids and len(first.job_ids) == 3
+    newer = make_plan(engine, new_run=True)
+    assert newer.created and newer.run_id != first.run_id
+
+
+def test_question_sets_import_once(engine):
+    with db.session(engine) as s:
+        assert catalog_rows.import_questions(s, "qs", "f", PAIRS)[1]
+        assert not catalog_rows.import_questions(s, "qs", "f", PAIRS)[1]
+        with pytest.raises(QuestionFileError, match="another --set"):
+            catalog_rows.import_questions(s, "qs", "f", PAIRS[:1])
+
+
+def test_claim_is_exclusive_and_lease_expiry_frees_it(engine):
+    job = make_plan(engine).job_ids[0]
+    with db.session(engine) as s:
+        assert jobs.claim(s, job, "w1", timedelta(minutes=5))
+    with db.session(engine) as s:
+        assert not jobs.claim(s, job, "w2", timedelta(minutes=5))
+        s.execute(text("UPDATE jobs SET lease_until = :t WHERE id = :id"), {"t": "2000-01-01 00:00:00", "id": job})
+    with db.session(engine) as s:
+        assert jobs.claim(s, job, "w2", timedelta(minutes=5))
+        assert s.get(Job, job).attempts == 2
+
+
+def test_one_result_per_job(engine):
+    job = make_plan(engine).job_ids[0]
+    with db.session(engine) as s:
+        assert jobs.complete(s, job, result_fields())
+    with db.session(engine) as s:
+        assert not jobs.complete(s, job, result_fields(answer="second"))
+    with db.session(engine) as s:
+        assert [r.answer for r in s.scalars(select(Result))] == ["a"]
+        assert s.get(Job, job).state == "done"
+
+
+def test_pending_and_progress(engine):
+    plan = make_plan(engine)
+    with db.session(engine) as s:
+        jobs.claim(s, plan.job_ids[0], "w", timedelta(minutes=5))
+        jobs.fail(s, plan.job_ids[1], "boom")
+    with db.session(engine) as s:
+        assert [j for j, _ in jobs.pending(s, [plan.run_id])] == [plan.job_ids[2]]
+        assert jobs.progress(s, [plan.run_id])[plan.run_id] == {"queued": 1, "running": 1, "done": 0, "failed": 1}
