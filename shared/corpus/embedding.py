@@ -30,6 +30,9 @@ class Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a model hub
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # its "Loading weights" bar would land between ragq's own lines
 
         return SentenceTransformer(embedder_path(), device="cpu")
 
