@@ -1,8 +1,9 @@
 """Alembic environment: the URL comes from ragq's settings (via the Config object ragq builds)."""
 
 from alembic import context
-from ragq.shared.store.schema import Base
 from sqlalchemy import create_engine, pool
+
+from ragq.shared.store.schema import Base
 
 config = context.config
 engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ragq.shared import catalog
 from ragq.shared.broker import broker_url, embedded
@@ -19,8 +19,6 @@ from ragq.shared.queue import make_app, publish
 from ragq.shared.rag.retrieval import FUSIONS, check_ratio
 from ragq.shared.registry import lookup
 from ragq.shared.store import catalog_rows, db, jobs
-from ragq.shared.store.schema import Job
-from sqlalchemy import update
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,9 @@ def enqueue(
             for ratio in dict.fromkeys(ratios)
         ]
     new_jobs = [(job_id, plan.model) for plan in plans if plan.created for job_id in plan.job_ids]
-    return Plan(plans, publish(make_app(url), new_jobs))
+    with db.session(engine) as s:  # an earlier enqueue may have died while publishing: finish its work
+        unfinished = jobs.pending(s, [plan.run_id for plan in plans if not plan.created])
+    return Plan(plans, publish(make_app(url), new_jobs + unfinished))
 
 
 def requeue(settings: Settings, run_ids: list[int]) -> int:
@@ -110,16 +110,14 @@ def _stop_workers(procs: dict[str, subprocess.Popen], timeout: float = 15) -> No
             proc.wait()
 
 
-def _release(settings: Settings, procs: dict[str, subprocess.Popen]) -> None:
-    """Jobs that stopped workers held go back to the queue state, for the next run to take."""
-    host = socket.gethostname()
-    workers = [f"{model}@{host}:{proc.pid}" for model, proc in procs.items()]
+def _worker_id(model: str, proc: subprocess.Popen) -> str:
+    return f"{model}@{socket.gethostname()}:{proc.pid}"  # as WorkerRuntime names itself
+
+
+def _release(settings: Settings, workers: list[str]) -> list[tuple[int, str]]:
+    """Jobs that gone workers held go back to queued, for the next worker to take."""
     with db.session(db.engine_for(settings)) as s:
-        s.execute(
-            update(Job)
-            .where(Job.state == "running", Job.worker.in_(workers))
-            .values(state="queued", lease_until=None, worker=None)
-        )
+        return jobs.release_workers(s, workers)
 
 
 def _log_tail(settings: Settings, model: str, lines: int = 5) -> str:
@@ -128,25 +126,60 @@ def _log_tail(settings: Settings, model: str, lines: int = 5) -> str:
     return " | ".join(tail)
 
 
+@dataclass
+class Workers:
+    """The worker subprocesses `ragq run` started, replaced when something kills them."""
+
+    settings: Settings
+    url: str
+    index: str
+    threads: int
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    restarts: int = 0
+
+    def start(self, model: str) -> None:
+        self.procs[model] = _spawn_worker(self.settings, self.url, model, self.threads, self.index)
+
+    def check(self, app) -> None:
+        """A worker that exited by itself (bad model, bad settings) ends the run. A killed one is replaced and
+        its job queued again at once; the job's attempt counter stops a job that kills every worker."""
+        for model, proc in list(self.procs.items()):
+            if proc.poll() is None:
+                continue
+            if proc.returncode >= 0:
+                raise RagqError(
+                    f"the worker for '{model}' stopped (exit {proc.returncode}): "
+                    f"{_log_tail(self.settings, model)} (log: {self.settings.home / 'logs'})"
+                )
+            self.restarts += 1
+            publish(app, _release(self.settings, [_worker_id(model, proc)]))
+            self.start(model)
+
+    def stop(self) -> None:
+        _stop_workers(self.procs)
+        if self.procs:
+            _release(self.settings, [_worker_id(m, p) for m, p in self.procs.items()])
+
+
 Progress = Callable[[dict[int, dict[str, int]]], None]
 
 
-def wait(
-    settings: Settings, run_ids: list[int], procs: dict[str, subprocess.Popen], progress: Progress, poll_s: float = 0.5
-) -> None:
+def wait(settings: Settings, run_ids: list[int], workers: Workers, progress: Progress, poll_s: float = 0.5) -> None:
+    """Until every job is done or failed: show progress, replace killed workers, requeue expired leases."""
     engine = db.engine_for(settings)
+    app = make_app(workers.url)
+    next_reap = time.monotonic() + settings.lease_s / 3
     while True:
         with db.session(engine) as s:
             counts = jobs.progress(s, run_ids)
         progress(counts)
         if all(c["queued"] == 0 and c["running"] == 0 for c in counts.values()):
             return
-        for model, proc in procs.items():
-            if proc.poll() is not None:
-                raise RagqError(
-                    f"the worker for '{model}' stopped (exit {proc.returncode}): "
-                    f"{_log_tail(settings, model)} (log: {settings.home / 'logs'})"
-                )
+        workers.check(app)
+        if time.monotonic() >= next_reap:  # a worker elsewhere that died without anyone noticing
+            with db.session(engine) as s:
+                publish(app, jobs.release_expired(s, run_ids))
+            next_reap = time.monotonic() + settings.lease_s / 3
         time.sleep(poll_s)
 
 
@@ -164,23 +197,20 @@ def run(
     """Enqueue, start one worker per model, wait until every job is done or failed, stop what was started."""
     server = None if settings.broker_url else embedded(settings)
     started_here = server.start() if server else False
-    procs: dict[str, subprocess.Popen] = {}
+    workers = None
     try:
+        # enqueue also republishes unfinished jobs of existing runs (an interrupted run, a broker restart)
         plan = enqueue(settings, models, ratios, index, questions, fusion, new_run)
-        old = [r.run_id for r in plan.runs if not r.created]
-        if old:
-            requeue(settings, old)  # jobs of an earlier, interrupted run, or lost by a broker restart
-        url = broker_url(settings)
         with db.session(db.engine_for(settings)) as s:
             busy_models = {model for _, model in jobs.pending(s, plan.run_ids)}
         each = threads or max(1, (os.cpu_count() or 1) // max(1, len(busy_models)))
+        workers = Workers(settings, broker_url(settings), index, each)
         for model in sorted(busy_models):
-            procs[model] = _spawn_worker(settings, url, model, each, index)
-        wait(settings, plan.run_ids, procs, progress)
+            workers.start(model)
+        wait(settings, plan.run_ids, workers, progress)
         return plan
     finally:
-        _stop_workers(procs)
-        if procs:
-            _release(settings, procs)
+        if workers:
+            workers.stop()
         if started_here:
             server.stop()

@@ -14,6 +14,8 @@ class Settings:
     database_url: str | None = None  # None: SQLite at home/ragq.db
     broker_url: str | None = None  # None: the embedded Redis under home/redis
     debug: bool = False
+    lease_s: int = 60  # a worker renews its job's lease every lease_s/3; a dead worker's job is free after this
+    max_attempts: int = 3  # a job that took down its worker this many times is marked failed
 
     @property
     def db_url(self) -> str:
@@ -62,6 +64,15 @@ def _from_file(home: Path) -> dict:
     return data
 
 
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"{name}={value!r} is not a positive whole number: fix or unset it.")
+    return int(value)
+
+
 def load_settings(**overrides) -> Settings:
     """Build the settings from defaults, environment, config file and CLI overrides (None = not given)."""
     env = os.environ
@@ -71,6 +82,8 @@ def load_settings(**overrides) -> Settings:
         database_url=env.get("RAGQ_DATABASE_URL") or None,
         broker_url=env.get("RAGQ_BROKER_URL") or None,
         debug=env.get("RAGQ_DEBUG", "") not in ("", "0"),
+        lease_s=_int_env("RAGQ_LEASE_S", 60),
+        max_attempts=_int_env("RAGQ_MAX_ATTEMPTS", 3),
     )
     settings = replace(settings, **_from_file(home))
     given = {k: v for k, v in overrides.items() if v is not None and k != "home"}

@@ -5,6 +5,8 @@ A message carries a job id and nothing else; the database holds the job.
 
 from celery import Celery
 
+from ragq.shared import faults
+
 TASK_NAME = "ragq.answer"
 # Above the longest job we expect, so Redis does not hand a running job to a second worker.
 VISIBILITY_TIMEOUT_S = 3 * 3600
@@ -36,6 +38,7 @@ def make_app(broker_url: str) -> Celery:
 def publish(app: Celery, jobs: list[tuple[int, str]]) -> int:
     """Send (job id, model) pairs, each to its model's queue."""
     with app.producer_or_acquire() as producer:
-        for job_id, model in jobs:
+        for count, (job_id, model) in enumerate(jobs, start=1):
             app.send_task(TASK_NAME, args=[job_id], queue=queue_name(model), producer=producer)
+            faults.after_publish(count)
     return len(jobs)

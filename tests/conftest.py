@@ -1,15 +1,11 @@
 """Fixtures shared by every tier. Each test gets its own RAGQ_HOME; nothing touches ~/.ragq."""
 
-import os
 from pathlib import Path
 
 import pytest
-from ragq.shared.config import load_settings
+from helpers import DEMO_PDF
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO_PDF = REPO / "producer" / "demo" / "guide.pdf"
-DEMO_QA = REPO / "producer" / "demo" / "questions.txt"
-SHARED_DATA = REPO.parent / "shared" / "data"  # the team folder; a user's clone has none
+from ragq.shared.config import load_settings
 
 
 @pytest.fixture
@@ -54,23 +50,3 @@ def demo_index(tmp_path_factory, embedder):
     manifest, chunks, vectors = idx.build("demo", sources, embedder, lambda *a: None)
     idx.save(folder / "demo", manifest, chunks, vectors)
     return idx.load_index(folder, "demo")
-
-
-def redis_on_localhost() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5).ping())
-    except (redis.RedisError, OSError):
-        return False
-
-
-def postgres_url() -> str | None:
-    url = os.environ.get("RAGQ_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    try:
-        import sqlalchemy
-
-        with sqlalchemy.create_engine(url, connect_args={"connect_timeout": 2}).connect():
-            return url
-    except Exception:  # noqa: BLE001 - any failure means: no PostgreSQL to test against here
-        return None

@@ -4,10 +4,12 @@ import logging
 import os
 import resource
 import socket
+import threading
 import traceback
+from contextlib import contextmanager
 from datetime import timedelta
 
-from ragq.shared import catalog
+from ragq.shared import catalog, faults
 from ragq.shared.config import Settings
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import HybridIndex, load_index
@@ -18,7 +20,6 @@ from ragq.shared.store import db, jobs
 from ragq.shared.store.schema import utcnow
 
 log = logging.getLogger("ragq.worker")
-LEASE = timedelta(minutes=30)
 
 
 def peak_rss_mb() -> float:
@@ -31,6 +32,7 @@ class WorkerRuntime:
 
         torch.set_num_threads(threads)
         self.settings = settings
+        self.lease = timedelta(seconds=settings.lease_s)
         self.engine = db.engine_for(settings)
         self.spec = catalog.get_model(settings, model)
         path = catalog.model_path(settings, self.spec)
@@ -50,7 +52,7 @@ class WorkerRuntime:
     def process(self, job_id: int) -> str:
         """Claim the job, answer it, store exactly one result. A job done or leased elsewhere is skipped."""
         with db.session(self.engine) as s:
-            if not jobs.claim(s, job_id, self.worker_id, LEASE):
+            if not jobs.claim(s, job_id, self.worker_id, self.lease, self.settings.max_attempts):
                 return "skipped"
         started = utcnow()
         try:
@@ -58,9 +60,17 @@ class WorkerRuntime:
                 ctx = jobs.job_context(s, job_id)
             if ctx.model != self.spec.name:
                 raise RagqError(f"job {job_id} is for model '{ctx.model}', this worker runs '{self.spec.name}'.")
-            outcome = answer_question(
-                ctx.question, ctx.reference, ctx.ratio, ctx.fusion, self.index(ctx.index), self.embedder, self.runner
-            )
+            faults.on_question(ctx.question)
+            with self._heartbeat(job_id):
+                outcome = answer_question(
+                    ctx.question,
+                    ctx.reference,
+                    ctx.ratio,
+                    ctx.fusion,
+                    self.index(ctx.index),
+                    self.embedder,
+                    self.runner,
+                )
         except RagqError as exc:
             return self._fail(job_id, str(exc))
         except Exception as exc:  # a bug or a model crash: record it on the job, keep serving the queue
@@ -69,6 +79,27 @@ class WorkerRuntime:
         with db.session(self.engine) as s:
             stored = jobs.complete(s, job_id, self._result_fields(outcome, started))
         return "done" if stored else "duplicate"
+
+    @contextmanager
+    def _heartbeat(self, job_id: int):
+        """Renew the job's lease while it runs (llama.cpp releases the GIL), so only a dead worker loses it."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.lease.total_seconds() / 3):
+                try:
+                    with db.session(self.engine) as s:
+                        jobs.renew(s, job_id, self.worker_id, self.lease)
+                except Exception:  # noqa: BLE001 - a missed beat only shortens the lease; the job goes on
+                    log.warning("could not renew the lease of job %s:\n%s", job_id, traceback.format_exc())
+
+        thread = threading.Thread(target=beat, name=f"lease-{job_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def _fail(self, job_id: int, error: str) -> str:
         with db.session(self.engine) as s:

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import click
+
 from ragq.shared.config import load_settings
 from ragq.shared.errors import RagqError
 

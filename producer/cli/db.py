@@ -1,6 +1,7 @@
 """`ragq db`: the database schema."""
 
 import click
+
 from ragq.producer.cli.output import json_option, print_json
 from ragq.shared.store import db as store_db
 

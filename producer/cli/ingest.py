@@ -4,6 +4,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
+
 from ragq.producer.cli.output import json_option, print_json, print_table, progress_bar
 from ragq.shared.corpus import index as idx
 from ragq.shared.corpus.ingest import ingest as run_ingest

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import click
+
 from ragq.producer.cli.output import json_option, print_json, print_table
 from ragq.shared import catalog
 

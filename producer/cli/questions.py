@@ -3,11 +3,12 @@
 from pathlib import Path
 
 import click
+from sqlalchemy import func, select
+
 from ragq.producer.cli.output import json_option, print_json, print_table
 from ragq.shared.qa import parse_qa_file
 from ragq.shared.store import catalog_rows, db
 from ragq.shared.store.schema import Question, QuestionSet
-from sqlalchemy import func, select
 
 
 @click.group()

@@ -1,6 +1,7 @@
 """`ragq results`: per-question rows and per-run summaries."""
 
 import click
+
 from ragq.producer.cli.output import json_option, print_json, print_table
 from ragq.shared.store import db, jobs
 from ragq.shared.store.results import as_dicts, result_rows, summarize

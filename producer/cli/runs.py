@@ -5,6 +5,9 @@ from dataclasses import asdict
 from importlib import resources
 
 import click
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from ragq.producer import orchestrate
 from ragq.producer.cli.output import console, json_option, print_json, print_table, progress_bar
 from ragq.producer.cli.results import print_results
@@ -12,8 +15,6 @@ from ragq.shared.corpus.ingest import ingest
 from ragq.shared.qa import parse_qa_file
 from ragq.shared.store import catalog_rows, db, jobs
 from ragq.shared.sweep import parse_ratios
-from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 DEMO_MODELS = ["smollm2-135m", "gemma3-270m"]
 DEMO_RATIOS = ["0.3", "0.7"]

@@ -4,6 +4,7 @@ import os
 from functools import cached_property
 
 import numpy as np
+
 from ragq.shared.errors import ModelLoadError
 
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
 from ragq.shared.corpus.chunking import CHUNK_OVERLAP, CHUNK_SIZE, Chunk, split_pages
 from ragq.shared.corpus.documents import expand_paths, load_document, sha256_file
 from ragq.shared.corpus.embedding import EMBEDDER_NAME

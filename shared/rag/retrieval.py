@@ -4,6 +4,7 @@ BM25Retriever(k=5) and FAISS MMR(k=4, fetch_k=3), weights [r, 1-r], c=60, union 
 from dataclasses import dataclass
 
 import numpy as np
+
 from ragq.shared.errors import UsageError
 from ragq.shared.rag.bm25 import tokenize
 from ragq.shared.registry import lookup

@@ -3,12 +3,13 @@
 import hashlib
 import json
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from ragq.shared.errors import QuestionFileError, UnknownNameError
 from ragq.shared.qa import QAPair
 from ragq.shared.registry import unknown_name_message
 from ragq.shared.store.schema import IndexRow, ModelRow, Question, QuestionSet
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 
 def record_index(s: Session, manifest: dict, path: str) -> IndexRow:

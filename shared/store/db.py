@@ -4,12 +4,13 @@ from contextlib import contextmanager
 from functools import cache
 from importlib import resources
 
-from ragq.shared.config import Settings
-from ragq.shared.errors import DatabaseError
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
+
+from ragq.shared.config import Settings
+from ragq.shared.errors import DatabaseError
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

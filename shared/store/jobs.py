@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ragq.shared.errors import UnknownNameError
-from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run, utcnow
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+from ragq.shared.errors import UnknownNameError
+from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run, utcnow
 
 STATES = ("queued", "running", "done", "failed")
 
@@ -52,15 +53,45 @@ def plan_run(
     return RunPlan(run.id, model.name, ratio, True, [j.id for j in jobs])
 
 
-def claim(s: Session, job_id: int, worker: str, lease: timedelta) -> bool:
-    """Take a queued job, or a running one whose lease ran out. Exactly one claimer wins."""
+def _claimable(now):
+    return or_(Job.state == "queued", and_(Job.state == "running", Job.lease_until < now))
+
+
+def claim(s: Session, job_id: int, worker: str, lease: timedelta, max_attempts: int) -> bool:
+    """Take a queued job, or a running one whose lease ran out. Exactly one claimer wins.
+
+    A job already tried max_attempts times (each try ended with its worker dead, or it would not be
+    claimable) is marked failed instead, so a job that kills workers cannot do so forever."""
     now = utcnow()
+    exhausted = s.execute(
+        update(Job)
+        .where(Job.id == job_id, _claimable(now), Job.attempts >= max_attempts)
+        .values(
+            state="failed",
+            finished_at=now,
+            lease_until=None,
+            error=f"gave up after {max_attempts} attempts: each one ended with its worker gone "
+            "(killed, crashed or out of memory) before the job finished",
+        )
+    )
+    if exhausted.rowcount:
+        return False
     taken = s.execute(
         update(Job)
-        .where(Job.id == job_id, or_(Job.state == "queued", and_(Job.state == "running", Job.lease_until < now)))
+        .where(Job.id == job_id, _claimable(now))
         .values(state="running", attempts=Job.attempts + 1, lease_until=now + lease, worker=worker)
     )
     return taken.rowcount == 1
+
+
+def renew(s: Session, job_id: int, worker: str, lease: timedelta) -> bool:
+    """Extend the lease of a job this worker still holds."""
+    renewed = s.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == "running", Job.worker == worker)
+        .values(lease_until=utcnow() + lease)
+    )
+    return renewed.rowcount == 1
 
 
 def complete(s: Session, job_id: int, result: dict) -> bool:
@@ -118,6 +149,36 @@ def pending(s: Session, run_ids: list[int]) -> list[tuple[int, str]]:
         .order_by(Job.id)
     ).all()
     return [(job_id, model) for job_id, model in rows]
+
+
+def _release(s: Session, condition) -> list[tuple[int, str]]:
+    """Put running jobs that match back to queued (attempts kept) and return (job id, model) to publish."""
+    released = s.execute(
+        update(Job)
+        .where(Job.state == "running", condition)
+        .values(state="queued", lease_until=None, worker=None)
+        .returning(Job.id, Job.run_id)
+    ).all()
+    if not released:
+        return []
+    models = dict(
+        s.execute(
+            select(Run.id, ModelRow.name)
+            .join(ModelRow, Run.model_id == ModelRow.id)
+            .where(Run.id.in_({run_id for _, run_id in released}))
+        ).all()
+    )
+    return sorted((job_id, models[run_id]) for job_id, run_id in released)
+
+
+def release_expired(s: Session, run_ids: list[int]) -> list[tuple[int, str]]:
+    """Jobs of these runs whose worker stopped renewing its lease."""
+    return _release(s, and_(Job.run_id.in_(run_ids), Job.lease_until < utcnow()))
+
+
+def release_workers(s: Session, workers: list[str]) -> list[tuple[int, str]]:
+    """Jobs held by workers known to be gone (stopped or dead), without waiting for their leases."""
+    return _release(s, Job.worker.in_(workers))
 
 
 def progress(s: Session, run_ids: list[int]) -> dict[int, dict[str, int]]:

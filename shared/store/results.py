@@ -3,9 +3,10 @@
 import statistics
 from dataclasses import asdict, dataclass
 
-from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
-from conftest import DEMO_PDF
+from helpers import DEMO_PDF
+
 from ragq.producer.cli import main
 
 

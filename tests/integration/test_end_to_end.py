@@ -1,18 +1,17 @@
 """Real parts: a real Redis, real `ragq worker` subprocesses (Celery solo pool), real GGUF models, real PDFs."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from conftest import DEMO_PDF, DEMO_QA, SHARED_DATA, redis_on_localhost
+from helpers import DEMO_PDF, SHARED_DATA, demo_questions, ragq, redis_on_localhost, wait_until_finished
+from sqlalchemy import create_engine, func, select
+
 from ragq.shared.broker import EmbeddedRedis
 from ragq.shared.corpus.index import load_index
 from ragq.shared.store.schema import Job, Result
-from sqlalchemy import create_engine, func, select
 
 pytestmark = pytest.mark.integration
 
@@ -20,38 +19,11 @@ ULTA_PDF = SHARED_DATA / "financebench" / "pdfs" / "ULTABEAUTY_2023Q4_EARNINGS.p
 ULTA_QA = SHARED_DATA / "financebench" / "qa_ulta.json"
 
 
-def ragq(*args, env=None, check=True, timeout=600):
-    proc = subprocess.run(
-        [sys.executable, "-m", "ragq.producer.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"ragq {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
 def document_and_questions(tmp_path):
     """The FinanceBench earnings release with its 4 analyst questions, or the shipped demo guide without ../shared."""
     if ULTA_PDF.exists():
         return ULTA_PDF, ULTA_QA
-    subset = tmp_path / "qa.txt"
-    subset.write_text("\n".join(DEMO_QA.read_text().splitlines()[:8]) + "\n")  # 4 questions
-    return DEMO_PDF, subset
-
-
-def wait_until_done(db_url, expected, timeout=480):
-    engine = create_engine(db_url)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            finished = conn.scalar(select(func.count()).select_from(Job).where(Job.state.in_(["done", "failed"])))
-        if finished >= expected:
-            return
-        time.sleep(1)
-    raise AssertionError(f"only {finished} of {expected} jobs finished in {timeout} s")
+    return DEMO_PDF, demo_questions(tmp_path / "qa.txt", 4)
 
 
 def test_worker_answers_enqueued_jobs_once(home, tmp_path):
@@ -95,7 +67,7 @@ def test_worker_answers_enqueued_jobs_once(home, tmp_path):
     )
     try:
         db_url = f"sqlite:///{home / 'ragq.db'}"
-        wait_until_done(db_url, 8)
+        wait_until_finished(home, 8, while_alive=worker)
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
@@ -140,9 +112,7 @@ def test_worker_answers_enqueued_jobs_once(home, tmp_path):
 
 def test_run_starts_and_stops_everything(home, tmp_path):
     ragq("ingest", str(DEMO_PDF), "--index", "demo")
-    subset = tmp_path / "qa.txt"
-    subset.write_text("\n".join(DEMO_QA.read_text().splitlines()[:4]) + "\n")
-    ragq("questions", "import", str(subset), "--set", "two")
+    ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 2)), "--set", "two")
     env = {}
     if redis_on_localhost():  # the machine's Redis, as a scaled-out user would point at one
         env["RAGQ_BROKER_URL"] = "redis://127.0.0.1:6379/14"

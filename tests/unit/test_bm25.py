@@ -3,8 +3,9 @@
 import random
 
 import numpy as np
-from ragq.shared.rag.bm25 import BM25, tokenize
 from rank_bm25 import BM25Okapi
+
+from ragq.shared.rag.bm25 import BM25, tokenize
 
 WORDS = "the a port wan lan relay appliance path peering rule fan reset backup ssh https 8443 admin".split()
 

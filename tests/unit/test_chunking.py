@@ -1,8 +1,9 @@
 """Chunks and pages against the study's LangChain pipeline (PyPDFLoader + RecursiveCharacterTextSplitter)."""
 
-from conftest import DEMO_PDF
+from helpers import DEMO_PDF
 from langchain_community.document_loaders import PyPDFLoader
 from langchain_text_splitters import RecursiveCharacterTextSplitter
+
 from ragq.shared.corpus.chunking import split_pages
 from ragq.shared.corpus.documents import load_document, sha256_file
 

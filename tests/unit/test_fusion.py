@@ -7,6 +7,7 @@ from langchain_community.retrievers import BM25Retriever
 from langchain_community.vectorstores import FAISS
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+
 from ragq.shared.rag.retrieval import mmr, seed, weighted_rrf
 
 QUESTIONS = [

@@ -1,4 +1,5 @@
 import pytest
+
 from ragq.shared.errors import ContextTooLargeError
 from ragq.shared.rag.prompting import SYSTEM_TEXT, completion_builder, fit_to_context
 

@@ -1,7 +1,8 @@
 import json
 
 import pytest
-from conftest import DEMO_QA, SHARED_DATA
+from helpers import DEMO_QA, SHARED_DATA
+
 from ragq.shared.errors import QuestionFileError
 from ragq.shared.qa import parse_qa_file
 

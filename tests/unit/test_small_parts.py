@@ -2,12 +2,13 @@
 
 import pytest
 import torch
+from sentence_transformers import util
+
 from ragq.shared import catalog
 from ragq.shared.config import load_settings
 from ragq.shared.errors import ModelLoadError, UnknownModelError, UsageError
 from ragq.shared.rag.scoring import cosine
 from ragq.shared.sweep import parse_ratios
-from sentence_transformers import util
 
 
 def test_settings_precedence(home, monkeypatch):

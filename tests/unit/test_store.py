@@ -3,13 +3,14 @@
 from datetime import timedelta
 
 import pytest
-from conftest import postgres_url
+from helpers import postgres_url
+from sqlalchemy import select, text
+
 from ragq.shared.config import load_settings
 from ragq.shared.errors import DatabaseError, QuestionFileError
 from ragq.shared.qa import QAPair
 from ragq.shared.store import catalog_rows, db, jobs
 from ragq.shared.store.schema import Base, Job, Result
-from sqlalchemy import select, text
 
 PAIRS = [QAPair("Q1?", "A1"), QAPair("Q2?", "A2", [3]), QAPair("Q3?", "A3")]
 MANIFEST = {"name": "docs", "chunk_count": 3, "embedder": "e", "sources": []}
@@ -95,12 +96,12 @@ def test_question_sets_import_once(engine):
 def test_claim_is_exclusive_and_lease_expiry_frees_it(engine):
     job = make_plan(engine).job_ids[0]
     with db.session(engine) as s:
-        assert jobs.claim(s, job, "w1", timedelta(minutes=5))
+        assert jobs.claim(s, job, "w1", timedelta(minutes=5), 3)
     with db.session(engine) as s:
-        assert not jobs.claim(s, job, "w2", timedelta(minutes=5))
+        assert not jobs.claim(s, job, "w2", timedelta(minutes=5), 3)
         s.execute(text("UPDATE jobs SET lease_until = :t WHERE id = :id"), {"t": "2000-01-01 00:00:00", "id": job})
     with db.session(engine) as s:
-        assert jobs.claim(s, job, "w2", timedelta(minutes=5))
+        assert jobs.claim(s, job, "w2", timedelta(minutes=5), 3)
         assert s.get(Job, job).attempts == 2
 
 
@@ -118,8 +119,33 @@ def test_one_result_per_job(engine):
 def test_pending_and_progress(engine):
     plan = make_plan(engine)
     with db.session(engine) as s:
-        jobs.claim(s, plan.job_ids[0], "w", timedelta(minutes=5))
+        jobs.claim(s, plan.job_ids[0], "w", timedelta(minutes=5), 3)
         jobs.fail(s, plan.job_ids[1], "boom")
     with db.session(engine) as s:
         assert [j for j, _ in jobs.pending(s, [plan.run_id])] == [plan.job_ids[2]]
         assert jobs.progress(s, [plan.run_id])[plan.run_id] == {"queued": 1, "running": 1, "done": 0, "failed": 1}
+
+
+def test_a_job_that_keeps_killing_workers_ends_failed(engine):
+    job = make_plan(engine).job_ids[0]
+    for attempt in range(3):  # each claim's worker "dies": the lease runs out, nobody completes
+        with db.session(engine) as s:
+            assert jobs.claim(s, job, f"w{attempt}", timedelta(minutes=5), 3)
+            assert jobs.release_workers(s, [f"w{attempt}"]) == [(job, "m")]
+    with db.session(engine) as s:
+        assert not jobs.claim(s, job, "w3", timedelta(minutes=5), 3)
+    with db.session(engine) as s:
+        row = s.get(Job, job)
+        assert (row.state, row.attempts) == ("failed", 3) and "gave up after 3 attempts" in row.error
+
+
+def test_expired_leases_are_released_once(engine):
+    plan = make_plan(engine)
+    with db.session(engine) as s:
+        jobs.claim(s, plan.job_ids[0], "w", timedelta(seconds=-1), 3)  # a lease already over
+        jobs.claim(s, plan.job_ids[1], "w", timedelta(minutes=5), 3)
+    with db.session(engine) as s:
+        assert jobs.release_expired(s, [plan.run_id]) == [(plan.job_ids[0], "m")]
+    with db.session(engine) as s:
+        assert jobs.release_expired(s, [plan.run_id]) == []
+        assert s.get(Job, plan.job_ids[0]).state == "queued"

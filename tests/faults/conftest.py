@@ -1,0 +1,28 @@
+"""Fault tests: real Redis, real worker processes killed for real. Each prints its figures."""
+
+import pytest
+from helpers import DEMO_PDF, ragq
+
+from ragq.shared.broker import EmbeddedRedis
+
+
+@pytest.fixture
+def figures(capsys):
+    """Print one line of figures past pytest's capture, so CI logs show them."""
+
+    def report(name: str, **numbers) -> None:
+        with capsys.disabled():
+            print(f"\n[fault figures] {name}: " + ", ".join(f"{k}={v}" for k, v in numbers.items()))
+
+    return report
+
+
+@pytest.fixture
+def demo_home(home, monkeypatch):
+    """The demo guide ingested, short leases (1 s heartbeats), and an embedded Redis running."""
+    monkeypatch.setenv("RAGQ_LEASE_S", "3")
+    ragq("ingest", str(DEMO_PDF), "--index", "demo")
+    broker = EmbeddedRedis(home / "redis")
+    broker.start()
+    yield home
+    broker.stop()

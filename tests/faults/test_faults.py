@@ -1,0 +1,194 @@
+"""Nothing lost, nothing twice: worker kills, broker loss, concurrent writers, poison jobs, producer kills."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import demo_questions, engine_of, ragq, start_worker, stop, tally, wait_until_finished
+from sqlalchemy import select
+
+from ragq.shared.broker import EmbeddedRedis
+from ragq.shared.store.schema import Job
+
+pytestmark = pytest.mark.integration
+MODEL = "smollm2-135m"
+
+
+def enqueue(tmp_path, questions: int, *ratios: str, env=None) -> subprocess.CompletedProcess:
+    ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", questions)), "--set", "qs")
+    args = [a for r in ratios for a in ("--ratio", r)]
+    return ragq("enqueue", "--model", MODEL, *args, "--index", "demo", "--questions", "qs", "--json", env=env)
+
+
+def job_held_by(home, pid: int) -> int | None:
+    with engine_of(home).connect() as conn:
+        return conn.scalar(select(Job.id).where(Job.state == "running", Job.worker.like(f"%:{pid}")))
+
+
+def kill_mid_generation(home, worker: subprocess.Popen, rng: random.Random, timeout: float = 120) -> bool:
+    """Wait until the worker holds a job, let it generate for a moment, then kill -9 it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.poll() is None:
+        job = job_held_by(home, worker.pid)
+        if job is not None:
+            time.sleep(rng.uniform(0.3, 1.5))
+            if job_held_by(home, worker.pid) == job:
+                worker.send_signal(signal.SIGKILL)
+                worker.wait()
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def test_kill_worker_mid_generation_ten_times(demo_home, tmp_path, figures, monkeypatch):
+    monkeypatch.setenv("RAGQ_MAX_ATTEMPTS", "20")  # ten kills may land on the same job
+    plan = json.loads(enqueue(tmp_path, 8, "0.3", "0.7").stdout)
+    log, rng, kills = tmp_path / "worker.log", random.Random(6), 0
+    while kills < 10:
+        worker = start_worker(MODEL, log, index="demo")
+        if not kill_mid_generation(demo_home, worker, rng):
+            stop(worker)
+            break
+        kills += 1
+        time.sleep(3.5)  # the killed job's lease (RAGQ_LEASE_S=3) runs out
+        ragq("requeue")  # as a user does after a crash: publish what is not done and not leased
+    worker = start_worker(MODEL, log, index="demo")
+    try:
+        wait_until_finished(demo_home, plan["published"], while_alive=worker)
+    finally:
+        stop(worker)
+    t = tally(demo_home)
+    figures("kill -9 mid generation", kills=kills, **t)
+    assert kills == 10
+    assert t == {**t, "jobs": 16, "done": 16, "results": 16, "duplicates": 0, "lost": 0}
+    assert t["retried"] >= 1
+
+
+def test_redis_flushed_and_restarted_mid_run(demo_home, tmp_path, figures):
+    enqueue(tmp_path, 8, "0.5")
+    worker = start_worker(MODEL, tmp_path / "worker.log", index="demo")
+    try:
+        deadline = time.monotonic() + 120
+        while tally(demo_home)["done"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        broker = EmbeddedRedis(demo_home / "redis")
+        import redis
+
+        redis.Redis(unix_socket_path=str(broker.socket)).flushall()  # every queued message is gone
+        broker.stop()
+        broker.start()
+        lost_messages = 8 - tally(demo_home)["done"]
+        ragq("requeue")
+        wait_until_finished(demo_home, 8, while_alive=worker)
+    finally:
+        stop(worker)
+    t = tally(demo_home)
+    figures("redis flushed and restarted", messages_lost_with_redis=lost_messages, **t)
+    assert t == {**t, "jobs": 8, "done": 8, "results": 8, "duplicates": 0, "lost": 0}
+
+
+WRITER = """
+import random, sys, os
+from datetime import timedelta, datetime
+from ragq.shared.config import load_settings
+from ragq.shared.store import db, jobs
+engine = db.engine_for(load_settings())
+ids = list(range(1, 2001)); random.Random(int(sys.argv[1])).shuffle(ids)
+errors = done = 0
+now = datetime(2026, 1, 1)
+for job_id in ids:
+    try:
+        with db.session(engine) as s:
+            if not jobs.claim(s, job_id, f"writer{sys.argv[1]}", timedelta(minutes=5), 3):
+                continue
+        with db.session(engine) as s:
+            done += jobs.complete(s, job_id, dict(answer="a", prompt="p", chunk_ids=[], dropped_chunks=0,
+                cosine=0.5, retrieval_ms=1.0, ttft_s=0.1, prompt_tokens=1, prompt_eval_s=0.1, gen_tokens=1,
+                gen_s=0.1, total_s=0.2, peak_rss_mb=1.0, host="h", pid=os.getpid(), started_at=now,
+                finished_at=now))
+    except Exception as exc:
+        errors += 1
+        print("ERROR", type(exc).__name__, exc, file=sys.stderr)
+print(done, errors)
+"""
+
+
+def test_four_writers_on_one_sqlite_file(home, figures):
+    from ragq.shared.config import load_settings
+    from ragq.shared.qa import QAPair
+    from ragq.shared.store import catalog_rows, db, jobs
+
+    engine = db.engine_for(load_settings())
+    with db.session(engine) as s:
+        index = catalog_rows.record_index(s, {"name": "x", "chunk_count": 0, "embedder": "e", "sources": []}, "/x")
+        qset, _ = catalog_rows.import_questions(s, "q", "f", [QAPair(f"Q{i}?", "A") for i in range(2000)])
+        plan = jobs.plan_run(s, catalog_rows.record_model(s, "m", {}), index, qset, "seed", 0.3, False)
+    assert plan.job_ids == list(range(1, 2001))
+    start = time.perf_counter()
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        for i in range(4)
+    ]
+    outputs = [w.communicate(timeout=600) for w in writers]
+    seconds = time.perf_counter() - start
+    done = [int(out.split()[0]) for out, _ in outputs]
+    errors = sum(int(out.split()[1]) for out, _ in outputs)
+    t = tally(home)
+    figures("4 writers, one SQLite file", seconds=round(seconds, 1), per_writer=done, errors=errors, **t)
+    assert errors == 0 and "locked" not in "".join(err for _, err in outputs)
+    assert sum(done) == 2000
+    assert t == {**t, "jobs": 2000, "done": 2000, "results": 2000, "duplicates": 0, "lost": 0}
+
+
+def test_poison_job_fails_after_three_attempts_and_the_run_goes_on(demo_home, tmp_path, figures):
+    ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 7)), "--set", "qs")
+    poison = "fan of the appliance"  # question 7 kills any worker that starts on it
+    env = {"RAGQ_FAULT_INJECT": f"kill-on-question:{poison}"}
+    out = ragq("run", "--model", MODEL, "--ratio", "0.5", "--index", "demo", "--questions", "qs", "--json", env=env)
+    summary = json.loads(out.stdout)["summary"][0]
+    with engine_of(demo_home).connect() as conn:
+        failed = conn.execute(select(Job.attempts, Job.error).where(Job.state == "failed")).all()
+    t = tally(demo_home)
+    figures("poison job", attempts=failed[0][0] if failed else None, **t)
+    assert (summary["done"], summary["failed"]) == (6, 1)
+    assert len(failed) == 1 and failed[0][0] == 3 and "gave up after 3 attempts" in failed[0][1]
+    assert t == {**t, "jobs": 7, "results": 6, "duplicates": 0, "lost": 0}
+
+
+def test_producer_killed_mid_enqueue(demo_home, tmp_path, figures):
+    killed = enqueue_killed = None
+    ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 4)), "--set", "qs")
+    args = ["enqueue", "--model", MODEL, "--ratio", "0.3", "--ratio", "0.7", "--index", "demo", "--questions", "qs"]
+    killed = ragq(*args, env={"RAGQ_FAULT_INJECT": "kill-after-publish:3"}, check=False)
+    enqueue_killed = killed.returncode
+    import redis
+
+    queued_before = redis.Redis(unix_socket_path=str(demo_home / "redis" / "redis.sock")).llen(f"ragq.{MODEL}")
+    again = json.loads(ragq(*args, "--json").stdout)
+    worker = start_worker(MODEL, tmp_path / "worker.log", index="demo")
+    try:
+        wait_until_finished(demo_home, 8, while_alive=worker)
+    finally:
+        stop(worker)
+    t = tally(demo_home)
+    figures(
+        "producer killed mid enqueue",
+        exit=enqueue_killed,
+        messages_before_rerun=queued_before,
+        republished=again["published"],
+        **t,
+    )
+    assert enqueue_killed == -signal.SIGKILL and queued_before == 3
+    assert not any(r["created"] for r in again["runs"])
+    assert t == {**t, "jobs": 8, "done": 8, "results": 8, "duplicates": 0, "lost": 0}
