@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from ragq.shared.config import Settings
+from ragq.shared.config import Settings, redact
 from ragq.shared.errors import BrokerUnavailable
 
 
@@ -105,6 +105,6 @@ def check_broker(url: str) -> None:
         client.ping()
     except (redis.RedisError, OSError, ValueError) as exc:
         raise BrokerUnavailable(
-            f"the broker at {url} does not answer ({exc}): start Redis there, or unset "
+            f"the broker at {redact(url)} does not answer ({exc}): start Redis there, or unset "
             "RAGQ_BROKER_URL to use the embedded one."
         ) from exc

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ragq.shared.config import Settings
 from ragq.shared.errors import ModelLoadError, UnknownModelError, UsageError
-from ragq.shared.rag.llm import GenParams
+from ragq.shared.rag.llm import GenParams, probe_load
 from ragq.shared.registry import lookup
 
 GGUF_MAGIC = b"GGUF"
@@ -154,8 +154,14 @@ def add_model(settings: Settings, name: str, path: Path, params: dict, prompt: d
         raise UsageError(f"a model named '{name}' exists already: choose another name.")
     if not name or not all(ch.isalnum() or ch in "-_." for ch in name):
         raise UsageError(f"'{name}' is not a usable model name: use letters, digits, '-', '_' and '.'.")
+    if params.get("max_tokens", 0) >= params.get("n_ctx", 2048):
+        raise UsageError(
+            f"max_tokens {params['max_tokens']} leaves no room for a prompt in n_ctx {params['n_ctx']}: "
+            "lower --max-tokens or raise --n-ctx."
+        )
     path = path.expanduser().resolve()
     check_gguf(path)
+    probe_load(path)
     spec = ModelSpec(name, f"user model {path.name}", {"path": str(path)}, params, prompt, "user")
     lines = [
         f"name = {json.dumps(name)}",

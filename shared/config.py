@@ -49,6 +49,17 @@ class Settings:
             ) from exc
 
 
+def redact(url: str) -> str:
+    """A URL fit for messages and logs: any password replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _from_file(home: Path) -> dict:
     path = home / "config.toml"
     if not path.exists():

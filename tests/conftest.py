@@ -50,3 +50,21 @@ def demo_index(tmp_path_factory, embedder):
     manifest, chunks, vectors = idx.build("demo", sources, embedder, lambda *a: None)
     idx.save(folder / "demo", manifest, chunks, vectors)
     return idx.load_index(folder, "demo")
+
+
+@pytest.fixture
+def postgres(monkeypatch):
+    """RAGQ_DATABASE_URL pointing at an emptied PostgreSQL database, or a skip where none answers."""
+    from helpers import postgres_url
+    from sqlalchemy import create_engine, text
+
+    from ragq.shared.store.schema import Base
+
+    url = postgres_url()
+    if url is None:
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (set RAGQ_TEST_POSTGRES to a URL to test one)")
+    with create_engine(url).begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    monkeypatch.setenv("RAGQ_DATABASE_URL", url)
+    return url

@@ -1,5 +1,6 @@
 """The `ragq` command line: thin commands over functions in ragq.shared and ragq.producer."""
 
+import errno
 import os
 from pathlib import Path
 
@@ -18,11 +19,26 @@ class RagqGroup(click.Group):
         except RagqError as exc:
             if os.environ.get("RAGQ_DEBUG", "") not in ("", "0"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            click.echo("Error: " + " ".join(str(exc).split()), err=True)  # one line, even for a driver's message
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EPIPE, errno.EDQUOT):
+                raise
+            _silence_stdout()
+            if exc.errno != errno.EPIPE:  # a closed pipe (ragq ... | head) is not an error
+                click.echo(
+                    f"Error: could not write the output ({exc.strerror}): free some space or write elsewhere.", err=True
+                )
+                ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of unwritable output stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
 
 
 @click.group(cls=RagqGroup)

@@ -3,6 +3,7 @@
 import click
 
 from ragq.producer.cli.output import json_option, print_json
+from ragq.shared.config import redact
 from ragq.shared.store import db as store_db
 
 
@@ -16,7 +17,7 @@ def db() -> None:
 def upgrade(settings) -> None:
     """Migrate the database to the schema this ragq needs."""
     before, after = store_db.upgrade(settings)
-    click.echo(f"database {settings.db_url}: {before or 'empty'} -> {after}")
+    click.echo(f"database {redact(settings.db_url)}: {before or 'empty'} -> {after}")
 
 
 @db.command()

@@ -33,6 +33,20 @@ class GenParams:
     n_gpu_layers: int = 0
 
 
+def probe_load(path: Path) -> None:
+    """Load the model for real (memory-mapped, tiny context): llama.cpp checks every tensor lies inside the file,
+    which catches a truncated download that a header check cannot."""
+    import llama_cpp
+
+    try:
+        llm = llama_cpp.Llama(str(path), n_ctx=16, n_batch=16, verbose=False)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelLoadError(
+            f"llama.cpp cannot load {path} ({exc}): the file is truncated or damaged; download it again."
+        ) from exc
+    llm.close()
+
+
 class LlamaRunner:
     def __init__(self, path: Path, params: GenParams, prompt: dict | None = None):
         import llama_cpp

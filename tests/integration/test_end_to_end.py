@@ -110,7 +110,10 @@ def test_worker_answers_enqueued_jobs_once(home, tmp_path):
     broker.stop()
 
 
-def test_run_starts_and_stops_everything(home, tmp_path):
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_run_starts_and_stops_everything(home, tmp_path, request, database):
+    if database == "postgresql":
+        request.getfixturevalue("postgres")
     ragq("ingest", str(DEMO_PDF), "--index", "demo")
     ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 2)), "--set", "two")
     env = {}

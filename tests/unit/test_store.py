@@ -3,14 +3,13 @@
 from datetime import timedelta
 
 import pytest
-from helpers import postgres_url
 from sqlalchemy import select, text
 
 from ragq.shared.config import load_settings
 from ragq.shared.errors import DatabaseError, QuestionFileError
 from ragq.shared.qa import QAPair
 from ragq.shared.store import catalog_rows, db, jobs
-from ragq.shared.store.schema import Base, Job, Result
+from ragq.shared.store.schema import Job, Result
 
 PAIRS = [QAPair("Q1?", "A1"), QAPair("Q2?", "A2", [3]), QAPair("Q3?", "A3")]
 MANIFEST = {"name": "docs", "chunk_count": 3, "embedder": "e", "sources": []}
@@ -43,17 +42,9 @@ def result_fields(**overrides):
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, home, monkeypatch):
+def engine(request, home):
     if request.param == "postgresql":
-        url = postgres_url()
-        if url is None:
-            pytest.skip("no PostgreSQL on 127.0.0.1:5432 (set RAGQ_TEST_POSTGRES to a URL to test one)")
-        import sqlalchemy
-
-        with sqlalchemy.create_engine(url).begin() as conn:  # a clean schema for this test
-            Base.metadata.drop_all(conn)
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        monkeypatch.setenv("RAGQ_DATABASE_URL", url)
+        request.getfixturevalue("postgres")
     return db.engine_for(load_settings())
 
 
@@ -149,3 +140,11 @@ def test_expired_leases_are_released_once(engine):
     with db.session(engine) as s:
         assert jobs.release_expired(s, [plan.run_id]) == []
         assert s.get(Job, plan.job_ids[0]).state == "queued"
+
+
+def test_passwords_never_printed():
+    from ragq.shared.config import redact
+
+    assert redact("postgresql+psycopg://ragq:s3cret@db:5432/ragq") == "postgresql+psycopg://ragq:***@db:5432/ragq"
+    assert redact("redis://:pw@host:6379/0") == "redis://:***@host:6379/0"
+    assert redact("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"

