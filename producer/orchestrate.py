@@ -14,7 +14,7 @@ from ragq.shared import catalog
 from ragq.shared.broker import broker_url, embedded
 from ragq.shared.config import Settings
 from ragq.shared.corpus.index import load_index
-from ragq.shared.errors import RagqError
+from ragq.shared.errors import RagqError, UsageError
 from ragq.shared.queue import make_app, publish
 from ragq.shared.rag.retrieval import FUSIONS, check_ratio
 from ragq.shared.registry import lookup
@@ -31,34 +31,50 @@ class Plan:
         return [r.run_id for r in self.runs]
 
 
-def enqueue(
-    settings: Settings,
-    models: list[str],
-    ratios: list[float],
-    index: str,
-    questions: str,
-    fusion: str = "seed",
-    new_run: bool = False,
-) -> Plan:
+@dataclass(frozen=True)
+class RunRequest:
+    """What work to do: every (model, ratio) pair becomes one run over the question set."""
+
+    models: list[str]
+    ratios: list[float]
+    index: str
+    questions: str
+    fusion: str = "seed"
+    new_run: bool = False
+    repeat: int = 1
+    kv_reuse: bool = False
+
+
+def enqueue(settings: Settings, req: RunRequest) -> Plan:
     """Check everything, write every run and job row, then publish the new jobs to their models' queues."""
-    specs = [catalog.get_model(settings, m) for m in dict.fromkeys(models)]
+    specs = [catalog.get_model(settings, m) for m in dict.fromkeys(req.models)]
     for spec in specs:
         catalog.model_path(settings, spec)
-    for ratio in ratios:
+    for ratio in req.ratios:
         check_ratio(ratio)
-    lookup("fusion mode", fusion, FUSIONS)
-    load_index(settings.indexes_dir, index)
+    if req.repeat < 1:
+        raise UsageError(f"--repeat {req.repeat}: give 1 or more timed repetitions.")
+    lookup("fusion mode", req.fusion, FUSIONS)
+    load_index(settings.indexes_dir, req.index)
     url = broker_url(settings)  # before any row is written: an unreachable broker leaves nothing behind
     engine = db.engine_for(settings)
     with db.session(engine) as s:
-        index_row = catalog_rows.get_index(s, index)
-        qset = catalog_rows.get_question_set(s, questions)
+        index_row = catalog_rows.get_index(s, req.index)
+        qset = catalog_rows.get_question_set(s, req.questions)
         plans = [
             jobs.plan_run(
-                s, catalog_rows.record_model(s, spec.name, spec.as_dict()), index_row, qset, fusion, ratio, new_run
+                s,
+                catalog_rows.record_model(s, spec.name, spec.as_dict()),
+                index_row,
+                qset,
+                req.fusion,
+                ratio,
+                req.new_run,
+                req.repeat,
+                req.kv_reuse,
             )
             for spec in specs
-            for ratio in dict.fromkeys(ratios)
+            for ratio in dict.fromkeys(req.ratios)
         ]
     new_jobs = [(job_id, plan.model) for plan in plans if plan.created for job_id in plan.job_ids]
     with db.session(engine) as s:  # an earlier enqueue may have died while publishing: finish its work
@@ -183,28 +199,35 @@ def wait(settings: Settings, run_ids: list[int], workers: Workers, progress: Pro
         time.sleep(poll_s)
 
 
-def run(
-    settings: Settings,
-    models: list[str],
-    ratios: list[float],
-    index: str,
-    questions: str,
-    fusion: str,
-    threads: int | None,
-    new_run: bool,
-    progress: Progress,
-) -> Plan:
+def threads_per_worker(requested: int | None, workers: int) -> tuple[int, str | None]:
+    """Cores divided among the workers unless asked otherwise; a warning when the host is oversubscribed.
+
+    Measured here: two workers with 2 threads each on 2 cores ran 3-4x slower than one; with 1 each, near single speed.
+    """
+    cores = os.cpu_count() or 1
+    threads = requested or max(1, cores // max(1, workers))
+    if threads * workers > cores:
+        return threads, (
+            f"{workers} workers x {threads} threads on {cores} cores: the workers will slow each other "
+            f"down and their timings will not be comparable; use --threads {max(1, cores // workers)}."
+        )
+    return threads, None
+
+
+def run(settings: Settings, req: RunRequest, threads: int | None, progress: Progress, warn=print) -> Plan:
     """Enqueue, start one worker per model, wait until every job is done or failed, stop what was started."""
     server = None if settings.broker_url else embedded(settings)
     started_here = server.start() if server else False
     workers = None
     try:
         # enqueue also republishes unfinished jobs of existing runs (an interrupted run, a broker restart)
-        plan = enqueue(settings, models, ratios, index, questions, fusion, new_run)
+        plan = enqueue(settings, req)
         with db.session(db.engine_for(settings)) as s:
             busy_models = {model for _, model in jobs.pending(s, plan.run_ids)}
-        each = threads or max(1, (os.cpu_count() or 1) // max(1, len(busy_models)))
-        workers = Workers(settings, broker_url(settings), index, each)
+        each, warning = threads_per_worker(threads, len(busy_models))
+        if warning:
+            warn(warning)
+        workers = Workers(settings, broker_url(settings), req.index, each)
         for model in sorted(busy_models):
             workers.start(model)
         wait(settings, plan.run_ids, workers, progress)

@@ -9,11 +9,12 @@ import traceback
 from contextlib import contextmanager
 from datetime import timedelta
 
-from ragq.shared import catalog, faults
+from ragq.shared import catalog, faults, provenance
 from ragq.shared.config import Settings
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import HybridIndex, load_index
 from ragq.shared.errors import RagqError
+from ragq.shared.rag import retrieval
 from ragq.shared.rag.llm import LlamaRunner
 from ragq.shared.rag.pipeline import Outcome, answer_question
 from ragq.shared.store import db, jobs
@@ -24,6 +25,11 @@ log = logging.getLogger("ragq.worker")
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class WorkerRuntime:
@@ -37,12 +43,19 @@ class WorkerRuntime:
         self.spec = catalog.get_model(settings, model)
         path = catalog.model_path(settings, self.spec)
         self.runner = LlamaRunner(path, self.spec.gen_params(threads), self.spec.prompt)
+        self.runner.warmup()
         self.embedder = Embedder()
         self.embedder.encode(["warm up"])  # load now, not inside the first job's timing
         self.indexes: dict[str, HybridIndex] = {}
         for name in preload:
             self.index(name)
         self.worker_id = f"{model}@{socket.gethostname()}:{os.getpid()}"
+        sha256 = provenance.cached_sha256(path, settings.models_dir / "sha256-cache.json")
+        self.provenance = {
+            **provenance.model_provenance(self.spec, path, self.runner, sha256),
+            "embedder": self.embedder.name,
+            "worker": self.worker_id,
+        }
 
     def index(self, name: str) -> HybridIndex:
         if name not in self.indexes:
@@ -54,7 +67,7 @@ class WorkerRuntime:
         with db.session(self.engine) as s:
             if not jobs.claim(s, job_id, self.worker_id, self.lease, self.settings.max_attempts):
                 return "skipped"
-        started = utcnow()
+        started, cpu_start = utcnow(), cpu_seconds()
         try:
             with db.session(self.engine) as s:
                 ctx = jobs.job_context(s, job_id)
@@ -70,14 +83,16 @@ class WorkerRuntime:
                     self.index(ctx.index),
                     self.embedder,
                     self.runner,
+                    kv_reuse=ctx.kv_reuse,
                 )
         except RagqError as exc:
             return self._fail(job_id, str(exc))
         except Exception as exc:  # a bug or a model crash: record it on the job, keep serving the queue
             log.error("job %s failed:\n%s", job_id, traceback.format_exc())
             return self._fail(job_id, f"{type(exc).__name__}: {exc}")
+        fields = self._result_fields(ctx, outcome, started, cpu_seconds() - cpu_start)
         with db.session(self.engine) as s:
-            stored = jobs.complete(s, job_id, self._result_fields(outcome, started))
+            stored = jobs.complete(s, job_id, fields)
         return "done" if stored else "duplicate"
 
     @contextmanager
@@ -106,8 +121,19 @@ class WorkerRuntime:
             jobs.fail(s, job_id, error)
         return "failed"
 
-    def _result_fields(self, o: Outcome, started) -> dict:
+    def _result_fields(self, ctx: jobs.JobContext, o: Outcome, started, cpu_s: float) -> dict:
         g = o.generation
+        index = self.index(ctx.index).manifest
+        job_provenance = {
+            **self.provenance,
+            "retrieval": {
+                **retrieval.config(ctx.fusion, ctx.ratio),
+                "embedder": self.embedder.name,
+                "index": ctx.index,
+                "index_sources": {s["name"]: s["sha256"] for s in index["sources"]},
+            },
+            "kv_cache": "reuse shared prefix" if ctx.kv_reuse else "reset before each job",
+        }
         return dict(
             answer=o.answer,
             prompt=o.prompt,
@@ -122,8 +148,12 @@ class WorkerRuntime:
             gen_s=g.gen_s,
             total_s=g.total_s,
             peak_rss_mb=peak_rss_mb(),
+            cpu_s=cpu_s,
+            prefix_reused_tokens=g.prefix_reused_tokens,
             host=socket.gethostname(),
             pid=os.getpid(),
+            worker=self.worker_id,
+            provenance=job_provenance,
             started_at=started,
             finished_at=utcnow(),
         )

@@ -1,4 +1,4 @@
-"""initial
+"""Initial schema: indexes, question sets, questions, models, runs, jobs, results.
 
 Revision ID: 0001
 Revises: 
@@ -24,15 +24,15 @@ def upgrade() -> None:
     sa.Column('embedder', sa.String(length=200), nullable=False),
     sa.Column('manifest', sa.JSON(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_indexes')),
+    sa.UniqueConstraint('name', name=op.f('uq_indexes_name'))
     )
     op.create_table('models',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('spec', sa.JSON(), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_models')),
+    sa.UniqueConstraint('name', name=op.f('uq_models_name'))
     )
     op.create_table('question_sets',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -40,8 +40,8 @@ def upgrade() -> None:
     sa.Column('source', sa.Text(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_question_sets')),
+    sa.UniqueConstraint('name', name=op.f('uq_question_sets_name'))
     )
     op.create_table('questions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -51,9 +51,9 @@ def upgrade() -> None:
     sa.Column('answer', sa.Text(), nullable=False),
     sa.Column('evidence_pages', sa.JSON(), nullable=True),
     sa.Column('doc', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['set_id'], ['question_sets.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('set_id', 'position')
+    sa.ForeignKeyConstraint(['set_id'], ['question_sets.id'], name=op.f('fk_questions_set_id_question_sets')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_questions')),
+    sa.UniqueConstraint('set_id', 'position', name=op.f('uq_questions_set_id_position'))
     )
     op.create_table('runs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -64,17 +64,20 @@ def upgrade() -> None:
     sa.Column('set_id', sa.Integer(), nullable=False),
     sa.Column('ratio', sa.Float(), nullable=False),
     sa.Column('fusion', sa.String(length=50), nullable=False),
+    sa.Column('repeat', sa.Integer(), nullable=False),
+    sa.Column('kv_reuse', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['index_id'], ['indexes.id'], ),
-    sa.ForeignKeyConstraint(['model_id'], ['models.id'], ),
-    sa.ForeignKeyConstraint(['set_id'], ['question_sets.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('key', 'generation')
+    sa.ForeignKeyConstraint(['index_id'], ['indexes.id'], name=op.f('fk_runs_index_id_indexes')),
+    sa.ForeignKeyConstraint(['model_id'], ['models.id'], name=op.f('fk_runs_model_id_models')),
+    sa.ForeignKeyConstraint(['set_id'], ['question_sets.id'], name=op.f('fk_runs_set_id_question_sets')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_runs')),
+    sa.UniqueConstraint('key', 'generation', name=op.f('uq_runs_key_generation'))
     )
     op.create_table('jobs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=False),
     sa.Column('question_id', sa.Integer(), nullable=False),
+    sa.Column('repetition', sa.Integer(), nullable=False),
     sa.Column('state', sa.String(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('lease_until', sa.DateTime(), nullable=True),
@@ -82,10 +85,10 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('finished_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['question_id'], ['questions.id'], ),
-    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('run_id', 'question_id')
+    sa.ForeignKeyConstraint(['question_id'], ['questions.id'], name=op.f('fk_jobs_question_id_questions')),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_jobs_run_id_runs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs')),
+    sa.UniqueConstraint('run_id', 'question_id', 'repetition', name=op.f('uq_jobs_run_id_question_id_repetition'))
     )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_jobs_run_id'), ['run_id'], unique=False)
@@ -107,13 +110,17 @@ def upgrade() -> None:
     sa.Column('gen_s', sa.Float(), nullable=False),
     sa.Column('total_s', sa.Float(), nullable=False),
     sa.Column('peak_rss_mb', sa.Float(), nullable=False),
+    sa.Column('cpu_s', sa.Float(), nullable=False),
+    sa.Column('prefix_reused_tokens', sa.Integer(), nullable=False),
     sa.Column('host', sa.String(length=200), nullable=False),
     sa.Column('pid', sa.Integer(), nullable=False),
+    sa.Column('worker', sa.String(length=200), nullable=False),
+    sa.Column('provenance', sa.JSON(), nullable=False),
     sa.Column('started_at', sa.DateTime(), nullable=False),
     sa.Column('finished_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('job_id')
+    sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_results_job_id_jobs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_results')),
+    sa.UniqueConstraint('job_id', name=op.f('uq_results_job_id'))
     )
     # ### end Alembic commands ###
 

@@ -52,4 +52,31 @@ def add(settings, name, path, template, stop, n_ctx, max_tokens, n_gpu_layers) -
     click.echo(f"model '{spec.name}' added: {spec.source['path']}")
 
 
+@models.command()
+@click.argument("name")
+@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads (default: all cores).")
+@json_option
+@click.pass_obj
+def check(settings, name, threads, as_json) -> None:
+    """Load a model, answer one prompt, print load time, tokens/s (prompt and generation) and memory."""
+    import os
+
+    from ragq.shared.rag.llm import check_model
+
+    spec = catalog.get_model(settings, name)
+    report = check_model(
+        catalog.model_path(settings, spec), spec.gen_params(threads or os.cpu_count() or 1), spec.prompt
+    )
+    if as_json:
+        print_json({"model": name, **report})
+        return
+    click.echo(
+        f"{name}: {report['description']}, loaded in {report['load_s']:.2f} s with {report['n_threads']} threads; "
+        f"prompt {report['prompt_tokens']} tokens at {report['prompt_tok_s']:.0f} tok/s, "
+        f"generation {report['gen_tokens']} tokens at {report['gen_tok_s']:.1f} tok/s, "
+        f"first token after {report['ttft_s']:.2f} s, peak RSS {report['peak_rss_mb']:.0f} MB; "
+        f"answer: {report['answer']!r}"
+    )
+
+
 COMMANDS = [models]

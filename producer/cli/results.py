@@ -2,7 +2,7 @@
 
 import click
 
-from ragq.producer.cli.output import json_option, print_json, print_table
+from ragq.producer.cli.output import fmt, json_option, print_json, print_table
 from ragq.shared.store import db, jobs
 from ragq.shared.store.results import as_dicts, result_rows, summarize
 
@@ -17,9 +17,19 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
     if by_question:
         print_table(
             "Answers",
-            ["run", "model", "ratio", "question", "cosine", "seconds", "prompt tok", "gen tok"],
+            ["run", "model", "ratio", "rep", "question", "cosine", "seconds", "prompt tok", "gen tok"],
             [
-                [r.run_id, r.model, r.ratio, r.question[:60], r.cosine, r.total_s, r.prompt_tokens, r.gen_tokens]
+                [
+                    r.run_id,
+                    r.model,
+                    r.ratio,
+                    r.repetition,
+                    r.question[:60],
+                    r.cosine,
+                    r.total_s,
+                    r.prompt_tokens,
+                    r.gen_tokens,
+                ]
                 for r in rows
             ],
         )
@@ -31,11 +41,12 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
             "ratio",
             "done",
             "failed",
-            "mean cosine",
-            "mean s",
+            "cosine (sd)",
+            "seconds (sd)",
             "p50 s",
             "ttft s",
-            "gen tok/s",
+            "pp tok/s",
+            "tg tok/s",
             "peak RSS MB",
         ],
         [
@@ -45,16 +56,21 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
                 m.ratio,
                 f"{m.done}/{m.jobs}",
                 m.failed,
-                m.mean_cosine,
-                m.mean_total_s,
+                _with_sd(m.mean_cosine, m.std_cosine),
+                _with_sd(m.mean_total_s, m.std_total_s),
                 m.p50_total_s,
                 m.mean_ttft_s,
-                m.gen_tokens_per_s,
-                m.peak_rss_mb,
+                fmt(m.prompt_tokens_per_s, 0),
+                fmt(m.gen_tokens_per_s, 1),
+                fmt(m.peak_rss_mb, 0),
             ]
             for m in summaries
         ],
     )
+
+
+def _with_sd(mean: float | None, sd: float | None) -> str:
+    return fmt(mean) if sd is None else f"{mean:.3f} ({sd:.3f})"
 
 
 @click.command()

@@ -1,5 +1,7 @@
 """`ragq enqueue`, `requeue`, `worker`, `status`, `run`, `demo`: runs of (model, ratio) over a question set."""
 
+import contextlib
+import functools
 import time
 from dataclasses import asdict
 from importlib import resources
@@ -17,11 +19,11 @@ from ragq.shared.store import catalog_rows, db, jobs
 from ragq.shared.sweep import parse_ratios
 
 DEMO_MODELS = ["smollm2-135m", "gemma3-270m"]
-DEMO_RATIOS = ["0.3", "0.7"]
+DEMO_RATIOS = [0.3, 0.7]
 
 
 def run_options(command):
-    """Options shared by `enqueue` and `run`."""
+    """Options shared by `enqueue` and `run`; the command receives them as one RunRequest, `req`."""
     options = [
         click.option("--model", "models", multiple=True, required=True, help="Catalog model (repeatable)."),
         click.option(
@@ -36,19 +38,39 @@ def run_options(command):
         click.option("--questions", required=True, help="Question set imported by `ragq questions import`."),
         click.option("--fusion", default="seed", show_default=True, help="Retrieval fusion mode."),
         click.option("--new-run", is_flag=True, help="Run the same work again as a new run."),
+        click.option(
+            "--repeat",
+            default=1,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Timed repetitions of each question (summaries give mean and deviation).",
+        ),
+        click.option(
+            "--kv-reuse",
+            is_flag=True,
+            help="Keep the KV cache's shared prompt prefix between jobs (recorded); default: reset.",
+        ),
     ]
+
+    @functools.wraps(command)
+    def wrapper(*args, models, ratios, index, questions, fusion, new_run, repeat, kv_reuse, **kwargs):
+        req = orchestrate.RunRequest(
+            list(models), parse_ratios(ratios), index, questions, fusion, new_run, repeat, kv_reuse
+        )
+        return command(*args, req=req, **kwargs)
+
     for option in reversed(options):
-        command = option(command)
-    return command
+        wrapper = option(wrapper)
+    return wrapper
 
 
 @click.command()
 @run_options
 @json_option
 @click.pass_obj
-def enqueue(settings, models, ratios, index, questions, fusion, new_run, as_json) -> None:
+def enqueue(settings, req, as_json) -> None:
     """Write one run per (model, ratio) with a job per question, and queue the jobs for the models' workers."""
-    plan = orchestrate.enqueue(settings, list(models), parse_ratios(ratios), index, questions, fusion, new_run)
+    plan = orchestrate.enqueue(settings, req)
     if as_json:
         print_json({"runs": [asdict(r) for r in plan.runs], "published": plan.published})
         return
@@ -131,32 +153,15 @@ def status(settings, runs, watch, as_json) -> None:
                 time.sleep(0.5)
 
 
-def _run(settings, models, ratios, index, questions, fusion, threads, new_run, as_json) -> None:
+def _run(settings, req: orchestrate.RunRequest, threads: int | None, as_json: bool) -> None:
     progress = _bar()
     start = time.perf_counter()
-    with Live(progress, console=console, transient=as_json) if not as_json else _nothing():
-        plan = orchestrate.run(
-            settings,
-            list(models),
-            parse_ratios(ratios),
-            index,
-            questions,
-            fusion,
-            threads,
-            new_run,
-            _progress_display(progress),
-        )
+    with Live(progress, console=console) if not as_json else contextlib.nullcontext():
+        warn = lambda line: click.echo(f"Warning: {line}", err=True)  # noqa: E731
+        plan = orchestrate.run(settings, req, threads, _progress_display(progress), warn)
     print_results(settings, plan.run_ids, as_json, by_question=True)
     if not as_json:
         click.echo(f"wall time {time.perf_counter() - start:.1f} s for runs {', '.join(map(str, plan.run_ids))}")
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 @click.command()
@@ -164,10 +169,10 @@ class _nothing:
 @click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads per worker (default: cores / models).")
 @json_option
 @click.pass_obj
-def run(settings, models, ratios, index, questions, fusion, new_run, threads, as_json) -> None:
+def run(settings, req, threads, as_json) -> None:
     """Do the whole job on this machine: broker (embedded unless RAGQ_BROKER_URL is set), one worker per
     model, enqueue, wait with progress, print results, stop everything started."""
-    _run(settings, models, ratios, index, questions, fusion, threads, new_run, as_json)
+    _run(settings, req, threads, as_json)
 
 
 @click.command()
@@ -182,7 +187,8 @@ def demo(settings, new_run, as_json) -> None:
             ingest(settings, "demo", [pdf], progress)
         with db.session(db.engine_for(settings)) as s:
             catalog_rows.import_questions(s, "demo", "ragq demo", parse_qa_file(qa))
-    _run(settings, DEMO_MODELS, DEMO_RATIOS, "demo", "demo", "seed", None, new_run, as_json)
+    req = orchestrate.RunRequest(DEMO_MODELS, DEMO_RATIOS, "demo", "demo", new_run=new_run)
+    _run(settings, req, None, as_json)
 
 
 COMMANDS = [enqueue, requeue, worker, status, run, demo]

@@ -20,6 +20,7 @@ class Generation:
     gen_tokens: int
     gen_s: float
     total_s: float
+    prefix_reused_tokens: int = 0  # prompt tokens served from the KV cache of the previous job
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,9 @@ class LlamaRunner:
         if "template" in prompt or not chat_template:
             if "template" not in prompt:
                 raise ModelLoadError("the model has no chat template and its catalog entry no `template`: add one.")
+            self.template_kind, self.template = "completion", prompt["template"]
             return completion_builder(prompt["template"], stop, prompt.get("collapse_whitespace", False))
+        self.template_kind, self.template = "chat (from the GGUF)", chat_template
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         special = lambda token: self.llm.detokenize([token], special=True).decode(errors="replace")  # noqa: E731
@@ -96,9 +99,31 @@ class LlamaRunner:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), special=True))  # with BOS, as create_completion adds it
 
-    def generate(self, prompt: Prompt) -> Generation:
-        """One timed completion with an empty KV cache, so no job rides on the previous job's prefix."""
+    def warmup(self) -> None:
+        """One untimed generation: the first call pages the model in and would distort the first job's timing."""
         self.llm.reset()
+        self.llm.create_completion("Hello", max_tokens=4, temperature=self.params.temperature, seed=self.params.seed)
+        self.llm.reset()
+
+    def _reusable_prefix(self, text: str) -> int:
+        """How many leading prompt tokens llama-cpp-python will take from the KV cache (it matches all but the last)."""
+        tokens = self.llm.tokenize(text.encode(), special=True)
+        cached = self.llm.input_ids[: self.llm.n_tokens]
+        shared = 0
+        for a, b in zip(cached, tokens[:-1], strict=False):
+            if a != b:
+                break
+            shared += 1
+        return shared
+
+    def generate(self, prompt: Prompt, kv_reuse: bool = False) -> Generation:
+        """One timed completion. By default the KV cache is emptied first, so no job rides on the previous
+        job's prompt prefix; with kv_reuse the shared prefix is kept and how much of it is recorded."""
+        if kv_reuse:
+            reused = self._reusable_prefix(prompt.text)
+        else:
+            self.llm.reset()
+            reused = 0
         ctx = self.llm._ctx.ctx
         self._llama_cpp.llama_perf_context_reset(ctx)
         p = self.params
@@ -127,4 +152,35 @@ class LlamaRunner:
             gen_tokens=int(perf.n_eval),
             gen_s=perf.t_eval_ms / 1000,
             total_s=total,
+            prefix_reused_tokens=reused,
         )
+
+
+CHECK_PROMPT = (
+    "Context: The Relay 400 has two LAN ports and two WAN ports. Its web interface listens on port 8443. "
+    "The default administrator account is admin. " * 6 + "\nQuestion: Which port does the web interface use?\nAnswer:"
+)
+
+
+def check_model(path: Path, params: GenParams, prompt: dict) -> dict:
+    """Load a model, answer one fixed prompt, and report load time, speeds and memory."""
+    import resource
+
+    start = time.perf_counter()
+    runner = LlamaRunner(path, params, prompt)
+    load_s = time.perf_counter() - start
+    runner.warmup()
+    g = runner.generate(Prompt(CHECK_PROMPT, ["\n"]))
+    return {
+        "file": str(path),
+        "description": runner.llm._model.desc(),
+        "load_s": load_s,
+        "n_threads": params.n_threads,
+        "prompt_tokens": g.prompt_tokens,
+        "prompt_tok_s": g.prompt_tokens / g.prompt_eval_s if g.prompt_eval_s else None,
+        "gen_tokens": g.gen_tokens,
+        "gen_tok_s": g.gen_tokens / g.gen_s if g.gen_s else None,
+        "ttft_s": g.ttft_s,
+        "answer": g.text,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }

@@ -19,7 +19,9 @@ class Outcome:
     generation: Generation
 
 
-def answer_question(question: str, reference: str, ratio: float, fusion: str, index, embedder, runner) -> Outcome:
+def answer_question(
+    question: str, reference: str, ratio: float, fusion: str, index, embedder, runner, kv_reuse: bool = False
+) -> Outcome:
     start = time.perf_counter()
     query_vec = embedder.encode([question])[0]
     hits = retrieval.retrieve(fusion, index, question, query_vec, ratio)
@@ -29,7 +31,7 @@ def answer_question(question: str, reference: str, ratio: float, fusion: str, in
     fitted = fit_to_context(
         [c.text for c in chunks], question, runner.build, runner.count_tokens, p.n_ctx, p.max_tokens
     )
-    generation = runner.generate(fitted.prompt)
+    generation = runner.generate(fitted.prompt, kv_reuse=kv_reuse)
     return Outcome(
         answer=generation.text,
         prompt=fitted.prompt.text,

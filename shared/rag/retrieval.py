@@ -52,11 +52,19 @@ def dense_mmr(index, query_vec: np.ndarray, k: int = 4, fetch_k: int = 3, lambda
     return [found[i] for i in mmr(query_vec, vectors, k, lambda_mult)]
 
 
-def seed(index, question: str, query_vec: np.ndarray, ratio: float, c: int = 60) -> list[Retrieved]:
+SEED = {"bm25_k": 5, "mmr_k": 4, "fetch_k": 3, "lambda_mult": 0.5, "c": 60}
+
+
+def seed(index, question: str, query_vec: np.ndarray, ratio: float) -> list[Retrieved]:
     """The study's retrieval; `ratio` is the BM25 weight."""
-    lexical = index.bm25.top_n(tokenize(question), 5)
-    dense = dense_mmr(index, query_vec, k=4, fetch_k=3)
-    return weighted_rrf([lexical, dense], [ratio, 1 - ratio], c)
+    lexical = index.bm25.top_n(tokenize(question), SEED["bm25_k"])
+    dense = dense_mmr(index, query_vec, k=SEED["mmr_k"], fetch_k=SEED["fetch_k"], lambda_mult=SEED["lambda_mult"])
+    return weighted_rrf([lexical, dense], [ratio, 1 - ratio], SEED["c"])
+
+
+def config(fusion: str, ratio: float) -> dict:
+    """The retrieval settings a result was made with, for its provenance."""
+    return {"fusion": fusion, "ratio": ratio, **SEED}
 
 
 FUSIONS = {"seed": seed}

@@ -13,8 +13,8 @@ from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, Question
 STATES = ("queued", "running", "done", "failed")
 
 
-def run_key(model: str, index: str, questions: str, fusion: str, ratio: float) -> str:
-    return f"{model}|{index}|{questions}|{fusion}|{ratio:g}"
+def run_key(model: str, index: str, questions: str, fusion: str, ratio: float, repeat: int, kv_reuse: bool) -> str:
+    return f"{model}|{index}|{questions}|{fusion}|{ratio:g}|x{repeat}|{'kv-reuse' if kv_reuse else 'kv-reset'}"
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,18 @@ class RunPlan:
 
 
 def plan_run(
-    s: Session, model: ModelRow, index: IndexRow, qset: QuestionSet, fusion: str, ratio: float, new_run: bool
+    s: Session,
+    model: ModelRow,
+    index: IndexRow,
+    qset: QuestionSet,
+    fusion: str,
+    ratio: float,
+    new_run: bool,
+    repeat: int = 1,
+    kv_reuse: bool = False,
 ) -> RunPlan:
     """One run per (model, index, questions, fusion, ratio); --new-run adds another generation of it."""
-    key = run_key(model.name, index.name, qset.name, fusion, ratio)
+    key = run_key(model.name, index.name, qset.name, fusion, ratio, repeat, kv_reuse)
     latest = s.scalar(select(Run).where(Run.key == key).order_by(Run.generation.desc()).limit(1))
     if latest is not None and not new_run:
         job_ids = s.scalars(select(Job.id).where(Job.run_id == latest.id).order_by(Job.id)).all()
@@ -43,11 +51,14 @@ def plan_run(
         set_id=qset.id,
         ratio=ratio,
         fusion=fusion,
+        repeat=repeat,
+        kv_reuse=kv_reuse,
     )
     s.add(run)
     s.flush()
     question_ids = s.scalars(select(Question.id).where(Question.set_id == qset.id).order_by(Question.position)).all()
-    jobs = [Job(run_id=run.id, question_id=q) for q in question_ids]
+    # repetitions interleaved (all questions once, then again), so a repeat is not timed on a warm neighbour
+    jobs = [Job(run_id=run.id, question_id=q, repetition=r) for r in range(repeat) for q in question_ids]
     s.add_all(jobs)
     s.flush()
     return RunPlan(run.id, model.name, ratio, True, [j.id for j in jobs])
@@ -120,13 +131,14 @@ class JobContext:
     reference: str
     ratio: float
     fusion: str
+    kv_reuse: bool
     index: str
     model: str
 
 
 def job_context(s: Session, job_id: int) -> JobContext:
     row = s.execute(
-        select(Question.question, Question.answer, Run.ratio, Run.fusion, IndexRow.name, ModelRow.name)
+        select(Question.question, Question.answer, Run.ratio, Run.fusion, Run.kv_reuse, IndexRow.name, ModelRow.name)
         .select_from(Job)
         .join(Run, Job.run_id == Run.id)
         .join(Question, Job.question_id == Question.id)

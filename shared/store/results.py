@@ -15,12 +15,14 @@ class ResultRow:
     job_id: int
     model: str
     ratio: float
+    repetition: int
     question: str
     answer: str
     cosine: float
     total_s: float
     ttft_s: float
     prompt_tokens: int
+    prompt_eval_s: float
     gen_tokens: int
     gen_s: float
     dropped_chunks: int
@@ -34,12 +36,14 @@ def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
             Job.id,
             ModelRow.name,
             Run.ratio,
+            Job.repetition,
             Question.question,
             Result.answer,
             Result.cosine,
             Result.total_s,
             Result.ttft_s,
             Result.prompt_tokens,
+            Result.prompt_eval_s,
             Result.gen_tokens,
             Result.gen_s,
             Result.dropped_chunks,
@@ -50,7 +54,7 @@ def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
         .join(ModelRow, Run.model_id == ModelRow.id)
         .join(Question, Job.question_id == Question.id)
         .where(Run.id.in_(run_ids))
-        .order_by(Run.id, Question.position)
+        .order_by(Run.id, Job.repetition, Question.position)
     ).all()
     return [ResultRow(*row) for row in rows]
 
@@ -66,11 +70,15 @@ class RunSummary:
     jobs: int
     done: int
     failed: int
+    repeat: int
     mean_cosine: float | None
+    std_cosine: float | None
     mean_total_s: float | None
+    std_total_s: float | None
     p50_total_s: float | None
     mean_ttft_s: float | None
-    gen_tokens_per_s: float | None
+    prompt_tokens_per_s: float | None  # llama-bench's pp: prompt tokens / prompt-eval seconds, over the run
+    gen_tokens_per_s: float | None  # llama-bench's tg
     peak_rss_mb: float | None
 
 
@@ -78,43 +86,55 @@ def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+def _std(values: list[float]) -> float | None:
+    """Sample standard deviation; None below two values."""
+    return statistics.stdev(values) if len(values) > 1 else None
+
+
+def _rate(tokens: int, seconds: float) -> float | None:
+    return tokens / seconds if seconds else None
+
+
 def summarize(s: Session, run_ids: list[int]) -> list[RunSummary]:
     rows: dict[int, list[ResultRow]] = {}
     for r in result_rows(s, run_ids):
         rows.setdefault(r.run_id, []).append(r)
     runs = s.execute(
-        select(Run.id, ModelRow.name, IndexRow.name, QuestionSet.name, Run.fusion, Run.ratio)
+        select(Run.id, ModelRow.name, IndexRow.name, QuestionSet.name, Run.fusion, Run.ratio, Run.repeat)
         .join(ModelRow, Run.model_id == ModelRow.id)
         .join(IndexRow, Run.index_id == IndexRow.id)
         .join(QuestionSet, Run.set_id == QuestionSet.id)
         .where(Run.id.in_(run_ids))
         .order_by(Run.id)
     ).all()
-    out = []
-    for run_id, model, index, qset, fusion, ratio in runs:
-        states = s.scalars(select(Job.state).where(Job.run_id == run_id)).all()
-        done = rows.get(run_id, [])
-        gen_s = sum(r.gen_s for r in done)
-        out.append(
-            RunSummary(
-                run_id,
-                model,
-                index,
-                qset,
-                fusion,
-                ratio,
-                len(states),
-                len(done),
-                states.count("failed"),
-                _mean([r.cosine for r in done]),
-                _mean([r.total_s for r in done]),
-                statistics.median([r.total_s for r in done]) if done else None,
-                _mean([r.ttft_s for r in done]),
-                sum(r.gen_tokens for r in done) / gen_s if gen_s else None,
-                max((r.peak_rss_mb for r in done), default=None),
-            )
-        )
-    return out
+    return [_summary(s, run, rows.get(run[0], [])) for run in runs]
+
+
+def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
+    run_id, model, index, qset, fusion, ratio, repeat = run
+    states = s.scalars(select(Job.state).where(Job.run_id == run_id)).all()
+    cosines, seconds = [r.cosine for r in done], [r.total_s for r in done]
+    return RunSummary(
+        run_id=run_id,
+        model=model,
+        index=index,
+        questions=qset,
+        fusion=fusion,
+        ratio=ratio,
+        jobs=len(states),
+        done=len(done),
+        failed=states.count("failed"),
+        repeat=repeat,
+        mean_cosine=_mean(cosines),
+        std_cosine=_std(cosines),
+        mean_total_s=_mean(seconds),
+        std_total_s=_std(seconds),
+        p50_total_s=statistics.median(seconds) if done else None,
+        mean_ttft_s=_mean([r.ttft_s for r in done]),
+        prompt_tokens_per_s=_rate(sum(r.prompt_tokens for r in done), sum(r.prompt_eval_s for r in done)),
+        gen_tokens_per_s=_rate(sum(r.gen_tokens for r in done), sum(r.gen_s for r in done)),
+        peak_rss_mb=max((r.peak_rss_mb for r in done), default=None),
+    )
 
 
 def as_dicts(items) -> list[dict]:

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -11,7 +11,15 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    pass
+    # named constraints, so that later migrations can drop or change them on SQLite and PostgreSQL alike
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
 
 
 class IndexRow(Base):
@@ -64,15 +72,18 @@ class Run(Base):
     set_id: Mapped[int] = mapped_column(ForeignKey("question_sets.id"))
     ratio: Mapped[float] = mapped_column(Float)
     fusion: Mapped[str] = mapped_column(String(50))
+    repeat: Mapped[int] = mapped_column(Integer, default=1)  # timed repetitions of each question
+    kv_reuse: Mapped[bool] = mapped_column(Boolean, default=False)  # keep the KV cache's shared prefix between jobs
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (UniqueConstraint("run_id", "question_id"),)
+    __table_args__ = (UniqueConstraint("run_id", "question_id", "repetition"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
+    repetition: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(20), default="queued", index=True)  # queued|running|done|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column()
@@ -99,7 +110,11 @@ class Result(Base):
     gen_s: Mapped[float] = mapped_column(Float)
     total_s: Mapped[float] = mapped_column(Float)
     peak_rss_mb: Mapped[float] = mapped_column(Float)
+    cpu_s: Mapped[float] = mapped_column(Float)  # user + system CPU seconds the worker spent on this job
+    prefix_reused_tokens: Mapped[int] = mapped_column(Integer)  # KV cache tokens kept from the previous job
     host: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(200))
+    provenance: Mapped[dict] = mapped_column(JSON)  # model file and sha256, versions, template, parameters
     started_at: Mapped[datetime] = mapped_column()
     finished_at: Mapped[datetime] = mapped_column()

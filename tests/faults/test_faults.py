@@ -109,7 +109,7 @@ for job_id in ids:
         with db.session(engine) as s:
             done += jobs.complete(s, job_id, dict(answer="a", prompt="p", chunk_ids=[], dropped_chunks=0,
                 cosine=0.5, retrieval_ms=1.0, ttft_s=0.1, prompt_tokens=1, prompt_eval_s=0.1, gen_tokens=1,
-                gen_s=0.1, total_s=0.2, peak_rss_mb=1.0, host="h", pid=os.getpid(), started_at=now,
+                gen_s=0.1, total_s=0.2, peak_rss_mb=1.0, cpu_s=0.1, prefix_reused_tokens=0, host="h", pid=os.getpid(), worker="w", provenance={}, started_at=now,
                 finished_at=now))
     except Exception as exc:
         errors += 1

@@ -21,7 +21,7 @@ class FakeModel:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def generate(self, prompt: Prompt) -> Generation:
+    def generate(self, prompt: Prompt, kv_reuse: bool = False) -> Generation:
         self.prompts.append(prompt.text)
         text = self.answers.pop(0)
         return Generation(text, 0.01, self.count_tokens(prompt.text), 0.01, len(text.split()), 0.02, 0.03)

