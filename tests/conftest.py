@@ -68,3 +68,14 @@ def postgres(monkeypatch):
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     monkeypatch.setenv("RAGQ_DATABASE_URL", url)
     return url
+
+
+@pytest.fixture
+def filled(home):
+    """Two finished runs of three questions each, with hand-chosen cosines and timings (helpers.RUN_A, RUN_B)."""
+    from helpers import fill
+
+    from ragq.shared.store import db
+
+    engine = db.engine_for(load_settings())
+    return engine, fill(engine)

@@ -4,10 +4,13 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
 
+from ragq.shared.qa import QAPair
+from ragq.shared.store import catalog_rows, db, jobs
 from ragq.shared.store.schema import Job, Result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,3 +112,55 @@ def postgres_url() -> str | None:
             return url
     except Exception:  # noqa: BLE001 - any failure means: no PostgreSQL to test against here
         return None
+
+
+# (cosine, total seconds, evidence rank) per question, for two runs over the same three questions
+RUN_A = [(0.50, 10.0, 1), (0.70, 20.0, 0), (0.90, 30.0, None)]
+RUN_B = [(0.60, 2.0, 2), (0.65, 4.0, 3), (0.95, 5.0, None)]
+
+
+def fill(engine):
+    with db.session(engine) as s:
+        index = catalog_rows.record_index(s, {"name": "docs", "chunk_count": 1, "embedder": "e", "sources": []}, "/x")
+        pairs = [QAPair("Q1?", "A1", [0]), QAPair("Q2?", "A2", [1]), QAPair("Q3; with a semicolon?", "A3")]
+        qset, _ = catalog_rows.import_questions(s, "qs", "f", pairs)
+        run_ids = []
+        for model, ratio, values in (("small", 0.3, RUN_A), ("tiny", 0.7, RUN_B)):
+            plan = jobs.plan_run(s, catalog_rows.record_model(s, model, {}), index, qset, "seed", ratio, False)
+            for job_id, (cosine, seconds, rank) in zip(plan.job_ids, values, strict=True):
+                jobs.claim(s, job_id, "w", timedelta(minutes=1), 3)
+                jobs.complete(s, job_id, result(cosine, seconds, rank))
+            run_ids.append(plan.run_id)
+    return run_ids
+
+
+def result(cosine, seconds, rank):
+    t = datetime(2026, 11, 24, 12, 0, 0)
+    return dict(
+        answer=f"answer {cosine}",
+        prompt="p",
+        chunk_ids=["c1", "c2"],
+        dropped_chunks=0,
+        cosine=cosine,
+        retrieval_ms=2.0,
+        ttft_s=seconds / 2,
+        prompt_tokens=100,
+        prompt_eval_s=seconds / 2,
+        gen_tokens=10,
+        gen_s=seconds / 4,
+        total_s=seconds,
+        peak_rss_mb=500.0,
+        cpu_s=1.0,
+        prefix_reused_tokens=0,
+        evidence_rank=rank,
+        host="h",
+        pid=1,
+        worker="w@h:1",
+        started_at=t,
+        finished_at=t,
+        provenance={
+            "model": {"sha256": "ab" * 32, "quantization": "Q4_1"},
+            "generation": {"n_threads": 2},
+            "kv_cache": "reset before each job",
+        },
+    )

@@ -84,6 +84,7 @@ class WorkerRuntime:
                     self.embedder,
                     self.runner,
                     kv_reuse=ctx.kv_reuse,
+                    evidence=(ctx.evidence_pages, ctx.doc),
                 )
         except RagqError as exc:
             return self._fail(job_id, str(exc))
@@ -150,6 +151,7 @@ class WorkerRuntime:
             peak_rss_mb=peak_rss_mb(),
             cpu_s=cpu_s,
             prefix_reused_tokens=g.prefix_reused_tokens,
+            evidence_rank=o.evidence_rank,
             host=socket.gethostname(),
             pid=os.getpid(),
             worker=self.worker_id,

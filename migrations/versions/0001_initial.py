@@ -112,6 +112,7 @@ def upgrade() -> None:
     sa.Column('peak_rss_mb', sa.Float(), nullable=False),
     sa.Column('cpu_s', sa.Float(), nullable=False),
     sa.Column('prefix_reused_tokens', sa.Integer(), nullable=False),
+    sa.Column('evidence_rank', sa.Integer(), nullable=True),
     sa.Column('host', sa.String(length=200), nullable=False),
     sa.Column('pid', sa.Integer(), nullable=False),
     sa.Column('worker', sa.String(length=200), nullable=False),

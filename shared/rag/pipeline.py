@@ -4,6 +4,7 @@ import time
 from dataclasses import dataclass
 
 from ragq.shared.rag import retrieval, scoring
+from ragq.shared.rag.evidence import evidence_rank
 from ragq.shared.rag.llm import Generation
 from ragq.shared.rag.prompting import fit_to_context
 
@@ -17,10 +18,19 @@ class Outcome:
     cosine: float
     retrieval_ms: float
     generation: Generation
+    evidence_rank: int | None = None
 
 
 def answer_question(
-    question: str, reference: str, ratio: float, fusion: str, index, embedder, runner, kv_reuse: bool = False
+    question: str,
+    reference: str,
+    ratio: float,
+    fusion: str,
+    index,
+    embedder,
+    runner,
+    kv_reuse: bool = False,
+    evidence: tuple[list[int] | None, str | None] = (None, None),
 ) -> Outcome:
     start = time.perf_counter()
     query_vec = embedder.encode([question])[0]
@@ -40,4 +50,5 @@ def answer_question(
         cosine=scoring.cosine(embedder, generation.text, reference),
         retrieval_ms=retrieval_ms,
         generation=generation,
+        evidence_rank=evidence_rank(chunks[: fitted.kept], *evidence),
     )

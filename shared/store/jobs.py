@@ -134,11 +134,23 @@ class JobContext:
     kv_reuse: bool
     index: str
     model: str
+    evidence_pages: list[int] | None
+    doc: str | None
 
 
 def job_context(s: Session, job_id: int) -> JobContext:
     row = s.execute(
-        select(Question.question, Question.answer, Run.ratio, Run.fusion, Run.kv_reuse, IndexRow.name, ModelRow.name)
+        select(
+            Question.question,
+            Question.answer,
+            Run.ratio,
+            Run.fusion,
+            Run.kv_reuse,
+            IndexRow.name,
+            ModelRow.name,
+            Question.evidence_pages,
+            Question.doc,
+        )
         .select_from(Job)
         .join(Run, Job.run_id == Run.id)
         .join(Question, Job.question_id == Question.id)

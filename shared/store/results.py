@@ -2,10 +2,12 @@
 
 import statistics
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ragq.shared.output.stats import bootstrap_ci, percentile
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run
 
 
@@ -27,6 +29,7 @@ class ResultRow:
     gen_s: float
     dropped_chunks: int
     peak_rss_mb: float
+    evidence_rank: int | None
 
 
 def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
@@ -48,6 +51,7 @@ def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
             Result.gen_s,
             Result.dropped_chunks,
             Result.peak_rss_mb,
+            Result.evidence_rank,
         )
         .join(Job, Result.job_id == Job.id)
         .join(Run, Job.run_id == Run.id)
@@ -72,10 +76,14 @@ class RunSummary:
     failed: int
     repeat: int
     mean_cosine: float | None
+    cosine_ci_low: float | None  # 95% bootstrap interval of the mean cosine
+    cosine_ci_high: float | None
     std_cosine: float | None
+    evidence_hit_rate: float | None  # share of answers whose prompt held an evidence page (questions with evidence)
     mean_total_s: float | None
     std_total_s: float | None
     p50_total_s: float | None
+    p95_total_s: float | None
     mean_ttft_s: float | None
     prompt_tokens_per_s: float | None  # llama-bench's pp: prompt tokens / prompt-eval seconds, over the run
     gen_tokens_per_s: float | None  # llama-bench's tg
@@ -114,6 +122,8 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
     run_id, model, index, qset, fusion, ratio, repeat = run
     states = s.scalars(select(Job.state).where(Job.run_id == run_id)).all()
     cosines, seconds = [r.cosine for r in done], [r.total_s for r in done]
+    ci = bootstrap_ci(cosines) or (None, None)
+    evidence = [float(r.evidence_rank > 0) for r in done if r.evidence_rank is not None]
     return RunSummary(
         run_id=run_id,
         model=model,
@@ -126,10 +136,14 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
         failed=states.count("failed"),
         repeat=repeat,
         mean_cosine=_mean(cosines),
+        cosine_ci_low=ci[0],
+        cosine_ci_high=ci[1],
         std_cosine=_std(cosines),
+        evidence_hit_rate=_mean(evidence),
         mean_total_s=_mean(seconds),
         std_total_s=_std(seconds),
-        p50_total_s=statistics.median(seconds) if done else None,
+        p50_total_s=percentile(seconds, 50),
+        p95_total_s=percentile(seconds, 95),
         mean_ttft_s=_mean([r.ttft_s for r in done]),
         prompt_tokens_per_s=_rate(sum(r.prompt_tokens for r in done), sum(r.prompt_eval_s for r in done)),
         gen_tokens_per_s=_rate(sum(r.gen_tokens for r in done), sum(r.gen_s for r in done)),
@@ -139,3 +153,37 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
 
 def as_dicts(items) -> list[dict]:
     return [asdict(item) for item in items]
+
+
+def select_runs(
+    s: Session,
+    ids: list[int],
+    model: str | None = None,
+    ratio: float | None = None,
+    index: str | None = None,
+    questions: str | None = None,
+    since: datetime | None = None,
+) -> list[int]:
+    """Run ids by id and/or filters; every run when nothing is given. Unknown ids are an error."""
+    from ragq.shared.store.jobs import resolve_runs
+
+    query = (
+        select(Run.id)
+        .join(ModelRow, Run.model_id == ModelRow.id)
+        .join(IndexRow, Run.index_id == IndexRow.id)
+        .join(QuestionSet, Run.set_id == QuestionSet.id)
+        .order_by(Run.id)
+    )
+    if ids:
+        query = query.where(Run.id.in_(resolve_runs(s, ids)))
+    if model:
+        query = query.where(ModelRow.name == model)
+    if ratio is not None:
+        query = query.where(Run.ratio == ratio)
+    if index:
+        query = query.where(IndexRow.name == index)
+    if questions:
+        query = query.where(QuestionSet.name == questions)
+    if since:
+        query = query.where(Run.created_at >= since)
+    return list(s.scalars(query).all())

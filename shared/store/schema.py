@@ -112,6 +112,7 @@ class Result(Base):
     peak_rss_mb: Mapped[float] = mapped_column(Float)
     cpu_s: Mapped[float] = mapped_column(Float)  # user + system CPU seconds the worker spent on this job
     prefix_reused_tokens: Mapped[int] = mapped_column(Integer)  # KV cache tokens kept from the previous job
+    evidence_rank: Mapped[int | None] = mapped_column(Integer)  # first prompt chunk on an evidence page; 0 = none
     host: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int] = mapped_column(Integer)
     worker: Mapped[str] = mapped_column(String(200))

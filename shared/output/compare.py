@@ -1,0 +1,53 @@
+"""Two runs side by side: per question cosine difference and time ratio; overall with a paired bootstrap interval."""
+
+import statistics
+from dataclasses import dataclass
+
+from ragq.shared.output.stats import paired_bootstrap_ci
+from ragq.shared.store.results import ResultRow
+
+
+@dataclass(frozen=True)
+class QuestionPair:
+    question: str
+    cosine_a: float
+    cosine_b: float
+    diff: float  # b - a
+    seconds_a: float
+    seconds_b: float
+    speedup: float  # seconds_a / seconds_b: how many times faster B answered
+
+
+@dataclass(frozen=True)
+class Comparison:
+    pairs: list[QuestionPair]
+    mean_diff: float
+    diff_ci: tuple | None
+    speedup: float  # mean seconds A / mean seconds B
+    max_speedup: float
+
+
+def _by_question(rows: list[ResultRow]) -> dict[str, tuple[float, float]]:
+    """Mean cosine and seconds per question, over repetitions."""
+    grouped: dict[str, list[ResultRow]] = {}
+    for r in rows:
+        grouped.setdefault(r.question, []).append(r)
+    return {
+        q: (statistics.fmean(r.cosine for r in rs), statistics.fmean(r.total_s for r in rs))
+        for q, rs in grouped.items()
+    }
+
+
+def compare(rows_a: list[ResultRow], rows_b: list[ResultRow]) -> Comparison | None:
+    a, b = _by_question(rows_a), _by_question(rows_b)
+    shared = [q for q in a if q in b]
+    if not shared:
+        return None
+    pairs = [QuestionPair(q, a[q][0], b[q][0], b[q][0] - a[q][0], a[q][1], b[q][1], a[q][1] / b[q][1]) for q in shared]
+    return Comparison(
+        pairs,
+        statistics.fmean(p.diff for p in pairs),
+        paired_bootstrap_ci([p.cosine_a for p in pairs], [p.cosine_b for p in pairs]),
+        statistics.fmean(p.seconds_a for p in pairs) / statistics.fmean(p.seconds_b for p in pairs),
+        max(p.speedup for p in pairs),
+    )

@@ -1,0 +1,173 @@
+"""Exports: one row per result with every recorded field, as csv, jsonl, parquet, or the study's own `seed` lines.
+
+Files are written to a temporary name beside the target and renamed, so a failed export leaves nothing half-written.
+"""
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ragq.shared.errors import UsageError
+from ragq.shared.registry import lookup
+from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run
+
+# provenance fields lifted into their own columns, so a spreadsheet shows them without parsing JSON
+PROVENANCE_COLUMNS = {
+    "model_file": ("model", "file"),
+    "model_sha256": ("model", "sha256"),
+    "quantization": ("model", "quantization"),
+    "parameters": ("model", "parameters"),
+    "llama_cpp_python": ("llama_cpp_python",),
+    "llama_cpp_system_info": ("llama_cpp_system_info",),
+    "template_kind": ("prompt_template", "kind"),
+    "template_sha256": ("prompt_template", "sha256"),
+    "n_ctx": ("generation", "n_ctx"),
+    "max_tokens": ("generation", "max_tokens"),
+    "temperature": ("generation", "temperature"),
+    "top_p": ("generation", "top_p"),
+    "seed": ("generation", "seed"),
+    "n_threads": ("generation", "n_threads"),
+    "n_gpu_layers": ("generation", "n_gpu_layers"),
+    "embedder": ("embedder",),
+    "kv_cache": ("kv_cache",),
+    "retrieval": ("retrieval",),
+}
+
+
+def _dig(data: dict, path: tuple):
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def export_records(s: Session, run_ids: list[int]) -> list[dict]:
+    rows = s.execute(
+        select(Run, ModelRow.name, IndexRow.name, QuestionSet.name, Job, Question, Result)
+        .select_from(Result)
+        .join(Job, Result.job_id == Job.id)
+        .join(Run, Job.run_id == Run.id)
+        .join(ModelRow, Run.model_id == ModelRow.id)
+        .join(IndexRow, Run.index_id == IndexRow.id)
+        .join(QuestionSet, Run.set_id == QuestionSet.id)
+        .join(Question, Job.question_id == Question.id)
+        .where(Run.id.in_(run_ids))
+        .order_by(Run.id, Job.repetition, Question.position)
+    ).all()
+    records = []
+    for run, model, index, qset, job, question, result in rows:
+        record = {
+            "run_id": run.id,
+            "run_generation": run.generation,
+            "model": model,
+            "index": index,
+            "questions": qset,
+            "fusion": run.fusion,
+            "ratio": run.ratio,
+            "repeat": run.repeat,
+            "kv_reuse": run.kv_reuse,
+            "job_id": job.id,
+            "attempts": job.attempts,
+            "repetition": job.repetition,
+            "question_position": question.position,
+            "question": question.question,
+            "reference": question.answer,
+            "evidence_pages": question.evidence_pages,
+            "doc": question.doc,
+        }
+        record.update(
+            {c.name: getattr(result, c.name) for c in Result.__table__.columns if c.name not in ("id", "job_id")}
+        )
+        record.update({name: _dig(result.provenance, path) for name, path in PROVENANCE_COLUMNS.items()})
+        records.append(record)
+    return records
+
+
+def _flat(value):
+    """csv and parquet cells: lists and dicts as JSON text, times as ISO text."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def write_csv(records: list[dict], fh) -> None:
+    writer = csv.DictWriter(fh, fieldnames=list(records[0]))
+    writer.writeheader()
+    writer.writerows({k: _flat(v) for k, v in r.items()} for r in records)
+
+
+def write_jsonl(records: list[dict], fh) -> None:
+    for record in records:
+        fh.write(json.dumps(record, default=_flat) + "\n")
+
+
+def write_seed(records: list[dict], fh) -> None:
+    """The original study's lines: model;question;cosine;resp_time (seconds), no header."""
+    for r in records:
+        fh.write(f"{r['model']};{r['question'].replace(';', ',')};{r['cosine']};{r['total_s']}\n")
+
+
+def write_parquet(records: list[dict], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist([{k: _flat(v) for k, v in r.items()} for r in records])
+    pq.write_table(table, path)
+
+
+EXPORTERS: dict[str, Callable] = {"csv": write_csv, "jsonl": write_jsonl, "seed": write_seed, "parquet": write_parquet}
+
+
+def _publish(tmp: str, target: Path) -> None:
+    """Give the file the permissions a plain open() would (mkstemp makes it 0600), then move it into place."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, target)
+
+
+def _check_folder(target: Path) -> Path:
+    target = target.expanduser()
+    if not target.parent.is_dir():
+        raise UsageError(f"folder {target.parent} does not exist: create it or choose another -o path.")
+    return target
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    target = _check_folder(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        _publish(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export(records: list[dict], fmt: str, target: Path) -> int:
+    """Write records to target atomically; returns the row count."""
+    writer = lookup("export format", fmt, EXPORTERS)
+    if not records:
+        raise UsageError("no results to export for those runs: check `ragq status`.")
+    target = _check_folder(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        if fmt == "parquet":
+            os.close(fd)
+            writer(records, Path(tmp))
+        else:
+            with os.fdopen(fd, "w", newline="" if fmt == "csv" else None) as fh:
+                writer(records, fh)
+        _publish(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(records)

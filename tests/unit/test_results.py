@@ -1,0 +1,98 @@
+"""Summaries, comparisons and exports on a small fixed set of result rows, checked by hand."""
+
+import csv
+import json
+import statistics
+from datetime import datetime
+
+import pyarrow.parquet as pq
+import pytest
+from helpers import RUN_A, RUN_B
+
+from ragq.shared.errors import UnknownNameError
+from ragq.shared.output import export as exp
+from ragq.shared.output.compare import compare
+from ragq.shared.output.stats import bootstrap_ci, paired_bootstrap_ci
+from ragq.shared.store import db
+from ragq.shared.store.results import result_rows, select_runs, summarize
+
+
+def test_summary_by_hand(filled):
+    engine, (a, b) = filled
+    with db.session(engine) as s:
+        first, second = summarize(s, [a, b])
+    assert (first.done, first.failed, first.jobs) == (3, 0, 3)
+    assert first.mean_cosine == pytest.approx(0.7)
+    assert first.std_cosine == pytest.approx(0.2)
+    assert first.mean_total_s == pytest.approx(20.0) and first.p50_total_s == pytest.approx(20.0)
+    assert first.p95_total_s == pytest.approx(29.0)  # numpy's linear interpolation: 20 + 0.9 * 10
+    assert first.evidence_hit_rate == pytest.approx(0.5)  # Q1 hit, Q2 missed, Q3 has no evidence
+    assert first.prompt_tokens_per_s == pytest.approx(300 / 30.0)  # 300 prompt tokens over 5 + 10 + 15 s
+    assert first.gen_tokens_per_s == pytest.approx(30 / 15.0)
+    assert first.cosine_ci_low <= 0.7 <= first.cosine_ci_high
+    assert 0.5 <= first.cosine_ci_low and first.cosine_ci_high <= 0.9  # a mean stays inside the data's range
+    assert second.evidence_hit_rate == pytest.approx(1.0)
+
+
+def test_bootstrap_is_seeded_and_sane():
+    values = [0.1, 0.4, 0.5, 0.9, 0.3]
+    assert bootstrap_ci(values) == bootstrap_ci(values)
+    low, high = bootstrap_ci(values)
+    assert low < statistics.fmean(values) < high
+    assert bootstrap_ci([0.5]) is None
+    assert paired_bootstrap_ci([1, 2, 3], [2, 3, 4]) == pytest.approx((1.0, 1.0))
+
+
+def test_compare_by_hand(filled):
+    engine, (a, b) = filled
+    with db.session(engine) as s:
+        rows = result_rows(s, [a, b])
+    c = compare([r for r in rows if r.run_id == a], [r for r in rows if r.run_id == b])
+    assert [p.diff for p in c.pairs] == pytest.approx([0.10, -0.05, 0.05])
+    assert c.mean_diff == pytest.approx(0.1 / 3)
+    assert [p.speedup for p in c.pairs] == pytest.approx([5.0, 5.0, 6.0])
+    assert c.speedup == pytest.approx(20.0 / (11 / 3)) and c.max_speedup == pytest.approx(6.0)
+
+
+def test_run_filters(filled):
+    engine, (a, b) = filled
+    with db.session(engine) as s:
+        assert select_runs(s, []) == [a, b]
+        assert select_runs(s, [], model="tiny") == [b]
+        assert select_runs(s, [], ratio=0.3) == [a]
+        assert select_runs(s, [], questions="other") == []
+        assert select_runs(s, [], since=datetime(2000, 1, 1)) == [a, b]
+        with pytest.raises(UnknownNameError):
+            select_runs(s, [99])
+
+
+def test_exports_read_back(filled, tmp_path):
+    engine, run_ids = filled
+    with db.session(engine) as s:
+        records = exp.export_records(s, run_ids)
+    assert len(records) == 6
+    for fmt in ("csv", "jsonl", "parquet", "seed"):
+        assert exp.export(records, fmt, tmp_path / f"out.{fmt}") == 6
+    with (tmp_path / "out.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    jsonl = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    parquet = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    for got in (rows, jsonl, parquet):
+        assert len(got) == 6
+        assert [float(r["cosine"]) for r in got] == [v[0] for v in RUN_A + RUN_B]
+        assert [float(r["total_s"]) for r in got] == [v[1] for v in RUN_A + RUN_B]
+        assert {r["model_sha256"] for r in got} == {"ab" * 32} and {r["quantization"] for r in got} == {"Q4_1"}
+        assert {str(r["n_threads"]) for r in got} == {"2"}
+    assert jsonl[0]["provenance"]["kv_cache"] == "reset before each job"
+    seed = (tmp_path / "out.seed").read_text().splitlines()
+    assert seed[0] == "small;Q1?;0.5;10.0" and seed[2] == "small;Q3, with a semicolon?;0.9;30.0"
+    assert not list(tmp_path.glob(".out*"))  # no temporary file left behind
+
+
+def test_export_refuses_unknown_format_and_missing_folder(filled, tmp_path):
+    from ragq.shared.errors import UnknownNameError, UsageError
+
+    with pytest.raises(UnknownNameError, match="Did you mean 'jsonl'"):
+        exp.export([{"x": 1}], "jsnl", tmp_path / "x")
+    with pytest.raises(UsageError, match="does not exist"):
+        exp.export([{"x": 1}], "csv", tmp_path / "missing" / "x.csv")
