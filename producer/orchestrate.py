@@ -16,8 +16,7 @@ from ragq.shared.config import Settings
 from ragq.shared.corpus.index import load_index
 from ragq.shared.errors import RagqError, UsageError
 from ragq.shared.queue import make_app, publish
-from ragq.shared.rag.retrieval import FUSIONS, check_ratio
-from ragq.shared.registry import lookup
+from ragq.shared.rag.retrieval import RetrievalConfig, check_ratio
 from ragq.shared.store import catalog_rows, db, jobs
 
 
@@ -39,7 +38,7 @@ class RunRequest:
     ratios: list[float]
     index: str
     questions: str
-    fusion: str = "seed"
+    retrieval: RetrievalConfig = RetrievalConfig()
     new_run: bool = False
     repeat: int = 1
     kv_reuse: bool = False
@@ -54,7 +53,6 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
         check_ratio(ratio)
     if req.repeat < 1:
         raise UsageError(f"--repeat {req.repeat}: give 1 or more timed repetitions.")
-    lookup("fusion mode", req.fusion, FUSIONS)
     load_index(settings.indexes_dir, req.index)
     url = broker_url(settings)  # before any row is written: an unreachable broker leaves nothing behind
     engine = db.engine_for(settings)
@@ -67,7 +65,7 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
                 catalog_rows.record_model(s, spec.name, spec.as_dict()),
                 index_row,
                 qset,
-                req.fusion,
+                req.retrieval,
                 ratio,
                 req.new_run,
                 req.repeat,

@@ -16,6 +16,8 @@ class Settings:
     debug: bool = False
     lease_s: int = 60  # a worker renews its job's lease every lease_s/3; a dead worker's job is free after this
     max_attempts: int = 3  # a job that took down its worker this many times is marked failed
+    download_max_mb: int = 200  # documents at URLs larger than this are refused
+    download_timeout_s: int = 60
 
     @property
     def db_url(self) -> str:
@@ -95,6 +97,8 @@ def load_settings(**overrides) -> Settings:
         debug=env.get("RAGQ_DEBUG", "") not in ("", "0"),
         lease_s=_int_env("RAGQ_LEASE_S", 60),
         max_attempts=_int_env("RAGQ_MAX_ATTEMPTS", 3),
+        download_max_mb=_int_env("RAGQ_DOWNLOAD_MAX_MB", 200),
+        download_timeout_s=_int_env("RAGQ_DOWNLOAD_TIMEOUT_S", 60),
     )
     settings = replace(settings, **_from_file(home))
     given = {k: v for k, v in overrides.items() if v is not None and k != "home"}

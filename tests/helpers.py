@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select
 
 from ragq.shared.qa import QAPair
+from ragq.shared.rag.retrieval import RetrievalConfig
 from ragq.shared.store import catalog_rows, db, jobs
 from ragq.shared.store.schema import Job, Result
 
@@ -126,7 +127,9 @@ def fill(engine):
         qset, _ = catalog_rows.import_questions(s, "qs", "f", pairs)
         run_ids = []
         for model, ratio, values in (("small", 0.3, RUN_A), ("tiny", 0.7, RUN_B)):
-            plan = jobs.plan_run(s, catalog_rows.record_model(s, model, {}), index, qset, "seed", ratio, False)
+            plan = jobs.plan_run(
+                s, catalog_rows.record_model(s, model, {}), index, qset, RetrievalConfig(), ratio, False
+            )
             for job_id, (cosine, seconds, rank) in zip(plan.job_ids, values, strict=True):
                 jobs.claim(s, job_id, "w", timedelta(minutes=1), 3)
                 jobs.complete(s, job_id, result(cosine, seconds, rank))

@@ -14,7 +14,6 @@ from ragq.shared.config import Settings
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import HybridIndex, load_index
 from ragq.shared.errors import RagqError
-from ragq.shared.rag import retrieval
 from ragq.shared.rag.llm import LlamaRunner
 from ragq.shared.rag.pipeline import Outcome, answer_question
 from ragq.shared.store import db, jobs
@@ -79,7 +78,7 @@ class WorkerRuntime:
                     ctx.question,
                     ctx.reference,
                     ctx.ratio,
-                    ctx.fusion,
+                    ctx.retrieval,
                     self.index(ctx.index),
                     self.embedder,
                     self.runner,
@@ -128,7 +127,7 @@ class WorkerRuntime:
         job_provenance = {
             **self.provenance,
             "retrieval": {
-                **retrieval.config(ctx.fusion, ctx.ratio),
+                **ctx.retrieval.as_dict(ctx.ratio),
                 "embedder": self.embedder.name,
                 "index": ctx.index,
                 "index_sources": {s["name"]: s["sha256"] for s in index["sources"]},

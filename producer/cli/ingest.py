@@ -1,7 +1,6 @@
 """`ragq ingest` and `ragq index`: documents into persisted hybrid indexes."""
 
 from dataclasses import asdict
-from pathlib import Path
 
 import click
 
@@ -11,12 +10,12 @@ from ragq.shared.corpus.ingest import ingest as run_ingest
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
 @click.option("--index", "name", required=True, help="Name of the index to create or update.")
 @json_option
 @click.pass_obj
-def ingest(settings, paths: tuple[Path, ...], name: str, as_json: bool) -> None:
-    """Load documents (PDF, text, Markdown, HTML; folders too) into the hybrid index NAME.
+def ingest(settings, paths: tuple[str, ...], name: str, as_json: bool) -> None:
+    """Load documents (PDF, text, Markdown, HTML; folders and http(s) URLs too) into the hybrid index NAME.
 
     Chunks of 500 characters (overlap 100) keep their page; BM25 and FAISS index the same chunks.
     Re-ingesting unchanged files does nothing.

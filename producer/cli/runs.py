@@ -15,6 +15,7 @@ from ragq.producer.cli.output import console, json_option, print_json, print_tab
 from ragq.producer.cli.results import print_results
 from ragq.shared.corpus.ingest import ingest
 from ragq.shared.qa import parse_qa_file
+from ragq.shared.rag.retrieval import RetrievalConfig
 from ragq.shared.store import catalog_rows, db, jobs
 from ragq.shared.sweep import parse_ratios
 
@@ -36,7 +37,21 @@ def run_options(command):
         ),
         click.option("--index", required=True, help="Index built by `ragq ingest`."),
         click.option("--questions", required=True, help="Question set imported by `ragq questions import`."),
-        click.option("--fusion", default="seed", show_default=True, help="Retrieval fusion mode."),
+        click.option(
+            "--fusion",
+            default="seed",
+            show_default=True,
+            help="seed (the study's), rrf (top K of N candidates each) or convex (normalised scores).",
+        ),
+        click.option("--k", default=4, show_default=True, type=int, help="Chunks in the prompt (rrf, convex)."),
+        click.option(
+            "--candidates",
+            default=20,
+            show_default=True,
+            type=int,
+            help="Chunks each retriever proposes (rrf, convex).",
+        ),
+        click.option("--c", default=60, show_default=True, type=int, help="RRF constant (seed, rrf)."),
         click.option("--new-run", is_flag=True, help="Run the same work again as a new run."),
         click.option(
             "--repeat",
@@ -53,9 +68,16 @@ def run_options(command):
     ]
 
     @functools.wraps(command)
-    def wrapper(*args, models, ratios, index, questions, fusion, new_run, repeat, kv_reuse, **kwargs):
+    def wrapper(*args, models, ratios, index, questions, fusion, k, candidates, c, new_run, repeat, kv_reuse, **kwargs):
         req = orchestrate.RunRequest(
-            list(models), parse_ratios(ratios), index, questions, fusion, new_run, repeat, kv_reuse
+            list(models),
+            parse_ratios(ratios),
+            index,
+            questions,
+            RetrievalConfig(fusion, k, candidates, c),
+            new_run,
+            repeat,
+            kv_reuse,
         )
         return command(*args, req=req, **kwargs)
 

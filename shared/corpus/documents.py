@@ -58,7 +58,7 @@ def load_document(path: Path) -> list[Page]:
 
 def _load_pdf(path: Path) -> list[Page]:
     import pypdf
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError
 
     if path.read_bytes()[:1024].find(b"%PDF-") < 0:
         raise DocumentError(f"{path.name} is not a PDF (no %PDF header): give a real PDF file.")
@@ -70,6 +70,11 @@ def _load_pdf(path: Path) -> list[Page]:
         return [Page(path.name, i, page.extract_text() or "") for i, page in enumerate(reader.pages)]
     except DocumentError:
         raise
+    except LimitReachedError as exc:
+        raise DocumentError(
+            f"{path.name} goes past pypdf's safety limit ({exc}): re-save it (e.g. "
+            "`qpdf in.pdf out.pdf`) and ingest the copy."
+        ) from exc
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise DocumentError(f"{path.name} is a damaged PDF ({exc}): repair or re-export it.") from exc
 

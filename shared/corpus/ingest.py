@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ragq.shared.config import Settings
 from ragq.shared.corpus import index as idx
+from ragq.shared.corpus.download import download, is_url
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.store import catalog_rows, db
 
@@ -16,9 +17,21 @@ class IngestReport:
     manifest: dict
 
 
-def ingest(settings: Settings, name: str, paths: list[Path], progress: idx.Progress, embedder=None) -> IngestReport:
+def local_paths(settings: Settings, items: list[str | Path]) -> list[Path]:
+    """Paths as given; http(s) URLs downloaded (once) into $RAGQ_HOME/downloads."""
+    return [
+        download(str(item), settings.downloads_dir, settings.download_max_mb * 2**20, settings.download_timeout_s)
+        if is_url(str(item))
+        else Path(item)
+        for item in items
+    ]
+
+
+def ingest(
+    settings: Settings, name: str, items: list[str | Path], progress: idx.Progress, embedder=None
+) -> IngestReport:
     folder = idx.index_folder(settings.indexes_dir, name)
-    sources = idx.describe_sources(paths)
+    sources = idx.describe_sources(local_paths(settings, items))
     engine = db.engine_for(settings)
     if idx.is_unchanged(folder, sources):
         manifest = idx.load_index(settings.indexes_dir, name).manifest

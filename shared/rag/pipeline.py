@@ -25,7 +25,7 @@ def answer_question(
     question: str,
     reference: str,
     ratio: float,
-    fusion: str,
+    retrieval_cfg: retrieval.RetrievalConfig,
     index,
     embedder,
     runner,
@@ -34,7 +34,7 @@ def answer_question(
 ) -> Outcome:
     start = time.perf_counter()
     query_vec = embedder.encode([question])[0]
-    hits = retrieval.retrieve(fusion, index, question, query_vec, ratio)
+    hits = retrieval.retrieve(retrieval_cfg, index, question, query_vec, ratio)
     retrieval_ms = (time.perf_counter() - start) * 1000
     chunks = [index.chunks[h.position] for h in hits]
     p = runner.params

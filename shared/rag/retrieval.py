@@ -52,27 +52,85 @@ def dense_mmr(index, query_vec: np.ndarray, k: int = 4, fetch_k: int = 3, lambda
     return [found[i] for i in mmr(query_vec, vectors, k, lambda_mult)]
 
 
-SEED = {"bm25_k": 5, "mmr_k": 4, "fetch_k": 3, "lambda_mult": 0.5, "c": 60}
+SEED = {"bm25_k": 5, "mmr_k": 4, "fetch_k": 3, "lambda_mult": 0.5}
 
 
-def seed(index, question: str, query_vec: np.ndarray, ratio: float) -> list[Retrieved]:
-    """The study's retrieval; `ratio` is the BM25 weight."""
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How chunks are chosen. `seed` uses the study's fixed lists (k and candidates do not apply)."""
+
+    fusion: str = "seed"
+    k: int = 4  # chunks that enter the prompt (rrf, convex)
+    candidates: int = 20  # chunks each retriever proposes (rrf, convex)
+    c: int = 60  # RRF constant (seed, rrf)
+
+    def __post_init__(self):
+        lookup("fusion mode", self.fusion, FUSIONS)
+        for name in ("k", "candidates", "c"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name} {getattr(self, name)}: give a whole number of 1 or more.")
+        if self.candidates < self.k:
+            raise UsageError(
+                f"--candidates {self.candidates} is below --k {self.k}: each retriever must propose at least k chunks."
+            )
+
+    def as_dict(self, ratio: float) -> dict:
+        if self.fusion == "seed":
+            return {"fusion": "seed", "ratio": ratio, "c": self.c, **SEED}
+        return {
+            "fusion": self.fusion,
+            "ratio": ratio,
+            "k": self.k,
+            "candidates": self.candidates,
+            **({"c": self.c} if self.fusion == "rrf" else {}),
+        }
+
+
+def seed(index, question: str, query_vec: np.ndarray, ratio: float, cfg: RetrievalConfig) -> list[Retrieved]:
+    """The study's retrieval; `ratio` is the BM25 weight. The union of both lists, no cut."""
     lexical = index.bm25.top_n(tokenize(question), SEED["bm25_k"])
     dense = dense_mmr(index, query_vec, k=SEED["mmr_k"], fetch_k=SEED["fetch_k"], lambda_mult=SEED["lambda_mult"])
-    return weighted_rrf([lexical, dense], [ratio, 1 - ratio], SEED["c"])
+    return weighted_rrf([lexical, dense], [ratio, 1 - ratio], cfg.c)
 
 
-def config(fusion: str, ratio: float) -> dict:
-    """The retrieval settings a result was made with, for its provenance."""
-    return {"fusion": fusion, "ratio": ratio, **SEED}
+def dense_top(index, query_vec: np.ndarray, n: int) -> tuple[list[int], np.ndarray]:
+    """FAISS nearest chunks and their cosine similarities (vectors are unit length: cos = 1 - L2^2 / 2)."""
+    distances, found = index.dense.search(query_vec.reshape(1, -1), n)
+    keep = found[0] != -1
+    return [int(i) for i in found[0][keep]], 1 - distances[0][keep] / 2
 
 
-FUSIONS = {"seed": seed}
+def rrf(index, question: str, query_vec: np.ndarray, ratio: float, cfg: RetrievalConfig) -> list[Retrieved]:
+    """N candidates from each retriever, weighted RRF, the fused top K."""
+    lexical = index.bm25.top_n(tokenize(question), cfg.candidates)
+    dense, _ = dense_top(index, query_vec, cfg.candidates)
+    return weighted_rrf([lexical, dense], [ratio, 1 - ratio], cfg.c)[: cfg.k]
 
 
-def retrieve(fusion: str, index, question: str, query_vec: np.ndarray, ratio: float) -> list[Retrieved]:
+def _minmax(values: np.ndarray) -> np.ndarray:
+    span = values.max() - values.min()
+    return (values - values.min()) / span if span > 0 else np.ones_like(values)
+
+
+def convex(index, question: str, query_vec: np.ndarray, ratio: float, cfg: RetrievalConfig) -> list[Retrieved]:
+    """ratio * bm25 + (1 - ratio) * cosine, each min-max normalised over the candidates of both retrievers
+    (the convex combination Bruch, Gai & Ingber, TOIS 2023, found stronger than RRF when tuned)."""
+    bm25_all = index.bm25.scores(tokenize(question))
+    lexical = [int(i) for i in np.argsort(bm25_all)[::-1][: cfg.candidates]]
+    dense, _ = dense_top(index, query_vec, cfg.candidates)
+    pool = list(dict.fromkeys(lexical + dense))
+    vectors = np.stack([index.dense.reconstruct(i) for i in pool])
+    fused = ratio * _minmax(bm25_all[pool]) + (1 - ratio) * _minmax(vectors @ query_vec)
+    order = np.argsort(-fused, kind="stable")[: cfg.k]
+    return [Retrieved(pool[i], float(fused[i])) for i in order]
+
+
+FUSIONS = {"seed": seed, "rrf": rrf, "convex": convex}
+
+
+def retrieve(cfg: RetrievalConfig, index, question: str, query_vec: np.ndarray, ratio: float) -> list[Retrieved]:
     check_ratio(ratio)
-    return lookup("fusion mode", fusion, FUSIONS)(index, question, query_vec, ratio)
+    return FUSIONS[cfg.fusion](index, question, query_vec, ratio, cfg)
 
 
 def check_ratio(ratio: float) -> float:

@@ -8,12 +8,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ragq.shared.errors import UnknownNameError
+from ragq.shared.rag.retrieval import RetrievalConfig
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run, utcnow
 
 STATES = ("queued", "running", "done", "failed")
 
 
-def run_key(model: str, index: str, questions: str, fusion: str, ratio: float, repeat: int, kv_reuse: bool) -> str:
+def run_key(
+    model: str, index: str, questions: str, cfg: RetrievalConfig, ratio: float, repeat: int, kv_reuse: bool
+) -> str:
+    fusion = cfg.fusion if cfg.fusion == "seed" else f"{cfg.fusion}/k{cfg.k}/n{cfg.candidates}/c{cfg.c}"
     return f"{model}|{index}|{questions}|{fusion}|{ratio:g}|x{repeat}|{'kv-reuse' if kv_reuse else 'kv-reset'}"
 
 
@@ -31,14 +35,14 @@ def plan_run(
     model: ModelRow,
     index: IndexRow,
     qset: QuestionSet,
-    fusion: str,
+    cfg: RetrievalConfig,
     ratio: float,
     new_run: bool,
     repeat: int = 1,
     kv_reuse: bool = False,
 ) -> RunPlan:
     """One run per (model, index, questions, fusion, ratio); --new-run adds another generation of it."""
-    key = run_key(model.name, index.name, qset.name, fusion, ratio, repeat, kv_reuse)
+    key = run_key(model.name, index.name, qset.name, cfg, ratio, repeat, kv_reuse)
     latest = s.scalar(select(Run).where(Run.key == key).order_by(Run.generation.desc()).limit(1))
     if latest is not None and not new_run:
         job_ids = s.scalars(select(Job.id).where(Job.run_id == latest.id).order_by(Job.id)).all()
@@ -50,7 +54,10 @@ def plan_run(
         index_id=index.id,
         set_id=qset.id,
         ratio=ratio,
-        fusion=fusion,
+        fusion=cfg.fusion,
+        k=cfg.k,
+        candidates=cfg.candidates,
+        c=cfg.c,
         repeat=repeat,
         kv_reuse=kv_reuse,
     )
@@ -130,7 +137,7 @@ class JobContext:
     question: str
     reference: str
     ratio: float
-    fusion: str
+    retrieval: RetrievalConfig
     kv_reuse: bool
     index: str
     model: str
@@ -158,7 +165,8 @@ def job_context(s: Session, job_id: int) -> JobContext:
         .join(ModelRow, Run.model_id == ModelRow.id)
         .where(Job.id == job_id)
     ).one()
-    return JobContext(job_id, *row)
+    question, answer, ratio, fusion, k, candidates, c, *rest = row
+    return JobContext(job_id, question, answer, ratio, RetrievalConfig(fusion, k, candidates, c), *rest)
 
 
 def pending(s: Session, run_ids: list[int]) -> list[tuple[int, str]]:

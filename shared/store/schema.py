@@ -72,6 +72,9 @@ class Run(Base):
     set_id: Mapped[int] = mapped_column(ForeignKey("question_sets.id"))
     ratio: Mapped[float] = mapped_column(Float)
     fusion: Mapped[str] = mapped_column(String(50))
+    k: Mapped[int] = mapped_column(Integer, default=4)  # chunks in the prompt (rrf, convex)
+    candidates: Mapped[int] = mapped_column(Integer, default=20)  # chunks each retriever proposes (rrf, convex)
+    c: Mapped[int] = mapped_column(Integer, default=60)  # RRF constant
     repeat: Mapped[int] = mapped_column(Integer, default=1)  # timed repetitions of each question
     kv_reuse: Mapped[bool] = mapped_column(Boolean, default=False)  # keep the KV cache's shared prefix between jobs
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,7 +8,7 @@ from langchain_community.vectorstores import FAISS
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from ragq.shared.rag.retrieval import mmr, seed, weighted_rrf
+from ragq.shared.rag.retrieval import RetrievalConfig, mmr, seed, weighted_rrf
 
 QUESTIONS = [
     "How many Ethernet ports does the Northwind Relay 400 have?",
@@ -53,7 +53,8 @@ def test_seed_order_matches_ensemble_retriever(demo_index, embedder, langchain_p
     for question in QUESTIONS:
         expected = [d.metadata["id"] for d in ensemble.invoke(question)]
         ours = [
-            demo_index.chunks[h.position].id for h in seed(demo_index, question, embedder.encode([question])[0], ratio)
+            demo_index.chunks[h.position].id
+            for h in seed(demo_index, question, embedder.encode([question])[0], ratio, RetrievalConfig())
         ]
         assert ours == expected, question
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from ragq.shared.rag.llm import Generation, GenParams
 from ragq.shared.rag.pipeline import answer_question
 from ragq.shared.rag.prompting import Prompt, completion_builder
+from ragq.shared.rag.retrieval import RetrievalConfig
 
 
 @dataclass
@@ -33,7 +34,7 @@ def test_answer_question(demo_index, embedder):
         "On which port does the web management interface listen?",
         "The web management interface listens on HTTPS port 8443.",
         0.3,
-        "seed",
+        RetrievalConfig(),
         demo_index,
         embedder,
         model,
@@ -47,6 +48,6 @@ def test_answer_question(demo_index, embedder):
 def test_small_context_drops_chunks(demo_index, embedder):
     model = FakeModel(["x"], GenParams(n_ctx=200, max_tokens=20))
     out = answer_question(
-        "What happens when the fan fails?", "It blinks amber.", 0.5, "seed", demo_index, embedder, model
+        "What happens when the fan fails?", "It blinks amber.", 0.5, RetrievalConfig(), demo_index, embedder, model
     )
     assert out.dropped_chunks > 0 and len(out.prompt.split()) + 20 <= 200

@@ -8,6 +8,7 @@ from sqlalchemy import select, text
 from ragq.shared.config import load_settings
 from ragq.shared.errors import DatabaseError, QuestionFileError
 from ragq.shared.qa import QAPair
+from ragq.shared.rag.retrieval import RetrievalConfig
 from ragq.shared.store import catalog_rows, db, jobs
 from ragq.shared.store.schema import Job, Result
 
@@ -57,7 +58,7 @@ def make_plan(engine, new_run=False):
         index = catalog_rows.record_index(s, MANIFEST, "/tmp/x")
         qset, _ = catalog_rows.import_questions(s, "qs", "file", PAIRS)
         model = catalog_rows.record_model(s, "m", {})
-        return jobs.plan_run(s, model, index, qset, "seed", 0.3, new_run)
+        return jobs.plan_run(s, model, index, qset, RetrievalConfig(), 0.3, new_run)
 
 
 def test_new_database_is_migrated_to_head(engine, home):

@@ -1,0 +1,80 @@
+"""rrf and convex fusion, their settings, and the no-LLM retrieval evaluation."""
+
+import numpy as np
+import pytest
+
+from ragq.shared.errors import UnknownNameError, UsageError
+from ragq.shared.qa import QAPair
+from ragq.shared.rag.bm25 import tokenize
+from ragq.shared.rag.evaluate import evaluate
+from ragq.shared.rag.evidence import evidence_rank
+from ragq.shared.rag.retrieval import RetrievalConfig, _minmax, dense_top, retrieve
+
+Q = "What happens when the fan of the appliance fails?"
+
+
+@pytest.fixture(scope="module")
+def qvec(embedder):
+    return embedder.encode([Q])[0]
+
+
+def test_rrf_at_the_ends_of_the_ratio_is_one_retriever(demo_index, qvec):
+    cfg = RetrievalConfig("rrf", k=3, candidates=5)
+    lexical = demo_index.bm25.top_n(tokenize(Q), 5)
+    dense, _ = dense_top(demo_index, qvec, 5)
+    assert [h.position for h in retrieve(cfg, demo_index, Q, qvec, 1.0)] == lexical[:3]
+    assert [h.position for h in retrieve(cfg, demo_index, Q, qvec, 0.0)] == dense[:3]
+    assert len(retrieve(cfg, demo_index, Q, qvec, 0.5)) == 3
+
+
+def test_convex_combines_normalised_scores(demo_index, qvec):
+    cfg = RetrievalConfig("convex", k=8, candidates=8)  # the demo index has 8 chunks: every chunk is a candidate
+    bm25 = _minmax(demo_index.bm25.scores(tokenize(Q)))
+    vectors = np.stack([demo_index.dense.reconstruct(i) for i in range(8)])
+    cosine = _minmax(vectors @ qvec)
+    for ratio in (0.0, 0.3, 1.0):
+        expected = ratio * bm25 + (1 - ratio) * cosine
+        hits = retrieve(cfg, demo_index, Q, qvec, ratio)
+        assert [h.score for h in hits] == pytest.approx(sorted(expected, reverse=True), abs=1e-6)
+    assert _minmax(np.array([2.0, 2.0])).tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"fusion": "rff"}, "Did you mean 'rrf'"),
+        ({"fusion": "rrf", "k": 0}, "--k 0"),
+        ({"fusion": "rrf", "k": 5, "candidates": 3}, "below --k"),
+        ({"fusion": "convex", "c": 0}, "--c 0"),
+    ],
+)
+def test_bad_settings(kwargs, message):
+    with pytest.raises((UsageError, UnknownNameError), match=message):
+        RetrievalConfig(**kwargs)
+
+
+def test_evidence_rank():
+    class C:
+        def __init__(self, source, page):
+            self.source, self.page = source, page
+
+    chunks = [C("a.pdf", 3), C("b.pdf", 5), C("a.pdf", 5)]
+    assert evidence_rank(chunks, [5], None) == 2
+    assert evidence_rank(chunks, [5], "a.pdf") == 3  # a multi-document index: the page of the right document
+    assert evidence_rank(chunks, [9], None) == 0
+    assert evidence_rank(chunks, None, None) is None
+
+
+def test_sweep_evaluation(demo_index, embedder):
+    pairs = [
+        QAPair("What happens when the fan of the appliance fails?", "amber", [0]),
+        QAPair("How do you reset the Relay 400 to factory defaults?", "button", [3]),
+        QAPair("No evidence here?", "x"),
+    ]
+    vectors = embedder.encode([p.question for p in pairs])
+    seed = evaluate(demo_index, pairs, vectors, [0.0, 0.5, 1.0], RetrievalConfig())
+    assert seed.skipped == 1 and [r.questions for r in seed.ratios] == [2, 2, 2]
+    assert all(r.hit_at_k == 1.0 for r in seed.ratios)  # 5-8 chunks of an 8-chunk guide always hold the page
+    assert seed.distinct_sets == 1.0  # the study's union: the ratio only re-orders the same chunks
+    narrow = evaluate(demo_index, pairs, vectors, [0.0, 1.0], RetrievalConfig("rrf", k=1, candidates=4))
+    assert all(0.0 <= r.mrr <= r.hit_at_k <= 1.0 for r in narrow.ratios) and narrow.ratios[0].mean_chunks == 1
