@@ -74,6 +74,7 @@ ENQ = ("enqueue", "--index", "demo", "--questions", "qs")
         (ENQ + ("--model", "smollm2-135m", "--ratio", "1.5"), ["outside [0, 1]"]),
         (ENQ + ("--model", "smollm2-135m", "--ratio", "0:1"), ["not a ratio"]),
         (ENQ + ("--model", "smollm2-135m", "--fusion", "sed"), ["Did you mean 'seed'"]),
+        (ENQ + ("--model", "smollm2-135m", "--fusion", "rrf", "--k", "0"), ["--k 0"]),
     ],
 )
 def test_enqueue_refuses_and_writes_nothing(cli, ready, args, phrases):
