@@ -19,6 +19,22 @@ ULTA_PDF = SHARED_DATA / "financebench" / "pdfs" / "ULTABEAUTY_2023Q4_EARNINGS.p
 ULTA_QA = SHARED_DATA / "financebench" / "qa_ulta.json"
 
 
+ENQUEUE = [
+    "enqueue",
+    "--model",
+    "smollm2-135m",
+    "--ratio",
+    "0.3",
+    "--ratio",
+    "0.7",
+    "--index",
+    "docs",
+    "--questions",
+    "qa",
+    "--json",
+]
+
+
 def document_and_questions(tmp_path):
     """The FinanceBench earnings release with its 4 analyst questions, or the shipped demo guide without ../shared."""
     if ULTA_PDF.exists():
@@ -32,20 +48,7 @@ def test_worker_answers_enqueued_jobs_once(home, tmp_path):
     ragq("questions", "import", str(qa), "--set", "qa")
     broker = EmbeddedRedis(home / "redis")
     broker.start()
-    out = ragq(
-        "enqueue",
-        "--model",
-        "smollm2-135m",
-        "--ratio",
-        "0.3",
-        "--ratio",
-        "0.7",
-        "--index",
-        "docs",
-        "--questions",
-        "qa",
-        "--json",
-    )
+    out = ragq(*ENQUEUE)
     plan = json.loads(out.stdout)
     assert plan["published"] == 8 and len(plan["runs"]) == 2
     log = (tmp_path / "worker.log").open("w")
@@ -86,22 +89,7 @@ def test_worker_answers_enqueued_jobs_once(home, tmp_path):
         assert r.chunk_ids and set(r.chunk_ids) <= chunk_ids
         assert "You are a friendly chatbot" in r.prompt and "<|im_start|>assistant" in r.prompt
     # the same work again: no new runs, jobs or messages
-    again = json.loads(
-        ragq(
-            "enqueue",
-            "--model",
-            "smollm2-135m",
-            "--ratio",
-            "0.3",
-            "--ratio",
-            "0.7",
-            "--index",
-            "docs",
-            "--questions",
-            "qa",
-            "--json",
-        ).stdout
-    )
+    again = json.loads(ragq(*ENQUEUE).stdout)
     assert again["published"] == 0 and not any(r["created"] for r in again["runs"])
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Job)) == 8
