@@ -63,9 +63,8 @@ class WorkerRuntime:
 
     def process(self, job_id: int) -> str:
         """Claim the job, answer it, store exactly one result. A job done or leased elsewhere is skipped."""
-        with db.session(self.engine) as s:
-            if not jobs.claim(s, job_id, self.worker_id, self.lease, self.settings.max_attempts):
-                return "skipped"
+        if not self._transaction(jobs.claim, job_id, self.worker_id, self.lease, self.settings.max_attempts):
+            return "skipped"
         started, cpu_start = utcnow(), cpu_seconds()
         try:
             with db.session(self.engine) as s:
@@ -91,9 +90,17 @@ class WorkerRuntime:
             log.error("job %s failed:\n%s", job_id, traceback.format_exc())
             return self._fail(job_id, f"{type(exc).__name__}: {exc}")
         fields = self._result_fields(ctx, outcome, started, cpu_seconds() - cpu_start)
-        with db.session(self.engine) as s:
-            stored = jobs.complete(s, job_id, fields)
+        stored = self._transaction(jobs.complete, job_id, fields)
         return "done" if stored else "duplicate"
+
+    def _transaction(self, fn, *args):
+        """fn(session, *args) in its own short transaction, tried again while SQLite's lock stays taken."""
+
+        def attempt():
+            with db.session(self.engine) as s:
+                return fn(s, *args)
+
+        return db.retry_locked(attempt)
 
     @contextmanager
     def _heartbeat(self, job_id: int):
@@ -117,8 +124,7 @@ class WorkerRuntime:
             thread.join()
 
     def _fail(self, job_id: int, error: str) -> str:
-        with db.session(self.engine) as s:
-            jobs.fail(s, job_id, error)
+        self._transaction(jobs.fail, job_id, error)
         return "failed"
 
     def _result_fields(self, ctx: jobs.JobContext, o: Outcome, started, cpu_s: float) -> dict:

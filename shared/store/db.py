@@ -1,5 +1,6 @@
 """Engine, sessions and the schema check. SQLite by default (WAL, busy timeout); any SQLAlchemy URL works."""
 
+import time
 from contextlib import contextmanager
 from functools import cache
 from importlib import resources
@@ -17,7 +18,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below), so writes take the lock early
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # a writer waits up to 30 s for the lock: on a loaded 2-core machine 5 s was seen to run out
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -98,6 +100,17 @@ def engine_for(settings: Settings) -> Engine:
             "run `ragq db upgrade`."
         )
     return engine
+
+
+def retry_locked(fn, attempts: int = 5, pause_s: float = 1.0):
+    """Run a short transaction again when SQLite reports its lock still taken after the busy timeout."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or attempt == attempts:
+                raise
+            time.sleep(pause_s * attempt)
 
 
 @contextmanager

@@ -143,6 +143,8 @@ def test_four_writers_on_one_sqlite_file(home, figures):
     ]
     outputs = [w.communicate(timeout=600) for w in writers]
     seconds = time.perf_counter() - start
+    for writer, (out, err) in zip(writers, outputs, strict=True):
+        assert writer.returncode == 0 and out.strip(), f"a writer failed (exit {writer.returncode}):\n{err[-3000:]}"
     done = [int(out.split()[0]) for out, _ in outputs]
     errors = sum(int(out.split()[1]) for out, _ in outputs)
     t = tally(home)

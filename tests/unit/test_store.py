@@ -153,3 +153,23 @@ def test_passwords_never_printed():
     assert redact("postgresql+psycopg://ragq:s3cret@db:5432/ragq") == "postgresql+psycopg://ragq:***@db:5432/ragq"
     assert redact("redis://:pw@host:6379/0") == "redis://:***@host:6379/0"
     assert redact("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_lock_errors_are_retried_others_are_not():
+    from sqlalchemy.exc import OperationalError
+
+    calls = []
+
+    def locked_twice():
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        return "ok"
+
+    assert db.retry_locked(locked_twice, pause_s=0.01) == "ok" and len(calls) == 3
+
+    def broken():
+        raise OperationalError("SELECT", {}, Exception("no such table: jobs"))
+
+    with pytest.raises(OperationalError):
+        db.retry_locked(broken, pause_s=0.01)
