@@ -1,5 +1,6 @@
 """What one worker holds for its whole life: one llama.cpp model, the embedder/scorer, the indexes it has used."""
 
+import atexit
 import logging
 import os
 import resource
@@ -43,6 +44,8 @@ class WorkerRuntime:
         path = catalog.model_path(settings, self.spec)
         self.runner = LlamaRunner(path, self.spec.gen_params(threads), self.spec.prompt)
         self.runner.warmup()
+        # free the model before interpreter teardown: llama-cpp-python's own finaliser fails after it
+        atexit.register(self.runner.llm.close)
         self.embedder = Embedder()
         self.embedder.encode(["warm up"])  # load now, not inside the first job's timing
         self.indexes: dict[str, HybridIndex] = {}

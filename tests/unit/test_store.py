@@ -173,3 +173,15 @@ def test_lock_errors_are_retried_others_are_not():
 
     with pytest.raises(OperationalError):
         db.retry_locked(broken, pause_s=0.01)
+
+
+def test_job_context_carries_the_run_settings(engine):
+    with db.session(engine) as s:
+        index = catalog_rows.record_index(s, MANIFEST, "/tmp/x")
+        qset, _ = catalog_rows.import_questions(s, "qs", "file", PAIRS)
+        model = catalog_rows.record_model(s, "m", {})
+        cfg = RetrievalConfig("rrf", k=3, candidates=7, c=30)
+        plan = jobs.plan_run(s, model, index, qset, cfg, 0.4, False, repeat=1, kv_reuse=True)
+        ctx = jobs.job_context(s, plan.job_ids[1])
+    assert (ctx.question, ctx.reference, ctx.ratio, ctx.retrieval) == ("Q2?", "A2", 0.4, cfg)
+    assert (ctx.kv_reuse, ctx.index, ctx.model, ctx.evidence_pages, ctx.doc) == (True, "docs", "m", [3], None)
