@@ -61,6 +61,16 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
                 for r in rows
             ],
         )
+    repeated = [m for m in summaries if m.repeat > 1]
+    if repeated:
+        print_table(
+            "Repetitions (each question's SD over its repetitions, averaged)",
+            ["run", "model", "repeat", "mean s", "SD s", "mean cosine", "SD cosine"],
+            [
+                [m.run_id, m.model, m.repeat, m.mean_total_s, m.repeat_sd_s, m.mean_cosine, m.repeat_sd_cosine]
+                for m in repeated
+            ],
+        )
     print_table(
         "Runs",
         [

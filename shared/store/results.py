@@ -81,7 +81,9 @@ class RunSummary:
     std_cosine: float | None
     evidence_hit_rate: float | None  # share of answers whose prompt held an evidence page (questions with evidence)
     mean_total_s: float | None
-    std_total_s: float | None
+    std_total_s: float | None  # over every answer: questions differ, so this is mostly their spread
+    repeat_sd_s: float | None  # with --repeat: each question's SD over its repetitions, averaged (llama-bench's +-)
+    repeat_sd_cosine: float | None
     p50_total_s: float | None
     p95_total_s: float | None
     mean_ttft_s: float | None
@@ -97,6 +99,14 @@ def _mean(values: list[float]) -> float | None:
 def _std(values: list[float]) -> float | None:
     """Sample standard deviation; None below two values."""
     return statistics.stdev(values) if len(values) > 1 else None
+
+
+def _repeat_sd(rows: list[ResultRow], field: str) -> float | None:
+    by_question: dict[str, list[float]] = {}
+    for r in rows:
+        by_question.setdefault(r.question, []).append(getattr(r, field))
+    spreads = [statistics.stdev(v) for v in by_question.values() if len(v) > 1]
+    return statistics.fmean(spreads) if spreads else None
 
 
 def _rate(tokens: int, seconds: float) -> float | None:
@@ -142,6 +152,8 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
         evidence_hit_rate=_mean(evidence),
         mean_total_s=_mean(seconds),
         std_total_s=_std(seconds),
+        repeat_sd_s=_repeat_sd(done, "total_s"),
+        repeat_sd_cosine=_repeat_sd(done, "cosine"),
         p50_total_s=percentile(seconds, 50),
         p95_total_s=percentile(seconds, 95),
         mean_ttft_s=_mean([r.ttft_s for r in done]),

@@ -32,6 +32,17 @@ def test_summary_by_hand(filled):
     assert first.cosine_ci_low <= 0.7 <= first.cosine_ci_high
     assert 0.5 <= first.cosine_ci_low and first.cosine_ci_high <= 0.9  # a mean stays inside the data's range
     assert second.evidence_hit_rate == pytest.approx(1.0)
+    assert first.repeat_sd_s is None  # one repetition per question
+
+
+def test_repeat_deviation_is_per_question():
+    from ragq.shared.store.results import ResultRow, _repeat_sd
+
+    def row(question, seconds):
+        return ResultRow(1, 1, "m", 0.3, 0, question, "a", 0.5, seconds, 0.1, 10, 0.1, 5, 0.1, 0, 1.0, None)
+
+    rows = [row("Q1", 1.0), row("Q1", 3.0), row("Q2", 10.0), row("Q2", 10.0)]
+    assert _repeat_sd(rows, "total_s") == pytest.approx((statistics.stdev([1.0, 3.0]) + 0.0) / 2)
 
 
 def test_bootstrap_is_seeded_and_sane():
