@@ -1,6 +1,7 @@
 """One settings object. Precedence: CLI flag > $RAGQ_HOME/config.toml > RAGQ_* environment > defaults."""
 
 import os
+import tempfile
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -42,9 +43,9 @@ class Settings:
     def ensure_home(self) -> None:
         try:
             self.home.mkdir(parents=True, exist_ok=True)
-            probe = self.home / ".write-check"
-            probe.write_text("ok")
-            probe.unlink()
+            # a probe of its own: workers starting together must not delete each other's
+            with tempfile.NamedTemporaryFile(dir=self.home, prefix=".write-check-"):
+                pass
         except OSError as exc:
             raise UsageError(
                 f"RAGQ_HOME {self.home} is not writable ({exc.strerror}): set RAGQ_HOME to a folder you can write."

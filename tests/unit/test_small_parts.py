@@ -66,3 +66,12 @@ def test_cosine_is_sentence_transformers_cos_sim(embedder):
     assert cosine(embedder, a, b) == pytest.approx(float(util.cos_sim(vectors[0], vectors[1])), abs=1e-6)
     assert cosine(embedder, a, a) == pytest.approx(1.0, abs=1e-5)
     assert isinstance(vectors, torch.Tensor)
+
+
+def test_home_check_is_safe_for_processes_starting_together(home):
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = load_settings()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: settings.ensure_home(), range(200)))
+    assert not list(home.glob(".write-check*"))
