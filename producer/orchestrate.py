@@ -187,7 +187,7 @@ def wait(settings: Settings, run_ids: list[int], workers: Workers, progress: Pro
         with db.session(engine) as s:
             counts = jobs.progress(s, run_ids)
         progress(counts)
-        if all(c["queued"] == 0 and c["running"] == 0 for c in counts.values()):
+        if jobs.all_finished(counts):
             return
         workers.check(app)
         if time.monotonic() >= next_reap:  # a worker elsewhere that died without anyone noticing

@@ -8,13 +8,9 @@ from ragq.shared.queue import TASK_NAME, make_app, queue_name
 from ragq.worker import runtime, tasks
 
 
-def default_threads(workers: int = 1) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
-
-
 def start(settings: Settings, model: str, threads: int | None, preload: list[str], loglevel: str = "INFO") -> None:
     url = broker_url(settings)
-    runtime.install(runtime.WorkerRuntime(settings, model, threads or default_threads(), preload))
+    runtime.install(runtime.WorkerRuntime(settings, model, threads or os.cpu_count() or 1, preload))
     app = make_app(url)
     app.task(name=TASK_NAME, acks_late=True)(tasks.answer)
     app.worker_main(

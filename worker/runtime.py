@@ -3,7 +3,6 @@
 import atexit
 import logging
 import os
-import resource
 import socket
 import threading
 import traceback
@@ -19,17 +18,9 @@ from ragq.shared.rag.llm import LlamaRunner
 from ragq.shared.rag.pipeline import Outcome, answer_question
 from ragq.shared.store import db, jobs
 from ragq.shared.store.schema import utcnow
+from ragq.shared.usage import cpu_seconds, peak_rss_mb
 
 log = logging.getLogger("ragq.worker")
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class WorkerRuntime:

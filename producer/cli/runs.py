@@ -170,7 +170,7 @@ def status(settings, runs, watch, as_json) -> None:
                 with db.session(engine) as s:
                     counts = jobs.progress(s, run_ids)
                 update(counts)
-                if all(c["queued"] == c["running"] == 0 for c in counts.values()):
+                if jobs.all_finished(counts):
                     break
                 time.sleep(0.5)
 

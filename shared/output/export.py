@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ragq.shared.errors import UsageError
 from ragq.shared.registry import lookup
+from ragq.shared.store.results import of_runs
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run
 
 # provenance fields lifted into their own columns, so a spreadsheet shows them without parsing JSON
@@ -47,18 +48,9 @@ def _dig(data: dict, path: tuple):
 
 
 def export_records(s: Session, run_ids: list[int]) -> list[dict]:
-    rows = s.execute(
-        select(Run, ModelRow.name, IndexRow.name, QuestionSet.name, Job, Question, Result)
-        .select_from(Result)
-        .join(Job, Result.job_id == Job.id)
-        .join(Run, Job.run_id == Run.id)
-        .join(ModelRow, Run.model_id == ModelRow.id)
-        .join(IndexRow, Run.index_id == IndexRow.id)
-        .join(QuestionSet, Run.set_id == QuestionSet.id)
-        .join(Question, Job.question_id == Question.id)
-        .where(Run.id.in_(run_ids))
-        .order_by(Run.id, Job.repetition, Question.position)
-    ).all()
+    columns = select(Run, ModelRow.name, IndexRow.name, QuestionSet.name, Job, Question, Result)
+    query = of_runs(columns, run_ids).join(IndexRow, Run.index_id == IndexRow.id)
+    rows = s.execute(query.join(QuestionSet, Run.set_id == QuestionSet.id)).all()
     records = []
     for run, model, index, qset, job, question, result in rows:
         record = {

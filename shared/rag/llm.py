@@ -164,7 +164,7 @@ CHECK_PROMPT = (
 
 def check_model(path: Path, params: GenParams, prompt: dict) -> dict:
     """Load a model, answer one fixed prompt, and report load time, speeds and memory."""
-    import resource
+    from ragq.shared.usage import peak_rss_mb
 
     start = time.perf_counter()
     runner = LlamaRunner(path, params, prompt)
@@ -182,5 +182,5 @@ def check_model(path: Path, params: GenParams, prompt: dict) -> dict:
         "gen_tok_s": g.gen_tokens / g.gen_s if g.gen_s else None,
         "ttft_s": g.ttft_s,
         "answer": g.text,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }

@@ -226,6 +226,11 @@ def progress(s: Session, run_ids: list[int]) -> dict[int, dict[str, int]]:
     return counts
 
 
+def all_finished(counts: dict[int, dict[str, int]]) -> bool:
+    """True when no job of these runs (counts from `progress`) is queued or running."""
+    return all(c["queued"] == 0 and c["running"] == 0 for c in counts.values())
+
+
 def resolve_runs(s: Session, run_ids: list[int]) -> list[int]:
     """The given run ids, checked; none given means every run."""
     known = set(s.scalars(select(Run.id)).all())

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ragq.shared.output.stats import bootstrap_ci, percentile
+from ragq.shared.store.jobs import resolve_runs
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run
 
 
@@ -32,35 +33,40 @@ class ResultRow:
     evidence_rank: int | None
 
 
-def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
-    rows = s.execute(
-        select(
-            Run.id,
-            Job.id,
-            ModelRow.name,
-            Run.ratio,
-            Job.repetition,
-            Question.question,
-            Result.answer,
-            Result.cosine,
-            Result.total_s,
-            Result.ttft_s,
-            Result.prompt_tokens,
-            Result.prompt_eval_s,
-            Result.gen_tokens,
-            Result.gen_s,
-            Result.dropped_chunks,
-            Result.peak_rss_mb,
-            Result.evidence_rank,
-        )
+def of_runs(query, run_ids: list[int]):
+    """A select of result columns, joined to its job, run, model and question, for these runs, in report order."""
+    return (
+        query.select_from(Result)
         .join(Job, Result.job_id == Job.id)
         .join(Run, Job.run_id == Run.id)
         .join(ModelRow, Run.model_id == ModelRow.id)
         .join(Question, Job.question_id == Question.id)
         .where(Run.id.in_(run_ids))
         .order_by(Run.id, Job.repetition, Question.position)
-    ).all()
-    return [ResultRow(*row) for row in rows]
+    )
+
+
+def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
+    columns = select(
+        Run.id,
+        Job.id,
+        ModelRow.name,
+        Run.ratio,
+        Job.repetition,
+        Question.question,
+        Result.answer,
+        Result.cosine,
+        Result.total_s,
+        Result.ttft_s,
+        Result.prompt_tokens,
+        Result.prompt_eval_s,
+        Result.gen_tokens,
+        Result.gen_s,
+        Result.dropped_chunks,
+        Result.peak_rss_mb,
+        Result.evidence_rank,
+    )
+    return [ResultRow(*row) for row in s.execute(of_runs(columns, run_ids)).all()]
 
 
 @dataclass(frozen=True)
@@ -177,8 +183,6 @@ def select_runs(
     since: datetime | None = None,
 ) -> list[int]:
     """Run ids by id and/or filters; every run when nothing is given. Unknown ids are an error."""
-    from ragq.shared.store.jobs import resolve_runs
-
     query = (
         select(Run.id)
         .join(ModelRow, Run.model_id == ModelRow.id)
