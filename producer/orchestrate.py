@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ragq.shared import catalog
+from ragq.shared import catalog, spec
 from ragq.shared.broker import broker_url, embedded
 from ragq.shared.config import Settings
 from ragq.shared.corpus.index import load_index
@@ -24,6 +24,7 @@ from ragq.shared.store import catalog_rows, db, jobs
 class Plan:
     runs: list[jobs.RunPlan]
     published: int
+    changes: list[str] = field(default_factory=list)  # "smollm2-135m: top_k unset -> 40: new runs"
 
     @property
     def run_ids(self) -> list[int]:
@@ -42,13 +43,26 @@ class RunRequest:
     new_run: bool = False
     repeat: int = 1
     kv_reuse: bool = False
+    prompts: list[str] = field(default_factory=lambda: ["chat"])
+
+
+def _change_line(s, model: str, ms: jobs.ModelSettings) -> str | None:
+    """What changed in the model's settings since its last run with this prompt kind, in one line."""
+    last = jobs.last_spec(s, model, ms.prompt_kind)
+    if last is None or last[0] == ms.digest:
+        return None
+    changed = spec.changes(last[1] or {}, ms.identity)
+    return f"{model}: {', '.join(changed) or 'settings changed'}: new runs"
 
 
 def enqueue(settings: Settings, req: RunRequest) -> Plan:
     """Check everything, write every run and job row, then publish the new jobs to their models' queues."""
     specs = [catalog.get_model(settings, m) for m in dict.fromkeys(req.models)]
-    for spec in specs:
-        catalog.model_path(settings, spec)
+    settings_of = {
+        (sp.name, kind): jobs.ModelSettings(*catalog.resolve_identity(settings, sp, kind), kind)
+        for sp in specs
+        for kind in dict.fromkeys(req.prompts)
+    }
     for ratio in req.ratios:
         check_ratio(ratio)
     if req.repeat < 1:
@@ -59,10 +73,12 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
     with db.session(engine) as s:
         index_row = catalog_rows.get_index(s, req.index)
         qset = catalog_rows.get_question_set(s, req.questions)
+        changes = [line for (name, _), ms in settings_of.items() if (line := _change_line(s, name, ms))]
         plans = [
             jobs.plan_run(
                 s,
-                catalog_rows.record_model(s, spec.name, spec.as_dict()),
+                catalog_rows.record_model(s, sp.name, catalog.as_dict(sp)),
+                settings_of[(sp.name, kind)],
                 index_row,
                 qset,
                 req.retrieval,
@@ -71,13 +87,14 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
                 req.repeat,
                 req.kv_reuse,
             )
-            for spec in specs
+            for sp in specs
+            for kind in dict.fromkeys(req.prompts)
             for ratio in dict.fromkeys(req.ratios)
         ]
     new_jobs = [(job_id, plan.model) for plan in plans if plan.created for job_id in plan.job_ids]
     with db.session(engine) as s:  # an earlier enqueue may have died while publishing: finish its work
         unfinished = jobs.pending(s, [plan.run_id for plan in plans if not plan.created])
-    return Plan(plans, publish(make_app(url), new_jobs + unfinished))
+    return Plan(plans, publish(make_app(url), new_jobs + unfinished), list(dict.fromkeys(changes)))
 
 
 def requeue(settings: Settings, run_ids: list[int]) -> int:

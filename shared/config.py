@@ -1,24 +1,36 @@
-"""One settings object. Precedence: CLI flag > $RAGQ_HOME/config.toml > RAGQ_* environment > defaults."""
+"""One settings object, typed. Precedence: CLI flag > RAGQ_* environment > $RAGQ_HOME/config.toml > defaults.
+
+The environment wins over the file, as in Celery, pydantic-settings and twelve-factor tools: a container's or a
+shell's RAGQ_BROKER_URL must not lose to a forgotten config.toml. Each layer is validated on its own, so a bad
+value is reported with the place it came from; the file is read strictly (`lease_s = "60"` is an error there),
+the environment leniently (every environment value is a string).
+"""
 
 import os
 import tempfile
 import tomllib
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragq.shared.errors import UsageError
+from ragq.shared.registry import unknown_name_message
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     home: Path
-    database_url: str | None = None  # None: SQLite at home/ragq.db
-    broker_url: str | None = None  # None: the embedded Redis under home/redis
+    database_url: str | None = Field(None, description="None: SQLite at home/ragq.db")
+    broker_url: str | None = Field(None, description="None: the embedded Redis under home/redis")
     debug: bool = False
-    lease_s: int = 60  # a worker renews its job's lease every lease_s/3; a dead worker's job is free after this
-    max_attempts: int = 3  # a job that took down its worker this many times is marked failed
-    download_max_mb: int = 200  # documents at URLs larger than this are refused
-    download_timeout_s: int = 60
+    lease_s: int = Field(60, ge=1, description="a dead worker's job is free again after this many seconds")
+    max_attempts: int = Field(3, ge=1, description="a job that took down its worker this often is marked failed")
+    download_max_mb: int = Field(200, ge=1, description="documents at URLs larger than this are refused")
+    download_timeout_s: int = Field(60, ge=1)
+    # where each value came from: "default", "config file PATH", "environment RAGQ_X", "option --x"
+    origins: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
     @property
     def db_url(self) -> str:
@@ -52,6 +64,13 @@ class Settings:
             ) from exc
 
 
+KEYS = [name for name in Settings.model_fields if name not in ("home", "origins")]
+
+
+def env_var(key: str) -> str:
+    return f"RAGQ_{key.upper()}"
+
+
 def redact(url: str) -> str:
     """A URL fit for messages and logs: any password replaced by ***."""
     from urllib.parse import urlsplit, urlunsplit
@@ -63,44 +82,73 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _from_file(home: Path) -> dict:
-    path = home / "config.toml"
+def _check(layer: dict[str, Any], origin_of, strict: bool) -> None:
+    """Validate one layer's values; the first bad one becomes one line naming the key and where it came from."""
+    try:
+        Settings.model_validate({"home": Path("."), **layer}, strict=strict)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = str(error["loc"][0])
+        raise UsageError(
+            f"{origin_of(key)}: {key} = {layer.get(key)!r} is not valid ({error['msg']}): fix or remove it."
+        ) from None
+
+
+def _from_file(path: Path) -> dict:
     if not path.exists():
         return {}
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} is not valid TOML ({exc}): fix or delete it.") from exc
-    known = {f.name for f in fields(Settings)} - {"home"}
-    unknown = set(data) - known
-    if unknown:
-        raise UsageError(f"{path} has unknown keys {sorted(unknown)}: known keys are {sorted(known)}.")
+    for key in data:
+        if key not in KEYS:
+            raise UsageError(f"{path}: unknown key: {unknown_name_message('setting', key, KEYS)}")
+    _check(data, lambda key: f"config file {path}", strict=True)
     return data
 
 
-def _int_env(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    if not value.isdigit() or int(value) < 1:
-        raise UsageError(f"{name}={value!r} is not a positive whole number: fix or unset it.")
-    return int(value)
+def _from_env() -> dict:
+    data = {key: os.environ[env_var(key)] for key in KEYS if os.environ.get(env_var(key))}
+    _check(data, lambda key: f"environment {env_var(key)}", strict=False)
+    return data
 
 
 def load_settings(**overrides) -> Settings:
-    """Build the settings from defaults, environment, config file and CLI overrides (None = not given)."""
+    """Defaults, then the config file, then the environment, then CLI overrides (None = not given)."""
     env = os.environ
-    home = Path(overrides.get("home") or env.get("RAGQ_HOME") or Path.home() / ".ragq").expanduser()
-    settings = Settings(
-        home=home,
-        database_url=env.get("RAGQ_DATABASE_URL") or None,
-        broker_url=env.get("RAGQ_BROKER_URL") or None,
-        debug=env.get("RAGQ_DEBUG", "") not in ("", "0"),
-        lease_s=_int_env("RAGQ_LEASE_S", 60),
-        max_attempts=_int_env("RAGQ_MAX_ATTEMPTS", 3),
-        download_max_mb=_int_env("RAGQ_DOWNLOAD_MAX_MB", 200),
-        download_timeout_s=_int_env("RAGQ_DOWNLOAD_TIMEOUT_S", 60),
-    )
-    settings = replace(settings, **_from_file(home))
-    given = {k: v for k, v in overrides.items() if v is not None and k != "home"}
-    return replace(settings, **given)
+    if overrides.get("home"):
+        home, home_origin = Path(overrides["home"]), "option --home"
+    elif env.get("RAGQ_HOME"):
+        home, home_origin = Path(env["RAGQ_HOME"]), "environment RAGQ_HOME"
+    else:
+        home, home_origin = Path.home() / ".ragq", "default"
+    home = home.expanduser()
+    file = home / "config.toml"
+    origins = {"home": home_origin} | dict.fromkeys(KEYS, "default")
+    values: dict[str, Any] = {}
+    cli = {k: v for k, v in overrides.items() if v is not None and k != "home"}
+    _check(cli, lambda key: f"option --{key.replace('_', '-')}", strict=False)
+    layers = [
+        (_from_file(file), lambda key: f"config file {file}"),
+        (_from_env(), lambda key: f"environment {env_var(key)}"),
+        (cli, lambda key: f"option --{key.replace('_', '-')}"),
+    ]
+    for layer, origin_of in layers:
+        values |= layer
+        origins |= {key: origin_of(key) for key in layer}
+    return Settings.model_validate({"home": home, **values, "origins": origins})
+
+
+def describe(settings: Settings) -> list[dict]:
+    """Every setting with its value (passwords redacted) and where it came from, for `ragq config show`."""
+    rows = []
+    for key in ["home", *KEYS]:
+        value = getattr(settings, key)
+        if isinstance(value, str) and "://" in value:
+            value = redact(value)
+        if isinstance(value, Path):
+            value = str(value)
+        rows.append({"key": key, "value": value, "origin": settings.origins.get(key, "default")})
+    rows.append({"key": "database (in use)", "value": redact(settings.db_url), "origin": "derived"})
+    return rows

@@ -7,7 +7,6 @@ import hashlib
 import json
 import platform
 import socket
-from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 
@@ -53,8 +52,9 @@ def quantization(metadata: dict) -> str | None:
     return FILE_TYPES.get(int(file_type), f"file_type {file_type}") if file_type is not None else None
 
 
-def cached_sha256(path: Path, cache_file: Path) -> str:
-    """A GGUF's sha256, computed once and remembered by path, size and modification time."""
+def cached_sha256(path: Path, cache_file: Path, known: str | None = None) -> str:
+    """A GGUF's sha256, computed once (or `known`, just computed elsewhere) and remembered by path, size and
+    modification time."""
     stat = path.stat()
     key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     try:
@@ -62,7 +62,7 @@ def cached_sha256(path: Path, cache_file: Path) -> str:
     except (OSError, ValueError):
         cache = {}
     if key not in cache:
-        cache[key] = sha256_file(path)
+        cache[key] = known or sha256_file(path)
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(cache, indent=1))
@@ -74,13 +74,14 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def model_provenance(spec, path: Path, runner, sha256: str) -> dict:
+def model_provenance(path: Path, runner, sha256: str) -> dict:
+    """The worker's part: the file, the library, and every load and sampling value that reached llama.cpp."""
     import llama_cpp
 
     model = runner.llm._model
     return {
         "model": {
-            "name": spec.name,
+            "name": runner.spec.name,
             "file": str(path),
             "size_bytes": path.stat().st_size,
             "sha256": sha256,
@@ -92,12 +93,21 @@ def model_provenance(spec, path: Path, runner, sha256: str) -> dict:
         "llama_cpp_python": llama_cpp.__version__,
         "llama_cpp_system_info": llama_cpp.llama_print_system_info().decode(errors="replace").strip(),
         "sentence_transformers": version("sentence-transformers"),
-        "prompt_template": {
-            "kind": runner.template_kind,
-            "template": runner.template,
-            "sha256": text_sha256(runner.template),
-        },
-        "generation": asdict(runner.params),
+        "spec": runner.spec.model_dump(mode="json"),
+        "llama_cpp": {**runner.llama_settings, "n_threads": runner.n_threads},
         "host": socket.gethostname(),
         "platform": platform.platform(),
+    }
+
+
+def prompt_provenance(layout, digest: str) -> dict:
+    """The job's part: which prompt layout, from where, its text and hash, and the run's spec digest."""
+    return {
+        "prompt": {
+            "kind": layout.kind,
+            "source": layout.source,
+            "template": layout.template,
+            "sha256": text_sha256(layout.template),
+        },
+        "spec_digest": digest,
     }

@@ -14,6 +14,9 @@ from ragq.shared.rag.retrieval import RetrievalConfig
 from ragq.shared.store import catalog_rows, db, jobs
 from ragq.shared.store.schema import Job, Result
 
+# the model side of a run, for tests that write runs without a catalog model behind them
+SPEC = jobs.ModelSettings({"params": {"max_tokens": 64}}, "f" * 64, "chat")
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_PDF = REPO / "producer" / "demo" / "guide.pdf"
 DEMO_QA = REPO / "producer" / "demo" / "questions.txt"
@@ -128,7 +131,7 @@ def fill(engine):
         run_ids = []
         for model, ratio, values in (("small", 0.3, RUN_A), ("tiny", 0.7, RUN_B)):
             plan = jobs.plan_run(
-                s, catalog_rows.record_model(s, model, {}), index, qset, RetrievalConfig(), ratio, False
+                s, catalog_rows.record_model(s, model, {}), SPEC, index, qset, RetrievalConfig(), ratio, False
             )
             for job_id, (cosine, seconds, rank) in zip(plan.job_ids, values, strict=True):
                 jobs.claim(s, job_id, "w", timedelta(minutes=1), 3)

@@ -185,7 +185,7 @@ def test_models_add_refuses_missing_empty_and_truncated_files(cli, home, tmp_pat
 
 def test_models_add_refuses_max_tokens_that_fill_the_context(cli, home):
     result = cli("models", "add", "big", "--path", str(smollm2_file()), "--n-ctx", "512", "--max-tokens", "600")
-    assert_one_clear_line(result, "lower --max-tokens or raise --n-ctx")
+    assert_one_clear_line(result, "leaves no room for a prompt in n_ctx 512: lower max_tokens or raise n_ctx")
 
 
 def test_worker_refuses_a_truncated_catalog_model(home, tmp_path):
@@ -261,3 +261,26 @@ def test_disk_full_while_exporting(ready):
     assert proc.stderr.strip().splitlines() == [
         "Error: could not write the output (No space left on device): free some space or write elsewhere."
     ]
+
+
+def test_bad_settings_name_key_and_origin(cli, home, monkeypatch):
+    (home / "config.toml").write_text('lease_s = "60"\n')
+    assert_one_clear_line(cli("status"), "config file", "lease_s = '60' is not valid")
+    (home / "config.toml").write_text("max_attempt = 3\n")
+    assert_one_clear_line(cli("status"), "'max_attempt' is not a known setting. Did you mean 'max_attempts'?")
+    (home / "config.toml").unlink()
+    monkeypatch.setenv("RAGQ_MAX_ATTEMPTS", "many")
+    assert_one_clear_line(cli("status"), "environment RAGQ_MAX_ATTEMPTS: max_attempts = 'many' is not valid")
+
+
+def test_misspelt_catalog_key_and_prompt_kinds(cli, ready):
+    before = db_rows(ready)
+    folder = ready / "models" / "catalog"
+    folder.mkdir(parents=True)
+    (folder / "mine.toml").write_text('name = "mine"\nextends = "smollm2-135m"\n[params]\ntemprature = 0.5\n')
+    assert_one_clear_line(cli("models", "list"), "mine.toml: under [params]", "Did you mean 'temperature'?")
+    (folder / "mine.toml").unlink()
+    assert_one_clear_line(cli(*ENQ, "--model", "smollm2-135m", "--prompt", "studdy"), "Did you mean 'study'?")
+    assert_one_clear_line(cli(*ENQ, "--model", "smollm2-135m", "--prompt", "study"), "has no study prompt layout")
+    assert_one_clear_line(cli(*ENQ, "--model", "mistral"), "not downloaded: run `ragq models pull mistral`")
+    assert db_rows(ready) == before

@@ -9,7 +9,7 @@ import traceback
 from contextlib import contextmanager
 from datetime import timedelta
 
-from ragq.shared import catalog, faults, provenance
+from ragq.shared import catalog, faults, provenance, spec
 from ragq.shared.config import Settings
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import HybridIndex, load_index
@@ -33,7 +33,8 @@ class WorkerRuntime:
         self.engine = db.engine_for(settings)
         self.spec = catalog.get_model(settings, model)
         path = catalog.model_path(settings, self.spec)
-        self.runner = LlamaRunner(path, self.spec.gen_params(threads), self.spec.prompt)
+        self.runner = LlamaRunner(path, self.spec, threads)
+        self.runner.layout("chat")  # a chat template that cannot render stops the worker here, not every job
         self.runner.warmup()
         # free the model before interpreter teardown: llama-cpp-python's own finaliser fails after it
         atexit.register(self.runner.llm.close)
@@ -43,9 +44,9 @@ class WorkerRuntime:
         for name in preload:
             self.index(name)
         self.worker_id = f"{model}@{socket.gethostname()}:{os.getpid()}"
-        sha256 = provenance.cached_sha256(path, settings.models_dir / "sha256-cache.json")
+        self.sha256 = catalog.file_sha256(settings, path)
         self.provenance = {
-            **provenance.model_provenance(self.spec, path, self.runner, sha256),
+            **provenance.model_provenance(path, self.runner, self.sha256),
             "embedder": self.embedder.name,
             "worker": self.worker_id,
         }
@@ -65,6 +66,7 @@ class WorkerRuntime:
                 ctx = jobs.job_context(s, job_id)
             if ctx.model != self.spec.name:
                 raise RagqError(f"job {job_id} is for model '{ctx.model}', this worker runs '{self.spec.name}'.")
+            self._check_settings(ctx)
             faults.on_question(ctx.question)
             with self._heartbeat(job_id):
                 outcome = answer_question(
@@ -76,6 +78,7 @@ class WorkerRuntime:
                     self.embedder,
                     self.runner,
                     kv_reuse=ctx.kv_reuse,
+                    prompt_kind=ctx.prompt_kind,
                     evidence=(ctx.evidence_pages, ctx.doc),
                 )
         except RagqError as exc:
@@ -86,6 +89,19 @@ class WorkerRuntime:
         fields = self._result_fields(ctx, outcome, started, cpu_seconds() - cpu_start)
         stored = self._transaction(jobs.complete, job_id, fields)
         return "done" if stored else "duplicate"
+
+    def digest(self, prompt_kind: str) -> str:
+        return spec.digest(spec.identity(self.spec, self.sha256, prompt_kind, self.embedder.name))
+
+    def _check_settings(self, ctx: jobs.JobContext) -> None:
+        """A number is stored only with the settings that produced it: a run enqueued with other settings (the
+        catalog entry or the file changed since) is not answered with this worker's."""
+        if ctx.spec_digest is not None and ctx.spec_digest != self.digest(ctx.prompt_kind):
+            raise RagqError(
+                f"run of job {ctx.job_id} was enqueued with other settings for '{ctx.model}' than this worker "
+                f"loaded (spec {ctx.spec_digest[:8]} against {self.digest(ctx.prompt_kind)[:8]}): the catalog entry "
+                "or the model file changed; enqueue again to make a run with the new settings."
+            )
 
     def _transaction(self, fn, *args):
         """fn(session, *args) in its own short transaction, tried again while SQLite's lock stays taken."""
@@ -133,6 +149,7 @@ class WorkerRuntime:
                 "index_sources": {s["name"]: s["sha256"] for s in index["sources"]},
             },
             "kv_cache": "reuse shared prefix" if ctx.kv_reuse else "reset before each job",
+            **provenance.prompt_provenance(self.runner.layout(ctx.prompt_kind), self.digest(ctx.prompt_kind)),
         }
         return dict(
             answer=o.answer,

@@ -27,7 +27,7 @@ def current(settings, as_json: bool) -> None:
     """Show the database URL and its schema revision."""
     engine = store_db.connect(settings)
     data = {
-        "url": settings.db_url,
+        "url": redact(settings.db_url),
         "revision": store_db.current_revision(engine),
         "head": store_db.head_revision(settings.db_url),
     }

@@ -1,25 +1,27 @@
 """`ragq models`: the catalog of GGUF models."""
 
+import os
 from pathlib import Path
 
 import click
 
-from ragq.producer.cli.output import json_option, print_json, print_table
-from ragq.shared import catalog
+from ragq.producer.cli.output import download_bar, json_option, print_json, print_table
+from ragq.shared import catalog, spec
+from ragq.shared.store import db, jobs
 
 
 @click.group()
 def models() -> None:
-    """The model catalog: list, add."""
+    """The model catalog: list, show, add, pull, check."""
 
 
 @models.command("list")
 @json_option
 @click.pass_obj
 def list_(settings, as_json: bool) -> None:
-    """List catalog models, where their files are, and how to install a missing one."""
+    """List catalog models, where their files are, and how to get a missing one."""
     specs = catalog.load_catalog(settings).values()
-    data = [{**spec.as_dict(), "file": catalog.file_status(settings, spec)} for spec in specs]
+    data = [{**catalog.as_dict(sp), "file": catalog.file_status(settings, sp)} for sp in specs]
     if as_json:
         print_json(data)
         return
@@ -28,28 +30,81 @@ def list_(settings, as_json: bool) -> None:
 
 @models.command()
 @click.argument("name")
+@click.option("--runs", is_flag=True, help="Also the specs this model name has run with, and what changed.")
+@json_option
+@click.pass_obj
+def show(settings, name, runs, as_json) -> None:
+    """Every resolved setting of model NAME (defaults and `extends` applied), and with --runs its spec history."""
+    sp = catalog.get_model(settings, name)
+    data = {**catalog.as_dict(sp), "file": catalog.file_status(settings, sp)}
+    history = []
+    if runs:
+        with db.session(db.engine_for(settings)) as s:
+            history = jobs.spec_history(s, name)
+        data["runs"] = history
+    if as_json:
+        print_json(data)
+        return
+    click.echo(f"{sp.name}: {sp.description}" + (f" (extends {sp.extends})" if sp.extends else ""))
+    for key, value in spec.flatten({k: data[k] for k in ("source", "params", "prompt")}).items():
+        click.echo(f"  {key} = {value!r}")
+    click.echo(f"  file: {data['file']}")
+    previous = None
+    for h in history:
+        changed = "" if previous is None else "; ".join(spec.changes(previous["spec"] or {}, h["spec"] or {}))
+        click.echo(
+            f"spec {h['spec_id']} ({h['prompt_kind']}): runs {', '.join(map(str, h['runs']))}, "
+            f"first {h['first']:%Y-%m-%d %H:%M}" + (f"; changed: {changed}" if changed else "")
+        )
+        previous = h
+
+
+@models.command()
+@click.argument("name")
 @click.option("--path", "path", required=True, type=click.Path(path_type=Path), help="The .gguf file.")
 @click.option(
-    "--template", help="Completion template with {system}, {context}, {question}; default: the GGUF's chat template."
+    "--template",
+    help="Completion template with {system}, {context}, {question}; default: the GGUF's chat template "
+    "(required when the file has none).",
 )
 @click.option("--stop", multiple=True, help="Stop string (repeatable).")
-@click.option("--n-ctx", default=2048, show_default=True, type=click.IntRange(min=128))
-@click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1))
-@click.option("--n-gpu-layers", default=0, show_default=True, type=int, help="-1 offloads every layer.")
+@click.option("--system", help="System text (default: the study's).")
+@click.option("--n-ctx", type=click.IntRange(min=128), help="Context size (default 2048).")
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Answer length limit (default 256).")
+@click.option("--n-gpu-layers", type=click.IntRange(min=-1), help="-1 offloads every layer (default 0).")
+@click.option("--temperature", type=click.FloatRange(min=0), help="Default: the study's 0.01.")
+@click.option("--top-k", type=click.IntRange(min=0), help="Default: the study's 40.")
+@click.option("--repeat-penalty", type=click.FloatRange(min=0, min_open=True), help="Default: the study's 1.1.")
 @click.pass_obj
-def add(settings, name, path, template, stop, n_ctx, max_tokens, n_gpu_layers) -> None:
-    """Register your own GGUF file under NAME (e.g. mistral-7b-instruct-v0.1.Q2_K.gguf)."""
-    params = {
-        "n_ctx": n_ctx,
-        "max_tokens": max_tokens,
-        "temperature": 0.01,
-        "top_p": 1.0,
-        "seed": 42,
-        "n_gpu_layers": n_gpu_layers,
-    }
-    prompt = {k: v for k, v in {"template": template, "stop": list(stop)}.items() if v}
-    spec = catalog.add_model(settings, name, path, params, prompt)
-    click.echo(f"model '{spec.name}' added: {spec.source['path']}")
+def add(settings, name, path, template, stop, system, **params) -> None:
+    """Register your own GGUF file under NAME (e.g. mistral-7b-instruct-v0.1.Q2_K.gguf); unset options take the
+    study's settings."""
+    given = {k: v for k, v in params.items() if v is not None}
+    prompt = {k: v for k, v in {"template": template, "stop": list(stop), "system": system}.items() if v}
+    sp = catalog.add_model(settings, name, path, given, prompt)
+    click.echo(f"model '{sp.name}' added: {sp.source.path}")
+
+
+@models.command()
+@click.argument("name")
+@click.option("--url", help="Download this URL instead of a catalog entry's, and register it as NAME.")
+@click.option("--sha256", "sha256", help="With --url: the expected sha256 (checked; recorded either way).")
+@click.option("--template", help="With --url: completion template, for a GGUF without a chat template.")
+@click.pass_obj
+def pull(settings, name, url, sha256, template) -> None:
+    """Download a model: a catalog entry of kind url (`ragq models pull mistral`) or any GGUF URL with --url.
+    Resumes a partial download, verifies size and sha256 where known, loads the file once before registering."""
+    from ragq.shared import pull as pulling
+
+    notice = lambda line: click.echo(line, err=True)  # noqa: E731
+    with download_bar(f"pull {name}") as progress:
+        report = pulling.pull(settings, name, url, sha256, template, progress, notice)
+    click.echo(
+        f"model '{name}' ready: {report.path} ({report.size / 1e6:.1f} MB, sha256 {report.sha256}"
+        + (", verified" if report.verified else ", recorded; no expected value to check against")
+        + (f"; resumed at {report.resumed_at / 1e6:.1f} MB" if report.resumed_at else "")
+        + ")"
+    )
 
 
 @models.command()
@@ -59,14 +114,10 @@ def add(settings, name, path, template, stop, n_ctx, max_tokens, n_gpu_layers) -
 @click.pass_obj
 def check(settings, name, threads, as_json) -> None:
     """Load a model, answer one prompt, print load time, tokens/s (prompt and generation) and memory."""
-    import os
-
     from ragq.shared.rag.llm import check_model
 
-    spec = catalog.get_model(settings, name)
-    report = check_model(
-        catalog.model_path(settings, spec), spec.gen_params(threads or os.cpu_count() or 1), spec.prompt
-    )
+    sp = catalog.get_model(settings, name)
+    report = check_model(catalog.model_path(settings, sp), sp, threads or os.cpu_count() or 1)
     if as_json:
         print_json({"model": name, **report})
         return

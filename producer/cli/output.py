@@ -8,7 +8,16 @@ from contextlib import contextmanager
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 # piped output gets a wide table instead of rich's 80-column default
@@ -55,3 +64,12 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], Non
             progress.update(tasks[stage], completed=done, total=total)
 
         yield update
+
+
+@contextmanager
+def download_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
+    """Yields a callback (bytes so far, total or None) that drives a bar with bytes, speed and time left."""
+    columns = (TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)

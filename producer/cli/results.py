@@ -76,6 +76,7 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
         [
             "run",
             "model",
+            "spec",
             "ratio",
             "done",
             "failed",
@@ -85,6 +86,7 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
             "p50 s",
             "p95 s",
             "ttft s",
+            "gen tok",
             "pp tok/s",
             "tg tok/s",
             "RSS MB",
@@ -93,6 +95,7 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
             [
                 m.run_id,
                 m.model,
+                m.spec_id + ("" if m.prompt_kind == "chat" else f" {m.prompt_kind}"),
                 m.ratio,
                 f"{m.done}/{m.jobs}",
                 m.failed,
@@ -102,6 +105,7 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
                 m.p50_total_s,
                 m.p95_total_s,
                 m.mean_ttft_s,
+                fmt(m.mean_gen_tokens, 0),
                 fmt(m.prompt_tokens_per_s, 0),
                 fmt(m.gen_tokens_per_s, 1),
                 fmt(m.peak_rss_mb, 0),
@@ -109,6 +113,15 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
             for m in summaries
         ],
     )
+    print_failures(settings, run_ids)
+
+
+def print_failures(settings, run_ids: list[int]) -> None:
+    """One line per distinct reason jobs failed, with its count and runs."""
+    with db.session(db.engine_for(settings)) as s:
+        reasons = jobs.failure_reasons(s, run_ids)
+    for reason, count, runs in reasons:
+        click.echo(f"{count} failed (run {', '.join(map(str, runs))}): {' '.join(reason.split())[:300]}")
 
 
 def _with_ci(m) -> str:
@@ -148,14 +161,15 @@ def compare(settings, run_a, run_b, as_json) -> None:
     with db.session(db.engine_for(settings)) as s:
         jobs.resolve_runs(s, [run_a, run_b])
         rows = result_rows(s, [run_a, run_b])
+        label = {m.run_id: f"{m.model} spec {m.spec_id}" for m in summarize(s, [run_a, run_b])}
     result = cmp.compare([r for r in rows if r.run_id == run_a], [r for r in rows if r.run_id == run_b])
     if result is None:
         raise UsageError(f"runs {run_a} and {run_b} share no answered question: compare runs over one question set.")
     if as_json:
-        print_json(asdict(result))
+        print_json({**asdict(result), "a": label[run_a], "b": label[run_b]})
         return
     print_table(
-        f"Run {run_a} (A) against run {run_b} (B)",
+        f"Run {run_a} (A: {label[run_a]}) against run {run_b} (B: {label[run_b]})",
         ["question", "cosine A", "cosine B", "B - A", "seconds A", "seconds B", "B faster x"],
         [
             [p.question[:60], p.cosine_a, p.cosine_b, p.diff, p.seconds_a, p.seconds_b, fmt(p.speedup, 1)]

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ragq.producer import orchestrate
 from ragq.producer.cli.output import console, json_option, print_json, print_table, progress_bar
-from ragq.producer.cli.results import print_results
+from ragq.producer.cli.results import print_failures, print_results
 from ragq.shared.corpus.ingest import ingest
 from ragq.shared.qa import parse_qa_file
 from ragq.shared.rag.retrieval import RetrievalConfig
@@ -65,10 +65,21 @@ def run_options(command):
             is_flag=True,
             help="Keep the KV cache's shared prompt prefix between jobs (recorded); default: reset.",
         ),
+        click.option(
+            "--prompt",
+            "prompts",
+            multiple=True,
+            default=["chat"],
+            show_default=True,
+            help="chat (the GGUF's chat template, or the catalog's template) or study (the study's own layout, "
+            "mistral and tinyllama); repeatable.",
+        ),
     ]
 
     @functools.wraps(command)
-    def wrapper(*args, models, ratios, index, questions, fusion, k, candidates, c, new_run, repeat, kv_reuse, **kwargs):
+    def wrapper(
+        *args, models, ratios, index, questions, fusion, k, candidates, c, new_run, repeat, kv_reuse, prompts, **kwargs
+    ):
         req = orchestrate.RunRequest(
             list(models),
             parse_ratios(ratios),
@@ -78,6 +89,7 @@ def run_options(command):
             new_run,
             repeat,
             kv_reuse,
+            list(prompts),
         )
         return command(*args, req=req, **kwargs)
 
@@ -94,8 +106,10 @@ def enqueue(settings, req, as_json) -> None:
     """Write one run per (model, ratio) with a job per question, and queue the jobs for the models' workers."""
     plan = orchestrate.enqueue(settings, req)
     if as_json:
-        print_json({"runs": [asdict(r) for r in plan.runs], "published": plan.published})
+        print_json({"runs": [asdict(r) for r in plan.runs], "published": plan.published, "changes": plan.changes})
         return
+    for line in plan.changes:
+        click.echo(line)
     for r in plan.runs:
         state = "created" if r.created else "exists (use --new-run for another)"
         click.echo(f"run {r.run_id}: {r.model} ratio {r.ratio:g}, {len(r.job_ids)} jobs, {state}")
@@ -162,6 +176,7 @@ def status(settings, runs, watch, as_json) -> None:
         print_json({str(k): v for k, v in counts.items()})
     elif not watch:
         print_table("Runs", ["run", *jobs.STATES], [[r, *c.values()] for r, c in counts.items()])
+        print_failures(settings, run_ids)
     else:
         progress = _bar()
         update = _progress_display(progress)
@@ -181,6 +196,8 @@ def _run(settings, req: orchestrate.RunRequest, threads: int | None, as_json: bo
     with Live(progress, console=console) if not as_json else contextlib.nullcontext():
         warn = lambda line: click.echo(f"Warning: {line}", err=True)  # noqa: E731
         plan = orchestrate.run(settings, req, threads, _progress_display(progress), warn)
+    for line in plan.changes if not as_json else []:
+        click.echo(line)
     print_results(settings, plan.run_ids, as_json, by_question=True)
     if not as_json:
         click.echo(f"wall time {time.perf_counter() - start:.1f} s for runs {', '.join(map(str, plan.run_ids))}")

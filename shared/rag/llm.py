@@ -3,12 +3,14 @@
 llama.cpp's own counters sit behind private attributes; they are read here and nowhere else.
 """
 
+import inspect
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ragq.shared.errors import ModelLoadError
-from ragq.shared.rag.prompting import Prompt, PromptBuilder, chat_messages, completion_builder
+from ragq.shared.rag.prompting import Prompt, PromptBuilder, chat_messages, completion_builder, folded_messages
+from ragq.shared.spec import ModelSpec, PromptSpec
 
 
 @dataclass(frozen=True)
@@ -23,20 +25,73 @@ class Generation:
     prefix_reused_tokens: int = 0  # prompt tokens served from the KV cache of the previous job
 
 
-@dataclass(frozen=True)
-class GenParams:
-    n_ctx: int = 2048
-    max_tokens: int = 256
-    temperature: float = 0.01
-    top_p: float = 1.0
-    seed: int = 42
-    n_threads: int = 2
-    n_gpu_layers: int = 0
+def resolved_call(fn, passed: dict) -> dict:
+    """Every keyword argument `fn` takes, with the value it got: what ragq passed, else the library's default.
+    This is what provenance records, so that llama-cpp-python's defaults are visible, not only ragq's choices."""
+    resolved = {}
+    for name, param in inspect.signature(fn).parameters.items():
+        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        value = passed.get(name, param.default)
+        plain = isinstance(value, str | int | float | bool | type(None))
+        if plain or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            resolved[name] = value
+    return resolved
 
 
-def probe_load(path: Path) -> None:
+def _special(llm, token: int) -> str:
+    return llm.detokenize([token], special=True).decode(errors="replace") if token >= 0 else ""
+
+
+def chat_builder(llm, system: str, stop: list[str]) -> tuple[PromptBuilder, str, str]:
+    """The GGUF's chat template as a prompt builder: (builder, how the system text is placed, the template).
+
+    The template is rendered once here: one that refuses a system turn (Mistral Instruct v0.1: "Conversation roles
+    must alternate") gets the system text and context folded into the first user turn; one that fails otherwise is
+    refused with its own message."""
+    import jinja2
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ModelLoadError(
+            "the GGUF file carries no chat template: give a completion template with --template "
+            "(or `template` under [prompt]), e.g. '{system}\\n\\n{context}\\n\\nQuestion: {question}\\nAnswer:'."
+        )
+    bos, eos = _special(llm, llm.token_bos()), _special(llm, llm.token_eos())
+    formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+    adds_bos = llm._model.add_bos_token()
+
+    def render(messages: list[dict]) -> str:
+        text = formatter(messages=messages).prompt
+        # create_completion puts the BOS token in front itself: a template's own would make two
+        return text[len(bos) :] if adds_bos and bos and text.startswith(bos) else text
+
+    failures = (ValueError, TypeError, jinja2.TemplateError)
+    try:
+        render(chat_messages(system, ["context"], "question"))
+        placement, messages = "system turn", chat_messages
+    except failures:
+        try:
+            render(folded_messages(system, ["context"], "question"))
+            placement, messages = (
+                "folded into the first user turn (the template refuses a system turn)",
+                folded_messages,
+            )
+        except failures as exc:
+            raise ModelLoadError(
+                f"the GGUF's chat template fails to render ({exc}): give a completion template with --template."
+            ) from exc
+
+    def build(chunks: list[str], question: str) -> Prompt:
+        return Prompt(render(messages(system, chunks, question)), [eos, *stop] if eos else list(stop))
+
+    return build, placement, template
+
+
+def probe_load(path: Path, prompt: PromptSpec | None = None) -> None:
     """Load the model for real (memory-mapped, tiny context): llama.cpp checks every tensor lies inside the file,
-    which catches a truncated download that a header check cannot."""
+    which catches a truncated download that a header check cannot. With `prompt`, its chat prompt must render."""
     import llama_cpp
 
     try:
@@ -45,56 +100,64 @@ def probe_load(path: Path) -> None:
         raise ModelLoadError(
             f"llama.cpp cannot load {path} ({exc}): the file is truncated or damaged; download it again."
         ) from exc
-    llm.close()
+    try:
+        if prompt is not None and prompt.template is None:
+            chat_builder(llm, prompt.system, prompt.stop)
+    finally:
+        llm.close()
+
+
+@dataclass(frozen=True)
+class PromptLayout:
+    build: PromptBuilder
+    kind: str  # chat | study
+    source: str  # where the layout comes from: the GGUF's chat template, the catalog's template, the study's
+    template: str
 
 
 class LlamaRunner:
-    def __init__(self, path: Path, params: GenParams, prompt: dict | None = None):
+    """One loaded model, its sampling settings, and its prompt layouts (built on first use, then kept)."""
+
+    def __init__(self, path: Path, spec: ModelSpec, n_threads: int):
         import llama_cpp
 
         self._llama_cpp = llama_cpp
-        self.params = params
+        self.spec = spec
+        self.params = spec.params
+        self.n_threads = n_threads
+        # n_threads_batch defaults to every core: two workers would oversubscribe during prompt eval
+        load = {**spec.params.load(), "n_threads": n_threads, "n_threads_batch": n_threads, "verbose": False}
         try:
-            self.llm = llama_cpp.Llama(
-                # n_threads_batch defaults to every core: two workers would oversubscribe during prompt eval
-                str(path),
-                n_ctx=params.n_ctx,
-                n_threads=params.n_threads,
-                n_threads_batch=params.n_threads,
-                n_gpu_layers=params.n_gpu_layers,
-                seed=params.seed,
-                verbose=False,
-            )
+            self.llm = llama_cpp.Llama(str(path), **load)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(
                 f"llama.cpp could not load {path} ({exc}): check that it is a complete GGUF file."
             ) from exc
-        self.build: PromptBuilder = self._builder(prompt or {})
+        self.sampling = spec.params.sampling()
+        # what reached llama.cpp, the library's defaults included
+        self.llama_settings = {
+            "load": resolved_call(llama_cpp.Llama.__init__, {"model_path": str(path), **load}),
+            "sampling": resolved_call(llama_cpp.Llama.create_completion, {**self.sampling, "stream": True}),
+        }
+        self._layouts: dict[str, PromptLayout] = {}
 
-    def _builder(self, prompt: dict) -> PromptBuilder:
-        chat_template = self.llm.metadata.get("tokenizer.chat_template")
-        stop = list(prompt.get("stop", []))
-        if "template" in prompt or not chat_template:
-            if "template" not in prompt:
-                raise ModelLoadError("the model has no chat template and its catalog entry no `template`: add one.")
-            self.template_kind, self.template = "completion", prompt["template"]
-            return completion_builder(prompt["template"], stop, prompt.get("collapse_whitespace", False))
-        self.template_kind, self.template = "chat (from the GGUF)", chat_template
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    def layout(self, kind: str) -> PromptLayout:
+        if kind not in self._layouts:
+            self._layouts[kind] = self._make_layout(kind)
+        return self._layouts[kind]
 
-        special = lambda token: self.llm.detokenize([token], special=True).decode(errors="replace")  # noqa: E731
-        formatter = Jinja2ChatFormatter(
-            chat_template, eos_token=special(self.llm.token_eos()), bos_token=special(self.llm.token_bos())
-        )
-
-        def build(chunks: list[str], question: str) -> Prompt:
-            rendered = formatter(messages=chat_messages(chunks, question))
-            rendered_stop = (
-                rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
-            )
-            return Prompt(rendered.prompt, rendered_stop + stop)
-
-        return build
+    def _make_layout(self, kind: str) -> PromptLayout:
+        p = self.spec.prompt
+        if kind == "study":
+            if p.study is None:
+                raise ModelLoadError(f"model '{self.spec.name}' has no study prompt layout: use --prompt chat.")
+            build = completion_builder(p.study, p.system, p.stop, p.collapse_whitespace)
+            return PromptLayout(build, kind, "the study's layout (catalog `study`)", p.study)
+        if p.template is not None:
+            build = completion_builder(p.template, p.system, p.stop, p.collapse_whitespace)
+            return PromptLayout(build, kind, "completion template (catalog `template`)", p.template)
+        build, placement, template = chat_builder(self.llm, p.system, p.stop)
+        return PromptLayout(build, kind, f"the GGUF's chat template, system text in the {placement}", template)
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), special=True))  # with BOS, as create_completion adds it
@@ -102,7 +165,7 @@ class LlamaRunner:
     def warmup(self) -> None:
         """One untimed generation: the first call pages the model in and would distort the first job's timing."""
         self.llm.reset()
-        self.llm.create_completion("Hello", max_tokens=4, temperature=self.params.temperature, seed=self.params.seed)
+        self.llm.create_completion("Hello", **{**self.sampling, "max_tokens": 4})
         self.llm.reset()
 
     def _reusable_prefix(self, text: str) -> int:
@@ -126,19 +189,10 @@ class LlamaRunner:
             reused = 0
         ctx = self.llm._ctx.ctx
         self._llama_cpp.llama_perf_context_reset(ctx)
-        p = self.params
         start = time.perf_counter()
         first = None
         pieces = []
-        for event in self.llm.create_completion(
-            prompt.text,
-            max_tokens=p.max_tokens,
-            temperature=p.temperature,
-            top_p=p.top_p,
-            seed=p.seed,
-            stop=prompt.stop or None,
-            stream=True,
-        ):
+        for event in self.llm.create_completion(prompt.text, **self.sampling, stop=prompt.stop or None, stream=True):
             if first is None:
                 first = time.perf_counter() - start
             pieces.append(event["choices"][0]["text"])
@@ -162,12 +216,12 @@ CHECK_PROMPT = (
 )
 
 
-def check_model(path: Path, params: GenParams, prompt: dict) -> dict:
+def check_model(path: Path, spec: ModelSpec, n_threads: int) -> dict:
     """Load a model, answer one fixed prompt, and report load time, speeds and memory."""
     from ragq.shared.usage import peak_rss_mb
 
     start = time.perf_counter()
-    runner = LlamaRunner(path, params, prompt)
+    runner = LlamaRunner(path, spec, n_threads)
     load_s = time.perf_counter() - start
     runner.warmup()
     g = runner.generate(Prompt(CHECK_PROMPT, ["\n"]))
@@ -175,7 +229,7 @@ def check_model(path: Path, params: GenParams, prompt: dict) -> dict:
         "file": str(path),
         "description": runner.llm._model.desc(),
         "load_s": load_s,
-        "n_threads": params.n_threads,
+        "n_threads": n_threads,
         "prompt_tokens": g.prompt_tokens,
         "prompt_tok_s": g.prompt_tokens / g.prompt_eval_s if g.prompt_eval_s else None,
         "gen_tokens": g.gen_tokens,

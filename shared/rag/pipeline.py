@@ -30,6 +30,7 @@ def answer_question(
     embedder,
     runner,
     kv_reuse: bool = False,
+    prompt_kind: str = "chat",
     evidence: tuple[list[int] | None, str | None] = (None, None),
 ) -> Outcome:
     start = time.perf_counter()
@@ -38,9 +39,8 @@ def answer_question(
     retrieval_ms = (time.perf_counter() - start) * 1000
     chunks = [index.chunks[h.position] for h in hits]
     p = runner.params
-    fitted = fit_to_context(
-        [c.text for c in chunks], question, runner.build, runner.count_tokens, p.n_ctx, p.max_tokens
-    )
+    build = runner.layout(prompt_kind).build
+    fitted = fit_to_context([c.text for c in chunks], question, build, runner.count_tokens, p.n_ctx, p.max_tokens)
     generation = runner.generate(fitted.prompt, kv_reuse=kv_reuse)
     return Outcome(
         answer=generation.text,

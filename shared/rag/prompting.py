@@ -1,14 +1,9 @@
-"""Prompts: the study's system text, the model's template, and fitting the context into n_ctx."""
+"""Prompts: a model's system text and template, and fitting the context into n_ctx."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ragq.shared.errors import ContextTooLargeError
-
-SYSTEM_TEXT = (
-    "You are a friendly chatbot who always responds in a precise manner. If answer is unknown to you, "
-    "you will politely say so. Use the following context to answer the question below:"
-)
 
 
 @dataclass(frozen=True)
@@ -26,21 +21,29 @@ def collapse(text: str) -> str:
     return " ".join(text.split())
 
 
-def completion_builder(template: str, stop: list[str], collapse_whitespace: bool = False) -> PromptBuilder:
-    """For models without a chat template: a catalog template with {system}, {context}, {question}."""
+def completion_builder(template: str, system: str, stop: list[str], collapse_whitespace: bool = False) -> PromptBuilder:
+    """A catalog template with {system}, {context}, {question}; chunks joined by blank lines, as LangChain's
+    "stuff" chain joins documents."""
 
     def build(chunks: list[str], question: str) -> Prompt:
         texts = [collapse(c) for c in chunks] if collapse_whitespace else chunks
-        return Prompt(template.format(system=SYSTEM_TEXT, context="\n\n".join(texts), question=question), stop)
+        return Prompt(template.format(system=system, context="\n\n".join(texts), question=question), stop)
 
     return build
 
 
-def chat_messages(chunks: list[str], question: str) -> list[dict]:
+def chat_messages(system: str, chunks: list[str], question: str) -> list[dict]:
+    """The system text and the context as the system turn, the question as the user's."""
     return [
-        {"role": "system", "content": SYSTEM_TEXT + "\n\n" + "\n\n".join(chunks)},
+        {"role": "system", "content": system + "\n\n" + "\n\n".join(chunks)},
         {"role": "user", "content": question},
     ]
+
+
+def folded_messages(system: str, chunks: list[str], question: str) -> list[dict]:
+    """For chat templates that refuse a system turn (Mistral Instruct v0.1): system text and context at the head
+    of the first user turn, as the study's Mistral prompt put the context inside [INST] ... [/INST]."""
+    return [{"role": "user", "content": system + "\n\n" + "\n\n".join(chunks) + "\n\n" + question}]
 
 
 @dataclass(frozen=True)

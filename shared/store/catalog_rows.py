@@ -70,9 +70,12 @@ def get_question_set(s: Session, name: str) -> QuestionSet:
 
 
 def record_model(s: Session, name: str, spec: dict) -> ModelRow:
+    """The model's row, holding its latest catalog entry (each run keeps the spec it ran with)."""
     row = s.scalar(select(ModelRow).where(ModelRow.name == name))
     if row is None:
         row = ModelRow(name=name, spec=spec)
         s.add(row)
-        s.flush()
+    elif row.spec != spec:
+        row.spec = spec
+    s.flush()
     return row

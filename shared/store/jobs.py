@@ -14,11 +14,41 @@ from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, Question
 STATES = ("queued", "running", "done", "failed")
 
 
+@dataclass(frozen=True)
+class ModelSettings:
+    """The model side of a run: its spec's identity (shared/spec.py), digest and prompt kind."""
+
+    identity: dict
+    digest: str
+    prompt_kind: str
+
+
 def run_key(
-    model: str, index: str, questions: str, cfg: RetrievalConfig, ratio: float, repeat: int, kv_reuse: bool
+    model: str,
+    ms: ModelSettings,
+    index: str,
+    questions: str,
+    cfg: RetrievalConfig,
+    ratio: float,
+    repeat: int,
+    kv_reuse: bool,
 ) -> str:
+    """What makes two runs the same work. The spec digest covers every setting that can change an answer."""
     fusion = cfg.fusion if cfg.fusion == "seed" else f"{cfg.fusion}/k{cfg.k}/n{cfg.candidates}/c{cfg.c}"
-    return f"{model}|{index}|{questions}|{fusion}|{ratio:g}|x{repeat}|{'kv-reuse' if kv_reuse else 'kv-reset'}"
+    kv = "kv-reuse" if kv_reuse else "kv-reset"
+    return f"{model}#{ms.digest[:16]}|{index}|{questions}|{fusion}|{ratio:g}|x{repeat}|{kv}|{ms.prompt_kind}"
+
+
+def last_spec(s: Session, model: str, prompt_kind: str) -> tuple[str | None, dict | None] | None:
+    """(digest, spec) of the model's latest run with this prompt kind, or None when it has never run."""
+    row = s.execute(
+        select(Run.spec_digest, Run.spec)
+        .join(ModelRow, Run.model_id == ModelRow.id)
+        .where(ModelRow.name == model, Run.prompt_kind == prompt_kind)
+        .order_by(Run.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 @dataclass(frozen=True)
@@ -33,6 +63,7 @@ class RunPlan:
 def plan_run(
     s: Session,
     model: ModelRow,
+    ms: ModelSettings,
     index: IndexRow,
     qset: QuestionSet,
     cfg: RetrievalConfig,
@@ -41,8 +72,8 @@ def plan_run(
     repeat: int = 1,
     kv_reuse: bool = False,
 ) -> RunPlan:
-    """One run per (model, index, questions, fusion, ratio); --new-run adds another generation of it."""
-    key = run_key(model.name, index.name, qset.name, cfg, ratio, repeat, kv_reuse)
+    """One run per (model spec, index, questions, fusion, ratio, ...); --new-run adds another generation of it."""
+    key = run_key(model.name, ms, index.name, qset.name, cfg, ratio, repeat, kv_reuse)
     latest = s.scalar(select(Run).where(Run.key == key).order_by(Run.generation.desc()).limit(1))
     if latest is not None and not new_run:
         job_ids = s.scalars(select(Job.id).where(Job.run_id == latest.id).order_by(Job.id)).all()
@@ -60,6 +91,9 @@ def plan_run(
         c=cfg.c,
         repeat=repeat,
         kv_reuse=kv_reuse,
+        spec_digest=ms.digest,
+        spec=ms.identity,
+        prompt_kind=ms.prompt_kind,
     )
     s.add(run)
     s.flush()
@@ -143,6 +177,8 @@ class JobContext:
     model: str
     evidence_pages: list[int] | None
     doc: str | None
+    prompt_kind: str
+    spec_digest: str | None
 
 
 def job_context(s: Session, job_id: int) -> JobContext:
@@ -160,6 +196,8 @@ def job_context(s: Session, job_id: int) -> JobContext:
             ModelRow.name,
             Question.evidence_pages,
             Question.doc,
+            Run.prompt_kind,
+            Run.spec_digest,
         )
         .select_from(Job)
         .join(Run, Job.run_id == Run.id)
@@ -170,6 +208,44 @@ def job_context(s: Session, job_id: int) -> JobContext:
     ).one()
     question, answer, ratio, fusion, k, candidates, c, *rest = row
     return JobContext(job_id, question, answer, ratio, RetrievalConfig(fusion, k, candidates, c), *rest)
+
+
+def spec_history(s: Session, model: str) -> list[dict]:
+    """The specs a model name has run with, oldest first: spec id, prompt kind, run ids, first use, the spec."""
+    rows = s.execute(
+        select(Run.id, Run.spec_digest, Run.prompt_kind, Run.spec, Run.created_at)
+        .join(ModelRow, Run.model_id == ModelRow.id)
+        .where(ModelRow.name == model)
+        .order_by(Run.id)
+    ).all()
+    history: dict[tuple, dict] = {}
+    for run_id, digest, kind, spec, created in rows:
+        entry = history.setdefault(
+            (digest, kind),
+            {
+                "spec_id": digest[:8] if digest else "legacy",
+                "prompt_kind": kind,
+                "runs": [],
+                "first": created,
+                "spec": spec,
+            },
+        )
+        entry["runs"].append(run_id)
+    return list(history.values())
+
+
+def failure_reasons(s: Session, run_ids: list[int]) -> list[tuple[str, int, list[int]]]:
+    """(reason, how many jobs, which runs) for every distinct reason jobs of these runs failed, most common first."""
+    rows = s.execute(
+        select(Job.error, Job.run_id, func.count())
+        .where(Job.run_id.in_(run_ids), Job.state == "failed")
+        .group_by(Job.error, Job.run_id)
+    ).all()
+    reasons: dict[str, tuple[int, list[int]]] = {}
+    for error, run_id, n in rows:
+        count, runs = reasons.get(error or "no reason recorded", (0, []))
+        reasons[error or "no reason recorded"] = (count + n, sorted({*runs, run_id}))
+    return sorted(((r, n, runs) for r, (n, runs) in reasons.items()), key=lambda x: (-x[1], x[0]))
 
 
 def pending(s: Session, run_ids: list[int]) -> list[tuple[int, str]]:

@@ -69,10 +69,17 @@ def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
     return [ResultRow(*row) for row in s.execute(of_runs(columns, run_ids)).all()]
 
 
+def spec_id(digest: str | None) -> str:
+    """A run's short spec id: the first 8 characters of its spec digest ('legacy' before digests were kept)."""
+    return digest[:8] if digest else "legacy"
+
+
 @dataclass(frozen=True)
 class RunSummary:
     run_id: int
     model: str
+    spec_id: str  # tells two runs of one model name with different settings apart
+    prompt_kind: str
     index: str
     questions: str
     fusion: str
@@ -96,6 +103,7 @@ class RunSummary:
     prompt_tokens_per_s: float | None  # llama-bench's pp: prompt tokens / prompt-eval seconds, over the run
     gen_tokens_per_s: float | None  # llama-bench's tg
     peak_rss_mb: float | None
+    mean_gen_tokens: float | None
 
 
 def _mean(values: list[float]) -> float | None:
@@ -124,7 +132,17 @@ def summarize(s: Session, run_ids: list[int]) -> list[RunSummary]:
     for r in result_rows(s, run_ids):
         rows.setdefault(r.run_id, []).append(r)
     runs = s.execute(
-        select(Run.id, ModelRow.name, IndexRow.name, QuestionSet.name, Run.fusion, Run.ratio, Run.repeat)
+        select(
+            Run.id,
+            ModelRow.name,
+            Run.spec_digest,
+            Run.prompt_kind,
+            IndexRow.name,
+            QuestionSet.name,
+            Run.fusion,
+            Run.ratio,
+            Run.repeat,
+        )
         .join(ModelRow, Run.model_id == ModelRow.id)
         .join(IndexRow, Run.index_id == IndexRow.id)
         .join(QuestionSet, Run.set_id == QuestionSet.id)
@@ -135,7 +153,7 @@ def summarize(s: Session, run_ids: list[int]) -> list[RunSummary]:
 
 
 def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
-    run_id, model, index, qset, fusion, ratio, repeat = run
+    run_id, model, digest, prompt_kind, index, qset, fusion, ratio, repeat = run
     states = s.scalars(select(Job.state).where(Job.run_id == run_id)).all()
     cosines, seconds = [r.cosine for r in done], [r.total_s for r in done]
     ci = bootstrap_ci(cosines) or (None, None)
@@ -143,6 +161,8 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
     return RunSummary(
         run_id=run_id,
         model=model,
+        spec_id=spec_id(digest),
+        prompt_kind=prompt_kind,
         index=index,
         questions=qset,
         fusion=fusion,
@@ -166,6 +186,7 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
         prompt_tokens_per_s=_rate(sum(r.prompt_tokens for r in done), sum(r.prompt_eval_s for r in done)),
         gen_tokens_per_s=_rate(sum(r.gen_tokens for r in done), sum(r.gen_s for r in done)),
         peak_rss_mb=max((r.peak_rss_mb for r in done), default=None),
+        mean_gen_tokens=_mean([r.gen_tokens for r in done]),
     )
 
 

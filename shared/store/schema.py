@@ -58,14 +58,14 @@ class ModelRow(Base):
     __tablename__ = "models"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    spec: Mapped[dict] = mapped_column(JSON)  # the catalog entry as it was when first used
+    spec: Mapped[dict] = mapped_column(JSON)  # the catalog entry at its latest use (each run keeps its own)
 
 
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (UniqueConstraint("key", "generation"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(500))  # model|index|questions|fusion|ratio: what makes work the same
+    key: Mapped[str] = mapped_column(String(500))  # model#digest|index|questions|fusion|ratio|...: same key, same work
     generation: Mapped[int] = mapped_column(Integer, default=1)  # >1 when --new-run asked for the same work again
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
     index_id: Mapped[int] = mapped_column(ForeignKey("indexes.id"))
@@ -77,6 +77,9 @@ class Run(Base):
     c: Mapped[int] = mapped_column(Integer, default=60)  # RRF constant
     repeat: Mapped[int] = mapped_column(Integer, default=1)  # timed repetitions of each question
     kv_reuse: Mapped[bool] = mapped_column(Boolean, default=False)  # keep the KV cache's shared prefix between jobs
+    spec_digest: Mapped[str | None] = mapped_column(String(64))  # shared/spec.py digest; None for runs before 0002
+    spec: Mapped[dict | None] = mapped_column(JSON)  # the resolved model spec identity the digest was made from
+    prompt_kind: Mapped[str] = mapped_column(String(20), default="chat", server_default="chat")  # chat | study
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

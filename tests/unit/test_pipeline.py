@@ -1,11 +1,13 @@
 """The pure pipeline with a fake model: retrieval, context fitting, timings and scoring wired together."""
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
-from ragq.shared.rag.llm import Generation, GenParams
+from ragq.shared.rag.llm import Generation
 from ragq.shared.rag.pipeline import answer_question
 from ragq.shared.rag.prompting import Prompt, completion_builder
 from ragq.shared.rag.retrieval import RetrievalConfig
+from ragq.shared.spec import SYSTEM_TEXT, Params
 
 
 @dataclass
@@ -13,11 +15,11 @@ class FakeModel:
     """Replays queued answers and reports token counts; counts words as tokens."""
 
     answers: list[str]
-    params: GenParams = field(default_factory=lambda: GenParams(n_ctx=2048, max_tokens=64))
+    params: Params = field(default_factory=lambda: Params(n_ctx=2048, max_tokens=64))
     prompts: list[str] = field(default_factory=list)
 
-    def __post_init__(self):
-        self.build = completion_builder("{system}\n{context}\nQ: {question}\nA:", ["\n"])
+    def layout(self, kind: str):
+        return SimpleNamespace(build=completion_builder("{system}\n{context}\nQ: {question}\nA:", SYSTEM_TEXT, ["\n"]))
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -46,7 +48,7 @@ def test_answer_question(demo_index, embedder):
 
 
 def test_small_context_drops_chunks(demo_index, embedder):
-    model = FakeModel(["x"], GenParams(n_ctx=200, max_tokens=20))
+    model = FakeModel(["x"], Params(n_ctx=200, max_tokens=20))
     out = answer_question(
         "What happens when the fan fails?", "It blinks amber.", 0.5, RetrievalConfig(), demo_index, embedder, model
     )

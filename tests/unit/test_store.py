@@ -1,8 +1,10 @@
 """The database as source of truth: migrations, runs without duplicates, atomic claims, one result per job."""
 
+import json
 from datetime import timedelta
 
 import pytest
+from helpers import SPEC
 from sqlalchemy import select, text
 
 from ragq.shared.config import load_settings
@@ -10,7 +12,7 @@ from ragq.shared.errors import DatabaseError, QuestionFileError
 from ragq.shared.qa import QAPair
 from ragq.shared.rag.retrieval import RetrievalConfig
 from ragq.shared.store import catalog_rows, db, jobs
-from ragq.shared.store.schema import Job, Result
+from ragq.shared.store.schema import Job, Result, Run
 
 PAIRS = [QAPair("Q1?", "A1"), QAPair("Q2?", "A2", [3]), QAPair("Q3?", "A3")]
 MANIFEST = {"name": "docs", "chunk_count": 3, "embedder": "e", "sources": []}
@@ -58,11 +60,46 @@ def make_plan(engine, new_run=False):
         index = catalog_rows.record_index(s, MANIFEST, "/tmp/x")
         qset, _ = catalog_rows.import_questions(s, "qs", "file", PAIRS)
         model = catalog_rows.record_model(s, "m", {})
-        return jobs.plan_run(s, model, index, qset, RetrievalConfig(), 0.3, new_run)
+        return jobs.plan_run(s, model, SPEC, index, qset, RetrievalConfig(), 0.3, new_run)
 
 
 def test_new_database_is_migrated_to_head(engine, home):
     assert db.current_revision(engine) == db.head_revision(str(engine.url))
+
+
+def test_a_0001_database_with_rows_upgrades_in_place(home):
+    """Runs made before spec digests keep the spec their model had at first use, and show as 'legacy'."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    settings = load_settings()
+    home.mkdir(exist_ok=True)
+    command.upgrade(db.alembic_config(settings.db_url), "0001")
+    old_spec = {"name": "m", "params": {"max_tokens": 64, "temperature": 0.01}}
+    with create_engine(settings.db_url).begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO indexes (id, name, path, chunk_count, embedder, manifest, updated_at) VALUES (1, 'i', '/x', 1, 'e', '{}', '2026-11-20')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO question_sets (id, name, source, sha256, created_at) VALUES (1, 'q', 'f', 'h', '2026-11-20')"
+            )
+        )
+        conn.execute(text("INSERT INTO models (id, name, spec) VALUES (1, 'm', :spec)"), {"spec": json.dumps(old_spec)})
+        conn.execute(
+            text(
+                "INSERT INTO runs (id, key, generation, model_id, index_id, set_id, ratio, fusion, k, candidates, c, repeat, "
+                "kv_reuse, created_at) VALUES (1, 'm|i|q|seed|0.3|x1|kv-reset', 1, 1, 1, 1, 0.3, 'seed', 4, 20, 60, 1, 0, '2026-11-20')"
+            )
+        )
+    assert db.upgrade(settings) == ("0001", db.head_revision(settings.db_url))
+    with db.session(db.engine_for(settings)) as s:
+        run = s.get(Run, 1)
+        assert (run.spec, run.spec_digest, run.prompt_kind) == (old_spec, None, "chat")
+        assert jobs.last_spec(s, "m", "chat") == (None, old_spec)
+        assert jobs.spec_history(s, "m")[0]["spec_id"] == "legacy"
 
 
 def test_stale_schema_is_refused(engine):
@@ -181,7 +218,7 @@ def test_job_context_carries_the_run_settings(engine):
         qset, _ = catalog_rows.import_questions(s, "qs", "file", PAIRS)
         model = catalog_rows.record_model(s, "m", {})
         cfg = RetrievalConfig("rrf", k=3, candidates=7, c=30)
-        plan = jobs.plan_run(s, model, index, qset, cfg, 0.4, False, repeat=1, kv_reuse=True)
+        plan = jobs.plan_run(s, model, SPEC, index, qset, cfg, 0.4, False, repeat=1, kv_reuse=True)
         ctx = jobs.job_context(s, plan.job_ids[1])
     assert (ctx.question, ctx.reference, ctx.ratio, ctx.retrieval) == ("Q2?", "A2", 0.4, cfg)
     assert (ctx.kv_reuse, ctx.index, ctx.model, ctx.evidence_pages, ctx.doc) == (True, "docs", "m", [3], None)

@@ -1,0 +1,182 @@
+"""A model's settings, typed: where its file comes from, how it is loaded and sampled, how its prompt is laid out.
+
+Defaults live here and nowhere else. They are the study's: LangChain's `LlamaCpp` as the study called it
+(temperature 0.01, top_p 1) on top of LangChain's own defaults (top_k 40, repeat_penalty 1.1 over the last 64
+tokens) and llama-cpp-python's (min_p 0.05, typical_p 1, no presence/frequency penalty, no mirostat).
+Named departures, each selectable in a catalog entry: n_batch 512 (LangChain's default was 8: same tokens,
+faster prompt evaluation) and a fixed seed 42 (LangChain's -1 draws a new one per call).
+
+A spec's digest hashes everything that can change an answer or its timing; it is part of every run's key.
+"""
+
+import hashlib
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SYSTEM_TEXT = (
+    "You are a friendly chatbot who always responds in a precise manner. If answer is unknown to you, "
+    "you will politely say so. Use the following context to answer the question below:"
+)
+PROMPT_KINDS = ("chat", "study")
+SCORER_NAME = "sentence-transformers/all-MiniLM-L6-v2 cos_sim"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PackageSource(Strict):
+    """A GGUF shipped inside a PyPI package (optionally in parts that `assemble` joins into $RAGQ_HOME/models)."""
+
+    kind: Literal["package"]
+    package: str
+    file: str
+    install: str
+    assemble: str | None = None
+
+
+class PathSource(Strict):
+    """A GGUF the user already has."""
+
+    kind: Literal["path"]
+    path: str
+
+
+class UrlSource(Strict):
+    """A GGUF that `ragq models pull` downloads into $RAGQ_HOME/models; size and sha256 verified when known."""
+
+    kind: Literal["url"]
+    url: str
+    file: str
+    size: int | None = None
+    sha256: str | None = None
+
+
+class QuantizedSource(Strict):
+    """A variant quantized from another catalog entry's file into $RAGQ_HOME/models."""
+
+    kind: Literal["quantized"]
+    base: str
+    type: str
+    file: str
+
+
+Source = Annotated[PackageSource | PathSource | UrlSource | QuantizedSource, Field(discriminator="kind")]
+
+
+class Params(Strict):
+    """Everything passed to llama.cpp: load settings, then sampling (create_completion's arguments)."""
+
+    n_ctx: int = Field(2048, ge=128)
+    n_batch: int = Field(512, ge=1)
+    n_gpu_layers: int = Field(0, ge=-1)
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.01, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int = Field(40, ge=0)
+    min_p: float = Field(0.05, ge=0, le=1)
+    typical_p: float = Field(1.0, gt=0, le=1)
+    repeat_penalty: float = Field(1.1, gt=0)
+    penalty_last_n: int = Field(64, ge=0)  # llama-cpp-python's last_n_tokens_size, a load setting there
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    mirostat_mode: Literal[0, 1, 2] = 0
+    mirostat_tau: float = 5.0
+    mirostat_eta: float = 0.1
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _room_for_a_prompt(self):
+        if self.max_tokens >= self.n_ctx:
+            raise ValueError(
+                f"max_tokens {self.max_tokens} leaves no room for a prompt in n_ctx {self.n_ctx}: "
+                "lower max_tokens or raise n_ctx"
+            )
+        return self
+
+    def sampling(self) -> dict:
+        """create_completion's keyword arguments."""
+        keys = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "typical_p", "repeat_penalty")
+        keys += ("presence_penalty", "frequency_penalty", "mirostat_mode", "mirostat_tau", "mirostat_eta", "seed")
+        return {k: getattr(self, k) for k in keys}
+
+    def load(self) -> dict:
+        """Llama()'s keyword arguments (threads are the worker's, added there)."""
+        return {
+            "n_ctx": self.n_ctx,
+            "n_batch": self.n_batch,
+            "n_gpu_layers": self.n_gpu_layers,
+            "last_n_tokens_size": self.penalty_last_n,
+            "seed": self.seed,
+        }
+
+
+class PromptSpec(Strict):
+    """How a prompt is laid out. `--prompt chat`: `template` when set, else the GGUF's chat template.
+    `--prompt study`: `study`, the study's hand-written layout. Templates take {system}, {context}, {question}."""
+
+    system: str = SYSTEM_TEXT
+    template: str | None = None
+    study: str | None = None
+    stop: list[str] = []
+    collapse_whitespace: bool = False
+
+
+class ModelSpec(Strict):
+    name: str
+    description: str = ""
+    extends: str | None = None  # the parent entry, already merged in
+    source: Source
+    params: Params = Params()
+    prompt: PromptSpec = PromptSpec()
+    origin: str = Field("builtin", exclude=True)  # the file it was read from
+
+
+SECTIONS = {"source": None, "params": Params, "prompt": PromptSpec}
+
+
+def identity(spec: ModelSpec, file_sha256: str, prompt_kind: str, embedder: str) -> dict:
+    """Everything that can change an answer or its timing. Not the name, the description or the source: the same
+    file reached another way is the same model (its chat template is inside the file, covered by the sha256)."""
+    return {
+        "file_sha256": file_sha256,
+        "params": spec.params.model_dump(),
+        "prompt": spec.prompt.model_dump(),
+        "prompt_kind": prompt_kind,
+        "embedder": embedder,
+        "scorer": SCORER_NAME,
+    }
+
+
+def digest(ident: dict) -> str:
+    """A stable hash: the same settings in any key order give the same digest."""
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def flatten(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out |= flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _show(value) -> str:
+    if value is None:
+        return "unset"
+    text = json.dumps(value) if not isinstance(value, int | float) else f"{value:g}"
+    return text if len(text) <= 24 else text[:12] + "..."
+
+
+def changes(old: dict, new: dict) -> list[str]:
+    """'params.top_k unset -> 40' for every identity field that differs (old may be an older, shorter spec)."""
+    before, after = flatten(old), flatten(new)
+    lines = []
+    for key in sorted(after):
+        if before.get(key) != after[key]:
+            lines.append(f"{key.removeprefix('params.')} {_show(before.get(key))} -> {_show(after[key])}")
+    return lines
