@@ -25,13 +25,12 @@ from ragq.shared.spec import ModelSpec
 
 GGUF_MAGIC = b"GGUF"
 TOP_KEYS = ("name", "description", "extends", "source", "params", "prompt")
-SOURCE_KEYS = sorted(
-    {
-        f
-        for kind in (specs.PackageSource, specs.PathSource, specs.UrlSource, specs.QuantizedSource)
-        for f in kind.model_fields
-    }
-)
+SOURCE_KINDS = (specs.PackageSource, specs.PathSource, specs.UrlSource, specs.QuantizedSource)
+SECTION_KEYS = {
+    "source": sorted({key for kind in SOURCE_KINDS for key in kind.model_fields}),
+    "params": list(specs.Params.model_fields),
+    "prompt": list(specs.PromptSpec.model_fields),
+}
 
 
 def user_catalog_dir(settings: Settings) -> Path:
@@ -40,17 +39,15 @@ def user_catalog_dir(settings: Settings) -> Path:
 
 def _check_keys(raw: dict, origin: str) -> None:
     """Unknown keys, at the top or in a section, are refused with a did-you-mean."""
-    sections: dict[str, list[str]] = {"source": SOURCE_KEYS}
-    sections |= {name: list(model.model_fields) for name, model in specs.SECTIONS.items() if model is not None}
     for key, value in raw.items():
         if key not in TOP_KEYS:
             raise UsageError(f"{origin}: unknown key {unknown_name_message('key', key, TOP_KEYS)}")
-        if key in sections:
+        if key in SECTION_KEYS:
             if not isinstance(value, dict):
                 raise UsageError(f"{origin}: `{key}` must be a table ([{key}]).")
             for sub in value:
-                if sub not in sections[key]:
-                    raise UsageError(f"{origin}: under [{key}]: {unknown_name_message('key', sub, sections[key])}")
+                if sub not in SECTION_KEYS[key]:
+                    raise UsageError(f"{origin}: under [{key}]: {unknown_name_message('key', sub, SECTION_KEYS[key])}")
 
 
 def _read(text: str, origin: str) -> dict:

@@ -134,9 +134,6 @@ class ModelSpec(Strict):
     origin: str = Field("builtin", exclude=True)  # the file it was read from
 
 
-SECTIONS = {"source": None, "params": Params, "prompt": PromptSpec}
-
-
 def identity(spec: ModelSpec, file_sha256: str, prompt_kind: str, embedder: str) -> dict:
     """Everything that can change an answer or its timing. Not the name, the description or the source: the same
     file reached another way is the same model (its chat template is inside the file, covered by the sha256)."""
