@@ -159,6 +159,19 @@ def test_pending_and_progress(engine):
         assert jobs.progress(s, [plan.run_id])[plan.run_id] == {"queued": 1, "running": 1, "done": 0, "failed": 1}
 
 
+def test_failure_reasons_grouped_with_counts_and_runs(engine):
+    plan = make_plan(engine)
+    with db.session(engine) as s:
+        jobs.fail(s, plan.job_ids[0], "ValueError: Conversation roles must alternate")
+        jobs.fail(s, plan.job_ids[1], "ValueError: Conversation roles must alternate")
+        jobs.fail(s, plan.job_ids[2], "out of context")
+    with db.session(engine) as s:
+        assert jobs.failure_reasons(s, [plan.run_id]) == [
+            ("ValueError: Conversation roles must alternate", 2, [plan.run_id]),
+            ("out of context", 1, [plan.run_id]),
+        ]
+
+
 def test_a_job_that_keeps_killing_workers_ends_failed(engine):
     job = make_plan(engine).job_ids[0]
     for attempt in range(3):  # each claim's worker "dies": the lease runs out, nobody completes
