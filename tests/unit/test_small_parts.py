@@ -85,3 +85,17 @@ def test_home_check_is_safe_for_processes_starting_together(home):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _: settings.ensure_home(), range(200)))
     assert not list(home.glob(".write-check*"))
+
+
+def test_peak_rss_unit_per_platform(monkeypatch):
+    """ru_maxrss is KiB on Linux, bytes on macOS: both give the same MiB for the same peak."""
+    import resource
+
+    from ragq.shared.usage import peak_rss_mb
+
+    peak = 512 * 2**20  # bytes
+    usage = lambda kib_or_bytes: type("U", (), {"ru_maxrss": kib_or_bytes})  # noqa: E731
+    monkeypatch.setattr(resource, "getrusage", lambda who: usage(peak // 1024))
+    assert peak_rss_mb("linux") == 512
+    monkeypatch.setattr(resource, "getrusage", lambda who: usage(peak))
+    assert peak_rss_mb("darwin") == 512
