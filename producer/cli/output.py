@@ -67,6 +67,18 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], Non
 
 
 @contextmanager
+def live(renderable) -> Iterator[None]:
+    """rich's Live display, ended on a line of its own: piped output gets no newline after the last refresh, so
+    the next table's title would start on the progress line ("0:01:11Answers")."""
+    from rich.live import Live
+
+    with Live(renderable, console=console):
+        yield
+    if not console.is_terminal:
+        console.line()
+
+
+@contextmanager
 def download_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
     """Yields a callback (bytes so far, total or None) that drives a bar with bytes, speed and time left."""
     columns = (TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())

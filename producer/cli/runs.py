@@ -7,11 +7,10 @@ from dataclasses import asdict
 from importlib import resources
 
 import click
-from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ragq.producer import orchestrate
-from ragq.producer.cli.output import console, json_option, print_json, print_table, progress_bar
+from ragq.producer.cli.output import console, json_option, live, print_json, print_table, progress_bar
 from ragq.producer.cli.results import print_failures, print_results
 from ragq.shared.corpus.ingest import ingest
 from ragq.shared.qa import parse_qa_file
@@ -180,7 +179,7 @@ def status(settings, runs, watch, as_json) -> None:
     else:
         progress = _bar()
         update = _progress_display(progress)
-        with Live(progress, console=console):
+        with live(progress):
             while True:
                 with db.session(engine) as s:
                     counts = jobs.progress(s, run_ids)
@@ -193,7 +192,7 @@ def status(settings, runs, watch, as_json) -> None:
 def _run(settings, req: orchestrate.RunRequest, threads: int | None, as_json: bool) -> None:
     progress = _bar()
     start = time.perf_counter()
-    with Live(progress, console=console) if not as_json else contextlib.nullcontext():
+    with live(progress) if not as_json else contextlib.nullcontext():
         warn = lambda line: click.echo(f"Warning: {line}", err=True)  # noqa: E731
         plan = orchestrate.run(settings, req, threads, _progress_display(progress), warn)
     for line in plan.changes if not as_json else []:

@@ -99,3 +99,22 @@ def test_peak_rss_unit_per_platform(monkeypatch):
     assert peak_rss_mb("linux") == 512
     monkeypatch.setattr(resource, "getrusage", lambda who: usage(peak))
     assert peak_rss_mb("darwin") == 512
+
+
+def test_progress_ends_on_its_own_line(monkeypatch):
+    """Piped `ragq run`: the next table's title must not start on the last progress line."""
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from ragq.producer.cli import output
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(output, "console", Console(file=buffer, width=80))
+    progress = Progress(console=output.console)
+    progress.add_task("run 1", total=1, completed=1)
+    with output.live(progress):
+        pass
+    output.console.print("Answers")
+    assert buffer.getvalue().splitlines()[-1] == "Answers"
