@@ -3,9 +3,12 @@
 import atexit
 import logging
 import os
+import random
 import socket
 import threading
+import time
 import traceback
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -102,6 +105,27 @@ class WorkerRuntime:
                 f"loaded (spec {ctx.spec_digest[:8]} against {self.digest(ctx.prompt_kind)[:8]}): the catalog entry "
                 "or the model file changed; enqueue again to make a run with the new settings."
             )
+
+    def start_reaper(self, publish: Callable[[list[tuple[int, str]]], int]) -> threading.Thread:
+        """Every live worker frees the jobs of dead ones, of any model, at a jittered interval near lease/3:
+        a worker killed mid-job has its job queued again within about one lease, with no `ragq run` watching and
+        no manual `ragq requeue`."""
+
+        def reap() -> None:
+            rng = random.Random(os.getpid())
+            while True:
+                time.sleep(self.lease.total_seconds() / 3 * rng.uniform(0.8, 1.2))
+                try:
+                    released = self._transaction(jobs.release_expired)
+                    if released:
+                        publish(released)
+                        log.warning("queued again %d job(s) whose worker stopped: %s", len(released), released)
+                except Exception:  # noqa: BLE001 - a missed round only delays recovery to the next one
+                    log.warning("could not free expired jobs:\n%s", traceback.format_exc())
+
+        thread = threading.Thread(target=reap, name="reaper", daemon=True)
+        thread.start()
+        return thread
 
     def _transaction(self, fn, *args):
         """fn(session, *args) in its own short transaction, tried again while SQLite's lock stays taken."""

@@ -171,10 +171,31 @@ def status(settings, runs, watch, as_json) -> None:
     with db.session(engine) as s:
         run_ids = jobs.resolve_runs(s, list(runs))
         counts = jobs.progress(s, run_ids)
+        held = jobs.holders(s, run_ids)
     if as_json:
         print_json({str(k): v for k, v in counts.items()})
     elif not watch:
         print_table("Runs", ["run", *jobs.STATES], [[r, *c.values()] for r, c in counts.items()])
+        if held:
+            print_table(
+                "Running jobs",
+                ["job", "run", "worker", "attempt", "lease until (UTC)"],
+                [
+                    [
+                        h["job"],
+                        h["run"],
+                        h["worker"],
+                        h["attempt"],
+                        f"{h['lease_until']:%H:%M:%S}"
+                        + (
+                            " EXPIRED: its worker is gone; a live worker or `ragq requeue` frees it"
+                            if h["expired"]
+                            else ""
+                        ),
+                    ]
+                    for h in held
+                ],
+            )
         print_failures(settings, run_ids)
     else:
         progress = _bar()

@@ -234,6 +234,20 @@ def spec_history(s: Session, model: str) -> list[dict]:
     return list(history.values())
 
 
+def holders(s: Session, run_ids: list[int]) -> list[dict]:
+    """Every running job of these runs: who holds it, until when, and whether that lease ran out (a dead worker)."""
+    now = utcnow()
+    rows = s.execute(
+        select(Job.id, Job.run_id, Job.worker, Job.lease_until, Job.attempts)
+        .where(Job.run_id.in_(run_ids), Job.state == "running")
+        .order_by(Job.id)
+    ).all()
+    return [
+        {"job": job, "run": run, "worker": worker, "lease_until": lease, "attempt": attempts, "expired": lease < now}
+        for job, run, worker, lease, attempts in rows
+    ]
+
+
 def failure_reasons(s: Session, run_ids: list[int]) -> list[tuple[str, int, list[int]]]:
     """(reason, how many jobs, which runs) for every distinct reason jobs of these runs failed, most common first."""
     rows = s.execute(
@@ -282,9 +296,11 @@ def _release(s: Session, condition) -> list[tuple[int, str]]:
     return sorted((job_id, models[run_id]) for job_id, run_id in released)
 
 
-def release_expired(s: Session, run_ids: list[int]) -> list[tuple[int, str]]:
-    """Jobs of these runs whose worker stopped renewing its lease."""
-    return _release(s, and_(Job.run_id.in_(run_ids), Job.lease_until < utcnow()))
+def release_expired(s: Session, run_ids: list[int] | None = None) -> list[tuple[int, str]]:
+    """Jobs (of these runs, or of any run) whose worker stopped renewing its lease. One UPDATE ... RETURNING:
+    of two processes reaping at once, each job goes to exactly one, so it is published once."""
+    expired = Job.lease_until < utcnow()
+    return _release(s, expired if run_ids is None else and_(Job.run_id.in_(run_ids), expired))
 
 
 def release_workers(s: Session, workers: list[str]) -> list[tuple[int, str]]:

@@ -30,8 +30,8 @@ def job_held_by(home, pid: int) -> int | None:
         return conn.scalar(select(Job.id).where(Job.state == "running", Job.worker.like(f"%:{pid}")))
 
 
-def kill_mid_generation(home, worker: subprocess.Popen, rng: random.Random, timeout: float = 120) -> bool:
-    """Wait until the worker holds a job, let it generate for a moment, then kill -9 it."""
+def kill_mid_generation(home, worker: subprocess.Popen, rng: random.Random, timeout: float = 120) -> int | None:
+    """Wait until the worker holds a job, let it generate for a moment, then kill -9 it; returns the job."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and worker.poll() is None:
         job = job_held_by(home, worker.pid)
@@ -40,9 +40,9 @@ def kill_mid_generation(home, worker: subprocess.Popen, rng: random.Random, time
             if job_held_by(home, worker.pid) == job:
                 worker.send_signal(signal.SIGKILL)
                 worker.wait()
-                return True
+                return job
         time.sleep(0.1)
-    return False
+    return None
 
 
 def test_kill_worker_mid_generation_ten_times(demo_home, tmp_path, figures, monkeypatch):
@@ -67,6 +67,33 @@ def test_kill_worker_mid_generation_ten_times(demo_home, tmp_path, figures, monk
     assert kills == 10
     assert t == {**t, "jobs": 16, "done": 16, "results": 16, "duplicates": 0, "lost": 0}
     assert t["retried"] >= 1
+
+
+def test_standalone_workers_heal_themselves(demo_home, tmp_path, figures):
+    """No `ragq run` watching, no `ragq requeue`: a live worker frees and republishes a killed worker's job."""
+    lease = 3  # RAGQ_LEASE_S in demo_home
+    plan = json.loads(enqueue(tmp_path, 8, "0.3", "0.7").stdout)
+    log, rng = tmp_path / "worker.log", random.Random(11)
+    survivor = start_worker(MODEL, log, index="demo", threads=1)
+    victims = [start_worker(MODEL, log, index="demo", threads=1) for _ in range(2)]
+    recovered = []
+    try:
+        for victim in victims:
+            job = kill_mid_generation(demo_home, victim, rng)
+            killed_at = time.monotonic()
+            assert job is not None, "a worker to kill never took a job"
+            while job_held_by(demo_home, victim.pid) == job:  # until a live worker's reaper frees it
+                assert time.monotonic() - killed_at < 3 * lease, f"job {job} still held by a dead worker"
+                time.sleep(0.05)
+            recovered.append(round(time.monotonic() - killed_at, 1))
+        wait_until_finished(demo_home, plan["published"], while_alive=survivor)
+    finally:
+        for proc in (survivor, *victims):
+            stop(proc)
+    t = tally(demo_home)
+    figures("standalone workers, SIGKILL twice, no requeue", kills=2, seconds_to_free=recovered, lease_s=lease, **t)
+    assert t == {**t, "jobs": 16, "done": 16, "results": 16, "duplicates": 0, "lost": 0}
+    assert t["retried"] >= 2
 
 
 def test_redis_flushed_and_restarted_mid_run(demo_home, tmp_path, figures):

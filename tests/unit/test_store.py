@@ -159,6 +159,17 @@ def test_pending_and_progress(engine):
         assert jobs.progress(s, [plan.run_id])[plan.run_id] == {"queued": 1, "running": 1, "done": 0, "failed": 1}
 
 
+def test_holders_flag_expired_leases(engine):
+    plan = make_plan(engine)
+    with db.session(engine) as s:
+        jobs.claim(s, plan.job_ids[0], "alive", timedelta(minutes=5), 3)
+        jobs.claim(s, plan.job_ids[1], "dead", timedelta(seconds=-1), 3)
+    with db.session(engine) as s:
+        held = {h["worker"]: h for h in jobs.holders(s, [plan.run_id])}
+    assert (held["alive"]["expired"], held["dead"]["expired"]) == (False, True)
+    assert held["dead"]["job"] == plan.job_ids[1] and held["dead"]["attempt"] == 1
+
+
 def test_failure_reasons_grouped_with_counts_and_runs(engine):
     plan = make_plan(engine)
     with db.session(engine) as s:
