@@ -15,7 +15,7 @@ from ragq.shared.broker import broker_url, embedded
 from ragq.shared.config import Settings
 from ragq.shared.corpus.index import load_index
 from ragq.shared.errors import RagqError, UsageError
-from ragq.shared.queue import make_app, publish
+from ragq.shared.queue import make_app, publish, worker_id
 from ragq.shared.rag.retrieval import RetrievalConfig, check_ratio
 from ragq.shared.store import catalog_rows, db, jobs
 
@@ -141,10 +141,6 @@ def _stop_workers(procs: dict[str, subprocess.Popen], timeout: float = 15) -> No
             proc.wait()
 
 
-def _worker_id(model: str, proc: subprocess.Popen) -> str:
-    return f"{model}@{socket.gethostname()}:{proc.pid}"  # as WorkerRuntime names itself
-
-
 def _release(settings: Settings, workers: list[str]) -> list[tuple[int, str]]:
     """Jobs that gone workers held go back to queued, for the next worker to take."""
     with db.session(db.engine_for(settings)) as s:
@@ -183,13 +179,13 @@ class Workers:
                     f"{_log_tail(self.settings, model)} (log: {self.settings.home / 'logs'})"
                 )
             self.restarts += 1
-            publish(app, _release(self.settings, [_worker_id(model, proc)]))
+            publish(app, _release(self.settings, [worker_id(model, socket.gethostname(), proc.pid)]))
             self.start(model)
 
     def stop(self) -> None:
         _stop_workers(self.procs)
         if self.procs:
-            _release(self.settings, [_worker_id(m, p) for m, p in self.procs.items()])
+            _release(self.settings, [worker_id(m, socket.gethostname(), p.pid) for m, p in self.procs.items()])
 
 
 Progress = Callable[[dict[int, dict[str, int]]], None]

@@ -12,6 +12,12 @@ TASK_NAME = "ragq.answer"
 VISIBILITY_TIMEOUT_S = 3 * 3600
 
 
+def worker_id(model: str, host: str, pid: int) -> str:
+    """A worker's id, as job rows record their holder. One definition: `ragq run` releases the jobs of a worker it
+    started by this id, and if it drifted from the worker's own, a dead worker's jobs would wait for their lease."""
+    return f"{model}@{host}:{pid}"
+
+
 def queue_name(model: str) -> str:
     return f"ragq.{model}"
 

@@ -17,6 +17,7 @@ from ragq.shared.config import Settings
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import HybridIndex, load_index
 from ragq.shared.errors import RagqError
+from ragq.shared.queue import worker_id
 from ragq.shared.rag.llm import LlamaRunner
 from ragq.shared.rag.pipeline import Outcome, answer_question
 from ragq.shared.store import db, jobs
@@ -46,7 +47,7 @@ class WorkerRuntime:
         self.indexes: dict[str, HybridIndex] = {}
         for name in preload:
             self.index(name)
-        self.worker_id = f"{model}@{socket.gethostname()}:{os.getpid()}"
+        self.worker_id = worker_id(model, socket.gethostname(), os.getpid())
         self.sha256 = catalog.file_sha256(settings, path)
         self.provenance = {
             **provenance.model_provenance(path, self.runner, self.sha256),
