@@ -14,19 +14,19 @@ torch=${RAGQ_TORCH:-torch==2.13.0}
 pip="$venv/bin/python -m pip --disable-pip-version-check"
 $pip install -q -U pip wheel setuptools
 mkdir -p "$cache"
-# the source distribution is kept too: the tests build tiny GGUF models with llama.cpp's Llama vocabulary from it
-if ! ls "$cache"/llama_cpp_python-0.3.36.tar.gz >/dev/null 2>&1; then
-  $pip download -q --no-deps --no-binary :all: "$llama" -d "$cache"
-fi
+sdist="$cache/llama_cpp_python-0.3.36.tar.gz"
+fetch_sdist() { [ -f "$sdist" ] || $pip download -q --no-deps --no-binary :all: "$llama" -d "$cache"; }
 if ! ls "$cache"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
   echo "building $llama once into $cache (about 10 minutes on 2 cores)..."
+  fetch_sdist
   # a portable build (AVX2, no -march=native), so the cached wheel runs on any recent x86-64 machine
-  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $pip wheel -q --no-deps "$cache"/llama_cpp_python-0.3.36.tar.gz -w "$cache"
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $pip wheel -q --no-deps "$sdist" -w "$cache"
 fi
+# the tests build tiny GGUF models with llama.cpp's Llama vocabulary, which its source distribution carries
 vocab=ggml-vocab-llama-spm.gguf
-if [ ! -f "$cache/$vocab" ]; then
-  tar -xzf "$cache"/llama_cpp_python-0.3.36.tar.gz -C "$cache" --strip-components=4 \
-    "llama_cpp_python-0.3.36/vendor/llama.cpp/models/$vocab"
+if [ "${1:-}" = "--dev" ] && [ ! -f "$cache/$vocab" ]; then
+  fetch_sdist
+  tar -xzf "$sdist" -C "$cache" --strip-components=4 "llama_cpp_python-0.3.36/vendor/llama.cpp/models/$vocab"
 fi
 extras=""
 [ "${1:-}" = "--dev" ] && extras="[dev]"

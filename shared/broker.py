@@ -108,3 +108,20 @@ def check_broker(url: str) -> None:
             f"the broker at {redact(url)} does not answer ({exc}): start Redis there, or unset "
             "RAGQ_BROKER_URL to use the embedded one."
         ) from exc
+
+
+def shared_database_warning(settings: Settings) -> str | None:
+    """A worker that reaches a broker on another host but writes to a SQLite file: that file is this host's alone,
+    so the producer elsewhere would never see the results."""
+    from urllib.parse import urlsplit
+
+    url = settings.broker_url or ""
+    host = urlsplit(url).hostname if "://" in url else None
+    remote = host is not None and host not in ("localhost", "::1") and not host.startswith("127.")
+    if remote and settings.db_url.startswith("sqlite"):
+        return (
+            f"the broker is on another host ({host}) but the database is a SQLite file on this one "
+            f"({settings.db_url}): results written here are invisible to other hosts; set RAGQ_DATABASE_URL "
+            "to a PostgreSQL server that every host reaches."
+        )
+    return None

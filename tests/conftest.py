@@ -41,15 +41,22 @@ def embedder():
 
 
 @pytest.fixture(scope="session")
-def demo_index(tmp_path_factory, embedder):
-    """The demo guide ingested once for the session (real PDF, real embeddings)."""
+def demo_indexes_dir(tmp_path_factory, embedder):
+    """An indexes folder with the demo guide ingested once for the session (real PDF, real embeddings)."""
     from ragq.shared.corpus import index as idx
 
     folder = tmp_path_factory.mktemp("indexes")
     sources = idx.describe_sources([DEMO_PDF])
     manifest, chunks, vectors = idx.build("demo", sources, embedder, lambda *a: None)
     idx.save(folder / "demo", manifest, chunks, vectors)
-    return idx.load_index(folder, "demo")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def demo_index(demo_indexes_dir):
+    from ragq.shared.corpus import index as idx
+
+    return idx.load_index(demo_indexes_dir, "demo")
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from datetime import timedelta
 from ragq.shared import catalog, faults, provenance, spec
 from ragq.shared.config import Settings
 from ragq.shared.corpus.embedding import Embedder
-from ragq.shared.corpus.index import HybridIndex, load_index
-from ragq.shared.errors import RagqError
+from ragq.shared.corpus.index import HybridIndex, content_id, load_index
+from ragq.shared.errors import CorpusIndexError, RagqError
 from ragq.shared.queue import worker_id
 from ragq.shared.rag.llm import LlamaRunner
 from ragq.shared.rag.pipeline import Outcome, answer_question
@@ -55,9 +55,19 @@ class WorkerRuntime:
             "worker": self.worker_id,
         }
 
-    def index(self, name: str) -> HybridIndex:
+    def index(self, name: str, manifest: dict | None = None) -> HybridIndex:
+        """The index, loaded once; with `manifest` (the run's, from the database), checked to hold the same content,
+        read again from disk if it was re-ingested since, refused if this host's copy differs."""
         if name not in self.indexes:
             self.indexes[name] = load_index(self.settings.indexes_dir, name)
+        if manifest is not None and content_id(self.indexes[name].manifest) != content_id(manifest):
+            self.indexes[name] = load_index(self.settings.indexes_dir, name)
+            if content_id(self.indexes[name].manifest) != content_id(manifest):
+                raise CorpusIndexError(
+                    f"index '{name}' on {socket.gethostname()} holds other documents than the run's (content "
+                    f"{content_id(self.indexes[name].manifest)[:8]} against {content_id(manifest)[:8]}): ingest the "
+                    f"same files on this host (`ragq ingest ... --index {name}`) or share $RAGQ_HOME/indexes."
+                )
         return self.indexes[name]
 
     def process(self, job_id: int) -> str:
@@ -78,7 +88,7 @@ class WorkerRuntime:
                     ctx.reference,
                     ctx.ratio,
                     ctx.retrieval,
-                    self.index(ctx.index),
+                    self.index(ctx.index, ctx.index_manifest),
                     self.embedder,
                     self.runner,
                     kv_reuse=ctx.kv_reuse,

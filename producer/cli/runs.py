@@ -131,8 +131,11 @@ def requeue(settings, runs) -> None:
 @click.pass_obj
 def worker(settings, model, threads, indexes, loglevel) -> None:
     """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time."""
+    from ragq.shared.broker import shared_database_warning
     from ragq.worker.app import start
 
+    if warning := shared_database_warning(settings):
+        click.echo(f"Warning: {warning}", err=True)
     start(settings, model, threads, list(indexes), loglevel)
 
 

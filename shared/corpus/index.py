@@ -3,6 +3,7 @@
 Written to a temporary folder and swapped in whole, so a failed ingest leaves the old index as it was.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -85,18 +86,24 @@ def describe_sources(paths: list[Path]) -> list[dict]:
     return [{"name": p.name, "path": str(p.resolve()), "sha256": sha256_file(p)} for p in expand_paths(paths)]
 
 
+def content_id(manifest: dict) -> str:
+    """What makes two indexes the same content: format, chunker, embedder and the documents' sha256s. Two hosts
+    that ingest the same files get the same id, wherever the files lay."""
+    key = {
+        "format": manifest.get("format"),
+        "chunker": manifest.get("chunker"),
+        "embedder": manifest.get("embedder"),
+        "sources": sorted((s["name"], s["sha256"]) for s in manifest.get("sources", [])),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
 def is_unchanged(folder: Path, sources: list[dict]) -> bool:
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
         return False
-    manifest = json.loads(manifest_path.read_text())
-    same = lambda srcs: sorted((s["name"], s["sha256"]) for s in srcs)  # noqa: E731
-    return (
-        manifest.get("format") == FORMAT
-        and manifest.get("chunker") == CHUNKER
-        and manifest.get("embedder") == EMBEDDER_NAME
-        and same(manifest["sources"]) == same(sources)
-    )
+    wanted = {"format": FORMAT, "chunker": CHUNKER, "embedder": EMBEDDER_NAME, "sources": sources}
+    return content_id(json.loads(manifest_path.read_text())) == content_id(wanted)
 
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)

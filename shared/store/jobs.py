@@ -179,6 +179,7 @@ class JobContext:
     doc: str | None
     prompt_kind: str
     spec_digest: str | None
+    index_manifest: dict
 
 
 def job_context(s: Session, job_id: int) -> JobContext:
@@ -198,6 +199,7 @@ def job_context(s: Session, job_id: int) -> JobContext:
             Question.doc,
             Run.prompt_kind,
             Run.spec_digest,
+            IndexRow.manifest,
         )
         .select_from(Job)
         .join(Run, Job.run_id == Run.id)

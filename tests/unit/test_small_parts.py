@@ -118,3 +118,15 @@ def test_progress_ends_on_its_own_line(monkeypatch):
         pass
     output.console.print("Answers")
     assert buffer.getvalue().splitlines()[-1] == "Answers"
+
+
+def test_remote_broker_with_sqlite_warns(home, monkeypatch):
+    from ragq.shared.broker import shared_database_warning
+
+    assert shared_database_warning(load_settings()) is None  # embedded broker
+    monkeypatch.setenv("RAGQ_BROKER_URL", "redis://127.0.0.1:6379/0")
+    assert shared_database_warning(load_settings()) is None  # loopback: one host
+    monkeypatch.setenv("RAGQ_BROKER_URL", "redis://10.0.0.5:6379/0")
+    assert "SQLite file on this one" in shared_database_warning(load_settings())
+    monkeypatch.setenv("RAGQ_DATABASE_URL", "postgresql+psycopg://u@10.0.0.5/ragq")
+    assert shared_database_warning(load_settings()) is None
