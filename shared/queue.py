@@ -48,3 +48,10 @@ def publish(app: Celery, jobs: list[tuple[int, str]]) -> int:
             app.send_task(TASK_NAME, args=[job_id], queue=queue_name(model), producer=producer)
             faults.after_publish(count)
     return len(jobs)
+
+
+def fleet(app: Celery, timeout_s: float) -> list[dict]:
+    """Every live ragq worker that answers within timeout_s, asked over the broker (Celery's inspect)."""
+    replies = app.control.broadcast("ragq_worker", reply=True, timeout=timeout_s)
+    infos = [info for reply in replies for info in reply.values() if isinstance(info, dict) and "worker" in info]
+    return sorted(infos, key=lambda info: info["worker"])

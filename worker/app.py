@@ -1,6 +1,13 @@
-"""Start a worker: load everything once, then consume the model's queue with Celery's solo pool."""
+"""Start a worker: load everything once, then consume the model's queue, one job at a time.
+
+The pool is Celery's `threads` pool with one thread, not `solo`: the job runs in that thread while the main
+thread keeps answering the broker's control messages, so `ragq workers` (Celery inspect) sees a busy worker
+too; a solo worker answers nothing while it generates.
+"""
 
 import os
+
+from celery.worker.control import inspect_command
 
 from ragq.shared.broker import broker_url
 from ragq.shared.config import Settings
@@ -19,7 +26,7 @@ def start(settings: Settings, model: str, threads: int | None, preload: list[str
     app.worker_main(
         [
             "worker",
-            "--pool=solo",
+            "--pool=threads",
             "--concurrency=1",
             f"--queues={queue_name(model)}",
             "--prefetch-multiplier=1",
@@ -27,6 +34,13 @@ def start(settings: Settings, model: str, threads: int | None, preload: list[str
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            "--task-events",  # for Flower and other event monitors
             f"--loglevel={loglevel}",
         ]
     )
+
+
+@inspect_command()
+def ragq_worker(state) -> dict:
+    """ragq's own view of this worker (model, threads, jobs done, the job it holds), for `ragq workers`."""
+    return runtime.current().info()

@@ -48,6 +48,8 @@ class WorkerRuntime:
         for name in preload:
             self.index(name)
         self.worker_id = worker_id(model, socket.gethostname(), os.getpid())
+        self.threads, self.started = threads, time.time()
+        self.jobs_done, self.current_job = 0, None
         self.sha256 = catalog.file_sha256(settings, path)
         self.provenance = {
             **provenance.model_provenance(path, self.runner, self.sha256),
@@ -74,6 +76,29 @@ class WorkerRuntime:
         """Claim the job, answer it, store exactly one result. A job done or leased elsewhere is skipped."""
         if not self._transaction(jobs.claim, job_id, self.worker_id, self.lease, self.settings.max_attempts):
             return "skipped"
+        self.current_job = job_id
+        try:
+            outcome = self._answer(job_id)
+        finally:
+            self.current_job = None
+        self.jobs_done += outcome == "done"
+        return outcome
+
+    def info(self) -> dict:
+        """What `ragq workers` shows for this worker."""
+        return {
+            "worker": self.worker_id,
+            "model": self.spec.name,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "threads": self.threads,
+            "gpu_layers": self.spec.params.n_gpu_layers,
+            "uptime_s": round(time.time() - self.started, 1),
+            "jobs_done": self.jobs_done,
+            "job": self.current_job,
+        }
+
+    def _answer(self, job_id: int) -> str:
         started, cpu_start = utcnow(), cpu_seconds()
         try:
             with db.session(self.engine) as s:

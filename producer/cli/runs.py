@@ -139,6 +139,26 @@ def worker(settings, model, threads, indexes, loglevel) -> None:
     start(settings, model, threads, list(indexes), loglevel)
 
 
+@click.command()
+@click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds to wait.")
+@json_option
+@click.pass_obj
+def workers(settings, timeout, as_json) -> None:
+    """The live workers, asked over the broker: model, host, pid, threads, GPU layers, uptime, jobs done, the job
+    each holds now."""
+    from ragq.shared.broker import broker_url, check_broker
+    from ragq.shared.queue import fleet, make_app
+
+    url = broker_url(settings, start_embedded=False)
+    check_broker(url)  # one clear line when no broker answers, not Celery's retries
+    found = fleet(make_app(url), timeout)
+    if as_json:
+        print_json(found)
+        return
+    columns = ["worker", "model", "host", "pid", "threads", "gpu_layers", "uptime_s", "jobs_done", "job"]
+    print_table(f"{len(found)} live workers", columns, [[w[c] for c in columns] for w in found])
+
+
 def _bar() -> Progress:
     return Progress(
         TextColumn("run {task.fields[run]:>4}"),
@@ -253,4 +273,4 @@ def demo(settings, new_run, as_json) -> None:
     _run(settings, req, None, as_json)
 
 
-COMMANDS = [enqueue, requeue, worker, status, run, demo]
+COMMANDS = [enqueue, requeue, worker, workers, status, run, demo]

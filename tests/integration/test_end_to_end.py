@@ -1,4 +1,4 @@
-"""Real parts: a real Redis, real `ragq worker` subprocesses (Celery solo pool), real GGUF models, real PDFs."""
+"""Real parts: a real Redis, real `ragq worker` subprocesses (one job at a time), real GGUF models, real PDFs."""
 
 import json
 import signal
