@@ -33,7 +33,6 @@ def start(settings: Settings, model: str, threads: int | None, preload: list[str
             f"--hostname={model}@%h-{os.getpid()}",
             "--without-gossip",
             "--without-mingle",
-            "--without-heartbeat",
             "--task-events",  # for Flower and other event monitors
             f"--loglevel={loglevel}",
         ]

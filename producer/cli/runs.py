@@ -159,6 +159,32 @@ def workers(settings, timeout, as_json) -> None:
     print_table(f"{len(found)} live workers", columns, [[w[c] for c in columns] for w in found])
 
 
+@click.command()
+@click.option("--port", default=5555, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--address", default="127.0.0.1", show_default=True, help="Listen address; 0.0.0.0 for every host.")
+@click.pass_obj
+def monitor(settings, port, address) -> None:
+    """Flower, Celery's web monitor, on the configured broker: workers, queues, task events
+    (`pip install 'ragq[monitor]'`). Its HTTP API answers without login on a loopback address only."""
+    import importlib.util
+    import os
+    import sys
+
+    from ragq.shared.broker import broker_url, check_broker
+    from ragq.shared.errors import UsageError
+
+    if importlib.util.find_spec("flower") is None:
+        raise UsageError("Flower is not installed: run `pip install 'ragq[monitor]'` (or `pip install flower`).")
+    url = broker_url(settings, start_embedded=False)
+    check_broker(url)
+    env = {**os.environ}
+    if address.startswith("127.") or address in ("localhost", "::1"):
+        env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
+    args = [sys.executable, "-m", "celery", "--broker", url, "flower", f"--port={port}", f"--address={address}"]
+    click.echo(f"Flower on http://{address}:{port} (Ctrl-C stops it)", err=True)
+    os.execvpe(args[0], args, env)
+
+
 def _bar() -> Progress:
     return Progress(
         TextColumn("run {task.fields[run]:>4}"),
@@ -273,4 +299,4 @@ def demo(settings, new_run, as_json) -> None:
     _run(settings, req, None, as_json)
 
 
-COMMANDS = [enqueue, requeue, worker, workers, status, run, demo]
+COMMANDS = [enqueue, requeue, worker, workers, monitor, status, run, demo]

@@ -1,7 +1,12 @@
 """The fleet, visible: `ragq workers` asks live workers over the broker, busy ones included."""
 
 import json
+import socket
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from helpers import DEMO_PDF, demo_questions, ragq, start_worker, stop, wait_until_finished
@@ -30,7 +35,31 @@ def test_workers_lists_a_busy_and_then_an_idle_worker(home, tmp_path):
         wait_until_finished(home, 6, while_alive=worker)
         [idle] = json.loads(ragq("workers", "--json").stdout)
         assert (idle["job"], idle["jobs_done"]) == (None, 6) and idle["uptime_s"] > 0
+        assert f"smollm2-135m@{socket.gethostname()}-{worker.pid}" in flower_workers(tmp_path)
     finally:
         if worker is not None:
             stop(worker)
         broker.stop()
+
+
+def flower_workers(tmp_path) -> dict:
+    """`ragq monitor` on a free loopback port; its API's view of the workers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [sys.executable, "-m", "ragq.producer.cli", "monitor", "--port", str(port)]
+    flower = subprocess.Popen(cmd, stdout=(tmp_path / "flower.log").open("w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/workers?refresh=1", timeout=10) as r:
+                    found = json.loads(r.read())
+                if found:
+                    return found
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.5)
+        raise AssertionError("Flower never listed a worker: " + (tmp_path / "flower.log").read_text()[-2000:])
+    finally:
+        stop(flower)
