@@ -44,6 +44,7 @@ class RunRequest:
     repeat: int = 1
     kv_reuse: bool = False
     prompts: list[str] = field(default_factory=lambda: ["chat"])
+    queue: str | None = None  # None: each model's own queue
 
 
 def _change_line(s, model: str, ms: jobs.ModelSettings) -> str | None:
@@ -86,12 +87,13 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
                 req.new_run,
                 req.repeat,
                 req.kv_reuse,
+                req.queue,
             )
             for sp in specs
             for kind in dict.fromkeys(req.prompts)
             for ratio in dict.fromkeys(req.ratios)
         ]
-    new_jobs = [(job_id, plan.model) for plan in plans if plan.created for job_id in plan.job_ids]
+    new_jobs = [(job_id, plan.queue) for plan in plans if plan.created for job_id in plan.job_ids]
     with db.session(engine) as s:  # an earlier enqueue may have died while publishing: finish its work
         unfinished = jobs.pending(s, [plan.run_id for plan in plans if not plan.created])
     return Plan(plans, publish(make_app(url), new_jobs + unfinished), list(dict.fromkeys(changes)))
@@ -234,7 +236,7 @@ def run(settings: Settings, req: RunRequest, threads: int | None, progress: Prog
         # enqueue also republishes unfinished jobs of existing runs (an interrupted run, a broker restart)
         plan = enqueue(settings, req)
         with db.session(db.engine_for(settings)) as s:
-            busy_models = {model for _, model in jobs.pending(s, plan.run_ids)}
+            busy_models = jobs.pending_models(s, plan.run_ids)
         each, warning = threads_per_worker(threads, len(busy_models))
         if warning:
             warn(warning)

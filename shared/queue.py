@@ -3,9 +3,12 @@
 A message carries a job id and nothing else; the database holds the job.
 """
 
-from celery import Celery
+from typing import TYPE_CHECKING
 
 from ragq.shared import faults
+
+if TYPE_CHECKING:  # Celery is imported where an app is made, not by every reader of queue names
+    from celery import Celery
 
 TASK_NAME = "ragq.answer"
 # Above the longest job we expect, so Redis does not hand a running job to a second worker.
@@ -19,10 +22,13 @@ def worker_id(model: str, host: str, pid: int) -> str:
 
 
 def queue_name(model: str) -> str:
+    """A model's own queue; `ragq enqueue --queue NAME` routes a run's jobs elsewhere (workers: `--queue NAME`)."""
     return f"ragq.{model}"
 
 
-def make_app(broker_url: str) -> Celery:
+def make_app(broker_url: str) -> "Celery":
+    from celery import Celery
+
     app = Celery("ragq", broker=broker_url)
     app.conf.update(
         task_serializer="json",
@@ -41,16 +47,16 @@ def make_app(broker_url: str) -> Celery:
     return app
 
 
-def publish(app: Celery, jobs: list[tuple[int, str]]) -> int:
-    """Send (job id, model) pairs, each to its model's queue."""
+def publish(app: "Celery", jobs: list[tuple[int, str]]) -> int:
+    """Send (job id, queue) pairs, each to its queue."""
     with app.producer_or_acquire() as producer:
-        for count, (job_id, model) in enumerate(jobs, start=1):
-            app.send_task(TASK_NAME, args=[job_id], queue=queue_name(model), producer=producer)
+        for count, (job_id, queue) in enumerate(jobs, start=1):
+            app.send_task(TASK_NAME, args=[job_id], queue=queue, producer=producer)
             faults.after_publish(count)
     return len(jobs)
 
 
-def fleet(app: Celery, timeout_s: float) -> list[dict]:
+def fleet(app: "Celery", timeout_s: float) -> list[dict]:
     """Every live ragq worker that answers within timeout_s, asked over the broker (Celery's inspect)."""
     replies = app.control.broadcast("ragq_worker", reply=True, timeout=timeout_s)
     infos = [info for reply in replies for info in reply.values() if isinstance(info, dict) and "worker" in info]

@@ -36,8 +36,11 @@ def ragq(*args, env=None, check=True, timeout=600) -> subprocess.CompletedProces
     return proc
 
 
-def start_worker(model: str, log: Path, env=None, threads: int = 2, index: str | None = None) -> subprocess.Popen:
+def start_worker(
+    model: str, log: Path, env=None, threads: int = 2, index: str | None = None, extra: list[str] | None = None
+) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "ragq.producer.cli", "worker", "--model", model, "--threads", str(threads)]
+    cmd += extra or []
     if index:
         cmd += ["--index", index]
     return subprocess.Popen(cmd, stdout=log.open("a"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})

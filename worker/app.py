@@ -15,7 +15,9 @@ from ragq.shared.queue import TASK_NAME, make_app, publish, queue_name
 from ragq.worker import runtime, tasks
 
 
-def start(settings: Settings, model: str, threads: int | None, preload: list[str], loglevel: str = "INFO") -> None:
+def start(
+    settings: Settings, model: str, threads: int | None, preload: list[str], loglevel: str = "INFO", queue=None
+) -> None:
     url = broker_url(settings)
     worker = runtime.WorkerRuntime(settings, model, threads or os.cpu_count() or 1, preload)
     runtime.install(worker)
@@ -28,7 +30,7 @@ def start(settings: Settings, model: str, threads: int | None, preload: list[str
             "worker",
             "--pool=threads",
             "--concurrency=1",
-            f"--queues={queue_name(model)}",
+            f"--queues={queue or queue_name(model)}",
             "--prefetch-multiplier=1",
             f"--hostname={model}@%h-{os.getpid()}",
             "--without-gossip",

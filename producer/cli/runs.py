@@ -1,6 +1,7 @@
 """`ragq enqueue`, `requeue`, `worker`, `status`, `run`, `demo`: runs of (model, ratio) over a question set."""
 
 import contextlib
+import dataclasses
 import functools
 import time
 from dataclasses import asdict
@@ -99,11 +100,12 @@ def run_options(command):
 
 @click.command()
 @run_options
+@click.option("--queue", help="Publish to this queue instead of each model's own (workers: `ragq worker --queue`).")
 @json_option
 @click.pass_obj
-def enqueue(settings, req, as_json) -> None:
+def enqueue(settings, req, queue, as_json) -> None:
     """Write one run per (model, ratio) with a job per question, and queue the jobs for the models' workers."""
-    plan = orchestrate.enqueue(settings, req)
+    plan = orchestrate.enqueue(settings, dataclasses.replace(req, queue=queue))
     if as_json:
         print_json({"runs": [asdict(r) for r in plan.runs], "published": plan.published, "changes": plan.changes})
         return
@@ -127,16 +129,17 @@ def requeue(settings, runs) -> None:
 @click.option("--model", required=True, help="Catalog model this worker loads and serves.")
 @click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads (default: all cores).")
 @click.option("--index", "indexes", multiple=True, help="Index to load at start (others load on first use).")
+@click.option("--queue", help="Consume this queue instead of the model's own (runs enqueued with --queue NAME).")
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.pass_obj
-def worker(settings, model, threads, indexes, loglevel) -> None:
+def worker(settings, model, threads, indexes, queue, loglevel) -> None:
     """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time."""
     from ragq.shared.broker import shared_database_warning
     from ragq.worker.app import start
 
     if warning := shared_database_warning(settings):
         click.echo(f"Warning: {warning}", err=True)
-    start(settings, model, threads, list(indexes), loglevel)
+    start(settings, model, threads, list(indexes), loglevel, queue)
 
 
 @click.command()

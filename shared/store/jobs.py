@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ragq.shared.errors import UnknownNameError
+from ragq.shared.queue import queue_name
 from ragq.shared.rag.retrieval import RetrievalConfig
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run, utcnow
 
@@ -58,6 +59,7 @@ class RunPlan:
     ratio: float
     created: bool  # False: the same work existed already, nothing new was written
     job_ids: list[int]
+    queue: str  # where its jobs are published
 
 
 def plan_run(
@@ -71,13 +73,16 @@ def plan_run(
     new_run: bool,
     repeat: int = 1,
     kv_reuse: bool = False,
+    queue: str | None = None,
 ) -> RunPlan:
     """One run per (model spec, index, questions, fusion, ratio, ...); --new-run adds another generation of it."""
     key = run_key(model.name, ms, index.name, qset.name, cfg, ratio, repeat, kv_reuse)
     latest = s.scalar(select(Run).where(Run.key == key).order_by(Run.generation.desc()).limit(1))
     if latest is not None and not new_run:
+        if queue is not None:  # routing, not identity: the same work may move to another queue
+            latest.queue = queue
         job_ids = s.scalars(select(Job.id).where(Job.run_id == latest.id).order_by(Job.id)).all()
-        return RunPlan(latest.id, model.name, ratio, False, list(job_ids))
+        return RunPlan(latest.id, model.name, ratio, False, list(job_ids), latest.queue or queue_name(model.name))
     run = Run(
         key=key,
         generation=(latest.generation + 1) if latest else 1,
@@ -94,6 +99,7 @@ def plan_run(
         spec_digest=ms.digest,
         spec=ms.identity,
         prompt_kind=ms.prompt_kind,
+        queue=queue,
     )
     s.add(run)
     s.flush()
@@ -102,7 +108,7 @@ def plan_run(
     jobs = [Job(run_id=run.id, question_id=q, repetition=r) for r in range(repeat) for q in question_ids]
     s.add_all(jobs)
     s.flush()
-    return RunPlan(run.id, model.name, ratio, True, [j.id for j in jobs])
+    return RunPlan(run.id, model.name, ratio, True, [j.id for j in jobs], queue or queue_name(model.name))
 
 
 def _claimable(now):
@@ -264,22 +270,39 @@ def failure_reasons(s: Session, run_ids: list[int]) -> list[tuple[str, int, list
     return sorted(((r, n, runs) for r, (n, runs) in reasons.items()), key=lambda x: (-x[1], x[0]))
 
 
+def _unfinished(run_ids: list[int]):
+    return and_(
+        Job.run_id.in_(run_ids), or_(Job.state == "queued", and_(Job.state == "running", Job.lease_until < utcnow()))
+    )
+
+
 def pending(s: Session, run_ids: list[int]) -> list[tuple[int, str]]:
-    """(job id, model) of every job of these runs that is neither finished nor held by a live lease."""
-    now = utcnow()
+    """(job id, queue) of every job of these runs that is neither finished nor held by a live lease."""
     rows = s.execute(
-        select(Job.id, ModelRow.name)
+        select(Job.id, ModelRow.name, Run.queue)
         .select_from(Job)
         .join(Run, Job.run_id == Run.id)
         .join(ModelRow, Run.model_id == ModelRow.id)
-        .where(Job.run_id.in_(run_ids), or_(Job.state == "queued", and_(Job.state == "running", Job.lease_until < now)))
+        .where(_unfinished(run_ids))
         .order_by(Job.id)
     ).all()
-    return [(job_id, model) for job_id, model in rows]
+    return [(job_id, queue or queue_name(model)) for job_id, model, queue in rows]
+
+
+def pending_models(s: Session, run_ids: list[int]) -> set[str]:
+    """The models that still have work in these runs."""
+    rows = s.scalars(
+        select(ModelRow.name)
+        .select_from(Job)
+        .join(Run, Job.run_id == Run.id)
+        .join(ModelRow)
+        .where(_unfinished(run_ids))
+    )
+    return set(rows)
 
 
 def _release(s: Session, condition) -> list[tuple[int, str]]:
-    """Put running jobs that match back to queued (attempts kept) and return (job id, model) to publish."""
+    """Put running jobs that match back to queued (attempts kept) and return (job id, queue) to publish."""
     released = s.execute(
         update(Job)
         .where(Job.state == "running", condition)
@@ -288,14 +311,15 @@ def _release(s: Session, condition) -> list[tuple[int, str]]:
     ).all()
     if not released:
         return []
-    models = dict(
-        s.execute(
-            select(Run.id, ModelRow.name)
+    queues = {
+        run_id: queue or queue_name(model)
+        for run_id, model, queue in s.execute(
+            select(Run.id, ModelRow.name, Run.queue)
             .join(ModelRow, Run.model_id == ModelRow.id)
             .where(Run.id.in_({run_id for _, run_id in released}))
         ).all()
-    )
-    return sorted((job_id, models[run_id]) for job_id, run_id in released)
+    }
+    return sorted((job_id, queues[run_id]) for job_id, run_id in released)
 
 
 def release_expired(s: Session, run_ids: list[int] | None = None) -> list[tuple[int, str]]:

@@ -80,6 +80,7 @@ class Run(Base):
     spec_digest: Mapped[str | None] = mapped_column(String(64))  # shared/spec.py digest; None for runs before 0002
     spec: Mapped[dict | None] = mapped_column(JSON)  # the resolved model spec identity the digest was made from
     prompt_kind: Mapped[str] = mapped_column(String(20), default="chat", server_default="chat")  # chat | study
+    queue: Mapped[str | None] = mapped_column(String(200))  # None: the model's own queue (0003)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

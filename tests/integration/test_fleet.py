@@ -63,3 +63,24 @@ def flower_workers(tmp_path) -> dict:
         raise AssertionError("Flower never listed a worker: " + (tmp_path / "flower.log").read_text()[-2000:])
     finally:
         stop(flower)
+
+
+def test_a_run_routed_to_a_queue_of_its_own(home, tmp_path):
+    """`enqueue --queue NAME` and `worker --queue NAME`: machines share a model's work under another name; the
+    run remembers its queue, so requeued or freed jobs go back there."""
+    broker = EmbeddedRedis(home / "redis")
+    broker.start()
+    worker = None
+    try:
+        ragq("ingest", str(DEMO_PDF), "--index", "demo")
+        ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 2)), "--set", "two")
+        args = ["enqueue", "--model", "smollm2-135m", "--index", "demo", "--questions", "two"]
+        plan = json.loads(ragq(*args, "--queue", "gpu-box", "--json").stdout)
+        assert [r["queue"] for r in plan["runs"]] == ["gpu-box"]
+        worker = start_worker("smollm2-135m", tmp_path / "default.log", index="demo", extra=["--queue", "gpu-box"])
+        wait_until_finished(home, 2, while_alive=worker)
+        assert json.loads(ragq("workers", "--json").stdout)[0]["jobs_done"] == 2
+    finally:
+        if worker is not None:
+            stop(worker)
+        broker.stop()

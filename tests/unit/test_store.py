@@ -12,7 +12,7 @@ from ragq.shared.errors import DatabaseError, QuestionFileError
 from ragq.shared.qa import QAPair
 from ragq.shared.rag.retrieval import RetrievalConfig
 from ragq.shared.store import catalog_rows, db, jobs
-from ragq.shared.store.schema import Job, Result, Run
+from ragq.shared.store.schema import IndexRow, Job, ModelRow, QuestionSet, Result, Run
 
 PAIRS = [QAPair("Q1?", "A1"), QAPair("Q2?", "A2", [3]), QAPair("Q3?", "A3")]
 MANIFEST = {"name": "docs", "chunk_count": 3, "embedder": "e", "sources": []}
@@ -159,6 +159,21 @@ def test_pending_and_progress(engine):
         assert jobs.progress(s, [plan.run_id])[plan.run_id] == {"queued": 1, "running": 1, "done": 0, "failed": 1}
 
 
+def test_freed_and_pending_jobs_go_back_to_their_runs_queue(engine):
+    plan = make_plan(engine)
+    with db.session(engine) as s:
+        model, index = s.get(Run, plan.run_id).model_id, s.get(Run, plan.run_id).index_id
+        again = jobs.plan_run(
+            s, s.get(ModelRow, model), SPEC, s.get(IndexRow, index), s.get(QuestionSet, 1), RetrievalConfig(), 0.3,
+            False, queue="gpu-box",
+        )  # fmt: skip
+        assert (again.run_id, again.queue) == (plan.run_id, "gpu-box")  # routing moves; the run stays the same
+        jobs.claim(s, plan.job_ids[0], "dead", timedelta(seconds=-1), 3)
+    with db.session(engine) as s:
+        assert jobs.release_expired(s) == [(plan.job_ids[0], "gpu-box")]
+        assert {q for _, q in jobs.pending(s, [plan.run_id])} == {"gpu-box"}
+
+
 def test_holders_flag_expired_leases(engine):
     plan = make_plan(engine)
     with db.session(engine) as s:
@@ -188,7 +203,7 @@ def test_a_job_that_keeps_killing_workers_ends_failed(engine):
     for attempt in range(3):  # each claim's worker "dies": the lease runs out, nobody completes
         with db.session(engine) as s:
             assert jobs.claim(s, job, f"w{attempt}", timedelta(minutes=5), 3)
-            assert jobs.release_workers(s, [f"w{attempt}"]) == [(job, "m")]
+            assert jobs.release_workers(s, [f"w{attempt}"]) == [(job, "ragq.m")]
     with db.session(engine) as s:
         assert not jobs.claim(s, job, "w3", timedelta(minutes=5), 3)
     with db.session(engine) as s:
@@ -202,7 +217,7 @@ def test_expired_leases_are_released_once(engine):
         jobs.claim(s, plan.job_ids[0], "w", timedelta(seconds=-1), 3)  # a lease already over
         jobs.claim(s, plan.job_ids[1], "w", timedelta(minutes=5), 3)
     with db.session(engine) as s:
-        assert jobs.release_expired(s, [plan.run_id]) == [(plan.job_ids[0], "m")]
+        assert jobs.release_expired(s, [plan.run_id]) == [(plan.job_ids[0], "ragq.m")]
     with db.session(engine) as s:
         assert jobs.release_expired(s, [plan.run_id]) == []
         assert s.get(Job, plan.job_ids[0]).state == "queued"
