@@ -15,36 +15,48 @@ from sqlalchemy.orm import Session
 
 from ragq.shared.errors import UsageError
 from ragq.shared.registry import lookup
-from ragq.shared.store.results import of_runs
+from ragq.shared.store.results import of_runs, spec_id
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run
 
-# provenance fields lifted into their own columns, so a spreadsheet shows them without parsing JSON
+# provenance fields lifted into their own columns, so a spreadsheet shows them without parsing JSON; each lists
+# where it is in a result's provenance, then where results made before spec digests (schema 0001) kept it
 PROVENANCE_COLUMNS = {
-    "model_file": ("model", "file"),
-    "model_sha256": ("model", "sha256"),
-    "quantization": ("model", "quantization"),
-    "parameters": ("model", "parameters"),
-    "llama_cpp_python": ("llama_cpp_python",),
-    "llama_cpp_system_info": ("llama_cpp_system_info",),
-    "template_kind": ("prompt_template", "kind"),
-    "template_sha256": ("prompt_template", "sha256"),
-    "n_ctx": ("generation", "n_ctx"),
-    "max_tokens": ("generation", "max_tokens"),
-    "temperature": ("generation", "temperature"),
-    "top_p": ("generation", "top_p"),
-    "seed": ("generation", "seed"),
-    "n_threads": ("generation", "n_threads"),
-    "n_gpu_layers": ("generation", "n_gpu_layers"),
-    "embedder": ("embedder",),
-    "kv_cache": ("kv_cache",),
-    "retrieval": ("retrieval",),
+    "model_file": [("model", "file")],
+    "model_sha256": [("model", "sha256")],
+    "quantization": [("model", "quantization")],
+    "parameters": [("model", "parameters")],
+    "llama_cpp_python": [("llama_cpp_python",)],
+    "llama_cpp_system_info": [("llama_cpp_system_info",)],
+    "spec_digest": [("spec_digest",)],
+    "template_kind": [("prompt", "kind"), ("prompt_template", "kind")],
+    "template_source": [("prompt", "source")],
+    "template_sha256": [("prompt", "sha256"), ("prompt_template", "sha256")],
+    "n_ctx": [("llama_cpp", "load", "n_ctx"), ("generation", "n_ctx")],
+    "n_batch": [("llama_cpp", "load", "n_batch")],
+    "max_tokens": [("llama_cpp", "sampling", "max_tokens"), ("generation", "max_tokens")],
+    "temperature": [("llama_cpp", "sampling", "temperature"), ("generation", "temperature")],
+    "top_p": [("llama_cpp", "sampling", "top_p"), ("generation", "top_p")],
+    "top_k": [("llama_cpp", "sampling", "top_k")],
+    "min_p": [("llama_cpp", "sampling", "min_p")],
+    "repeat_penalty": [("llama_cpp", "sampling", "repeat_penalty")],
+    "penalty_last_n": [("llama_cpp", "load", "last_n_tokens_size")],
+    "seed": [("llama_cpp", "sampling", "seed"), ("generation", "seed")],
+    "n_threads": [("llama_cpp", "n_threads"), ("generation", "n_threads")],
+    "n_gpu_layers": [("llama_cpp", "load", "n_gpu_layers"), ("generation", "n_gpu_layers")],
+    "embedder": [("embedder",)],
+    "kv_cache": [("kv_cache",)],
+    "retrieval": [("retrieval",)],
 }
 
 
-def _dig(data: dict, path: tuple):
-    for key in path:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
+def _dig(data: dict, paths: list[tuple]):
+    for path in paths:
+        value = data
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None:
+            return value
+    return None
 
 
 def export_records(s: Session, run_ids: list[int]) -> list[dict]:
@@ -63,6 +75,8 @@ def export_records(s: Session, run_ids: list[int]) -> list[dict]:
             "ratio": run.ratio,
             "repeat": run.repeat,
             "kv_reuse": run.kv_reuse,
+            "spec_id": spec_id(run.spec_digest),
+            "prompt_kind": run.prompt_kind,
             "job_id": job.id,
             "attempts": job.attempts,
             "repetition": job.repetition,

@@ -107,3 +107,12 @@ def test_export_refuses_unknown_format_and_missing_folder(filled, tmp_path):
         exp.export([{"x": 1}], "jsnl", tmp_path / "x")
     with pytest.raises(UsageError, match="does not exist"):
         exp.export([{"x": 1}], "csv", tmp_path / "missing" / "x.csv")
+
+
+def test_export_lifts_provenance_of_new_and_old_results():
+    from ragq.shared.output.export import PROVENANCE_COLUMNS, _dig
+
+    new = {"llama_cpp": {"sampling": {"temperature": 0.01, "top_k": 40}, "load": {"n_ctx": 2048}}}
+    old = {"generation": {"temperature": 0.5, "n_ctx": 1024}}
+    assert [_dig(new, PROVENANCE_COLUMNS[c]) for c in ("temperature", "top_k", "n_ctx")] == [0.01, 40, 2048]
+    assert [_dig(old, PROVENANCE_COLUMNS[c]) for c in ("temperature", "top_k", "n_ctx")] == [0.5, None, 1024]
