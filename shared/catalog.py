@@ -160,9 +160,10 @@ def package_file(spec: ModelSpec) -> Path:
     return Path(str(dist.locate_file(src.file)))
 
 
-def pull_command(spec: ModelSpec) -> str:
+def pull_hint(spec: ModelSpec) -> str:
+    """The command that downloads a url model, and its size where the catalog knows it."""
     size = f" ({spec.source.size / 1e9:.2f} GB)" if spec.source.size else ""
-    return f"ragq models pull {spec.name}{size}"
+    return f"run `ragq models pull {spec.name}`{size}"
 
 
 def _assembled(settings: Settings, spec: ModelSpec) -> Path:
@@ -192,7 +193,7 @@ def model_path(settings: Settings, spec: ModelSpec) -> Path:
     elif src.kind == "url":
         path = settings.models_dir / src.file
         if not path.exists():
-            raise ModelLoadError(f"model '{spec.name}' is not downloaded: run `{pull_command(spec)}`.")
+            raise ModelLoadError(f"model '{spec.name}' is not downloaded: {pull_hint(spec)}.")
     else:
         path = settings.models_dir / src.file
         if not path.exists():
@@ -279,7 +280,7 @@ def file_status(settings: Settings, spec: ModelSpec) -> str:
         return str(model_path(settings, spec))
     except ModelLoadError as exc:
         if spec.source.kind == "url":
-            return f"not downloaded: run `{pull_command(spec)}`"
+            return f"not downloaded: {pull_hint(spec)}"
         return f"missing: {exc}"
 
 
