@@ -1,6 +1,7 @@
 """What one worker holds for its whole life: one llama.cpp model, the embedder/scorer, the indexes it has used."""
 
 import atexit
+import functools
 import logging
 import os
 import random
@@ -129,7 +130,9 @@ class WorkerRuntime:
         stored = self._transaction(jobs.complete, job_id, fields)
         return "done" if stored else "duplicate"
 
+    @functools.cache  # noqa: B019 - one runtime per worker process: the cache lives as long as it
     def digest(self, prompt_kind: str) -> str:
+        """The spec digest this worker answers with, per prompt kind (fixed once the model is loaded)."""
         return spec.digest(spec.identity(self.spec, self.sha256, prompt_kind, self.embedder.name))
 
     def _check_settings(self, ctx: jobs.JobContext) -> None:

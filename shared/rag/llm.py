@@ -70,7 +70,7 @@ def chat_builder(llm, system: str, stop: list[str]) -> tuple[PromptBuilder, str,
     failures = (ValueError, TypeError, jinja2.TemplateError)
     try:
         render(chat_messages(system, ["context"], "question"))
-        placement, messages = "system turn", chat_messages
+        placement, messages = "in the system turn", chat_messages
     except failures:
         try:
             render(folded_messages(system, ["context"], "question"))
@@ -157,7 +157,7 @@ class LlamaRunner:
             build = completion_builder(p.template, p.system, p.stop, p.collapse_whitespace)
             return PromptLayout(build, kind, "completion template (catalog `template`)", p.template)
         build, placement, template = chat_builder(self.llm, p.system, p.stop)
-        return PromptLayout(build, kind, f"the GGUF's chat template, system text in the {placement}", template)
+        return PromptLayout(build, kind, f"the GGUF's chat template, system text {placement}", template)
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), special=True))  # with BOS, as create_completion adds it

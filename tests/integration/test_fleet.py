@@ -16,12 +16,19 @@ from ragq.shared.broker import EmbeddedRedis
 pytestmark = pytest.mark.integration
 
 
-def test_workers_lists_a_busy_and_then_an_idle_worker(home, tmp_path):
-    broker = EmbeddedRedis(home / "redis")
-    broker.start()
+@pytest.fixture
+def broker(home):
+    """The embedded Redis running, and the demo guide ingested."""
+    server = EmbeddedRedis(home / "redis")
+    server.start()
+    ragq("ingest", str(DEMO_PDF), "--index", "demo")
+    yield server
+    server.stop()
+
+
+def test_workers_lists_a_busy_and_then_an_idle_worker(home, broker, tmp_path):
     worker = None
     try:
-        ragq("ingest", str(DEMO_PDF), "--index", "demo")
         ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 6)), "--set", "six")
         ragq("enqueue", "--model", "smollm2-135m", "--index", "demo", "--questions", "six")
         assert json.loads(ragq("workers", "--json", "--timeout", "0.5").stdout) == []
@@ -39,7 +46,6 @@ def test_workers_lists_a_busy_and_then_an_idle_worker(home, tmp_path):
     finally:
         if worker is not None:
             stop(worker)
-        broker.stop()
 
 
 def flower_workers(tmp_path) -> dict:
@@ -65,14 +71,11 @@ def flower_workers(tmp_path) -> dict:
         stop(flower)
 
 
-def test_a_run_routed_to_a_queue_of_its_own(home, tmp_path):
+def test_a_run_routed_to_a_queue_of_its_own(home, broker, tmp_path):
     """`enqueue --queue NAME` and `worker --queue NAME`: machines share a model's work under another name; the
     run remembers its queue, so requeued or freed jobs go back there."""
-    broker = EmbeddedRedis(home / "redis")
-    broker.start()
     worker = None
     try:
-        ragq("ingest", str(DEMO_PDF), "--index", "demo")
         ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 2)), "--set", "two")
         args = ["enqueue", "--model", "smollm2-135m", "--index", "demo", "--questions", "two"]
         plan = json.loads(ragq(*args, "--queue", "gpu-box", "--json").stdout)
@@ -83,4 +86,3 @@ def test_a_run_routed_to_a_queue_of_its_own(home, tmp_path):
     finally:
         if worker is not None:
             stop(worker)
-        broker.stop()
