@@ -10,7 +10,7 @@ import os
 import tempfile
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,6 +29,9 @@ class Settings(BaseModel):
     max_attempts: int = Field(3, ge=1, description="a job that took down its worker this often is marked failed")
     download_max_mb: int = Field(200, ge=1, description="documents at URLs larger than this are refused")
     download_timeout_s: int = Field(60, ge=1)
+    embedder_runtime: Literal["onnx", "torch"] = Field(
+        "onnx", description="onnx: all-MiniLM-L6-v2 exported once, no torch in workers; torch: sentence-transformers"
+    )
     # where each value came from: "default", "config file PATH", "environment RAGQ_X", "option --x"
     origins: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 

@@ -8,12 +8,24 @@ from helpers import DEMO_PDF
 from ragq.shared.config import load_settings
 
 
+@pytest.fixture(scope="session")
+def onnx_export(tmp_path_factory) -> Path:
+    """all-MiniLM-L6-v2 exported to ONNX once per session (about 8 s), as a home's first use would export it."""
+    from ragq.shared.corpus.embedding import ensure_onnx
+
+    return ensure_onnx(tmp_path_factory.mktemp("embedders"))
+
+
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
+def home(tmp_path, monkeypatch, onnx_export) -> Path:
     # short path: the embedded Redis listens on a unix socket under it (path length limit ~104)
+    import os
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="rq", dir="/tmp"))
+    (folder / "embedders").mkdir()
+    for file in onnx_export.parent.iterdir():  # linked, not exported again: each home would pay 8 s
+        os.link(file, folder / "embedders" / file.name)
     monkeypatch.setenv("RAGQ_HOME", str(folder))
     for var in ("RAGQ_DATABASE_URL", "RAGQ_BROKER_URL", "RAGQ_DEBUG"):
         monkeypatch.delenv(var, raising=False)

@@ -5,6 +5,7 @@ thread keeps answering the broker's control messages, so `ragq workers` (Celery 
 too; a solo worker answers nothing while it generates.
 """
 
+import logging
 import os
 
 from celery.worker.control import inspect_command
@@ -18,6 +19,8 @@ from ragq.worker import runtime, tasks
 def start(
     settings: Settings, model: str, threads: int | None, preload: list[str], loglevel: str = "INFO", queue=None
 ) -> None:
+    # until Celery sets up its own logging: the runtime's "ready in ..." line with its start-up phases
+    logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s: %(levelname)s/%(name)s] %(message)s")
     url = broker_url(settings)
     worker = runtime.WorkerRuntime(settings, model, threads or os.cpu_count() or 1, preload)
     runtime.install(worker)

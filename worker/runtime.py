@@ -2,6 +2,7 @@
 
 import atexit
 import functools
+import json
 import logging
 import os
 import random
@@ -30,31 +31,37 @@ log = logging.getLogger("ragq.worker")
 
 class WorkerRuntime:
     def __init__(self, settings: Settings, model: str, threads: int, preload: list[str]):
-        import torch
-
-        torch.set_num_threads(threads)
+        phases = StartupClock()
         self.settings = settings
         self.lease = timedelta(seconds=settings.lease_s)
         self.engine = db.engine_for(settings)
         self.spec = catalog.get_model(settings, model)
         path = catalog.model_path(settings, self.spec)
+        self.sha256 = catalog.file_sha256(settings, path)
+        phases.lap("catalog")
         self.runner = LlamaRunner(path, self.spec, threads)
         self.runner.layout("chat")  # a chat template that cannot render stops the worker here, not every job
+        phases.lap("model")
         self.runner.warmup()
+        phases.lap("warmup")
         # free the model before interpreter teardown: llama-cpp-python's own finaliser fails after it
         atexit.register(self.runner.llm.close)
-        self.embedder = Embedder()
+        self.embedder = Embedder.from_settings(settings, threads)
         self.embedder.encode(["warm up"])  # load now, not inside the first job's timing
+        phases.lap("embedder")
         self.indexes: dict[str, HybridIndex] = {}
         for name in preload:
             self.index(name)
+        phases.lap("index")
         self.worker_id = worker_id(model, socket.gethostname(), os.getpid())
         self.threads, self.started = threads, time.time()
         self.jobs_done, self.current_job = 0, None
-        self.sha256 = catalog.file_sha256(settings, path)
+        self.startup = phases.seconds
+        log.info("ready in %.2f s: %s", sum(self.startup.values()), json.dumps(self.startup))
         self.provenance = {
             **provenance.model_provenance(path, self.runner, self.sha256),
             "embedder": self.embedder.name,
+            "embedder_runtime": self.embedder.runtime,
             "worker": self.worker_id,
         }
 
@@ -95,6 +102,7 @@ class WorkerRuntime:
             "threads": self.threads,
             "gpu_layers": self.spec.params.n_gpu_layers,
             "uptime_s": round(time.time() - self.started, 1),
+            "startup_s": self.startup,
             "jobs_done": self.jobs_done,
             "job": self.current_job,
         }
@@ -238,6 +246,25 @@ class WorkerRuntime:
             started_at=started,
             finished_at=utcnow(),
         )
+
+
+class StartupClock:
+    """Seconds per phase of a worker's start; the first phase, `imports`, runs from the process's own start."""
+
+    def __init__(self):
+        self.seconds = {"imports": round(time.time() - process_started(), 3)}
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = round(now - self.last, 3)
+        self.last = now
+
+
+def process_started() -> float:
+    import psutil
+
+    return psutil.Process().create_time()
 
 
 _current: WorkerRuntime | None = None

@@ -37,7 +37,7 @@ def ingest(
         manifest = idx.load_index(settings.indexes_dir, name).manifest
         unchanged = True
     else:
-        manifest, chunks, vectors = idx.build(name, sources, embedder or Embedder(), progress)
+        manifest, chunks, vectors = idx.build(name, sources, embedder or Embedder.from_settings(settings), progress)
         idx.save(folder, manifest, chunks, vectors)
         unchanged = False
     with db.session(engine) as s:
