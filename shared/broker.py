@@ -110,7 +110,9 @@ def check_broker(url: str) -> None:
 
     try:
         if url.startswith("redis+socket://"):
-            client = redis.Redis(unix_socket_path=url.removeprefix("redis+socket://"), socket_timeout=2, retry=_no_retry())
+            client = redis.Redis(
+                unix_socket_path=url.removeprefix("redis+socket://"), socket_timeout=2, retry=_no_retry()
+            )
         else:
             client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, retry=_no_retry())
         client.ping()

@@ -149,7 +149,7 @@ def ensure_onnx(cache_dir: Path) -> Path:
         if check["max_abs_diff"] > TOLERANCE:
             raise ModelLoadError(
                 f"the ONNX export of {EMBEDDER_NAME} differs from sentence-transformers by {check['max_abs_diff']:.1e} "
-                f"(more than {TOLERANCE:g}): set embedder_runtime = \"torch\" in config.toml, or RAGQ_EMBEDDER_RUNTIME=torch."
+                f'(more than {TOLERANCE:g}): set embedder_runtime = "torch" in config.toml, or RAGQ_EMBEDDER_RUNTIME=torch.'
             )
         (cache_dir / (ONNX_FILE + ".check.json")).write_text(json.dumps(check, indent=1))
         os.replace(tmp, target)
