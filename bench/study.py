@@ -8,9 +8,10 @@ against one script run; (b) the study's grid, 2 models x 2 ratios, done the stud
 cell, the index rebuilt each time) against one fresh-home ingest plus one `ragq run` of the whole grid; (c) warm:
 `ragq run --new-run` of the cell again in the ingested home, against the script (which has no warm state: each of
 its runs is a cold one). Accuracy: each side's mean cosine on the same questions. The prompt text is the same on
-both sides (the model's chat layout that ragq uses, given to the script as its PromptTemplate). Sampling: the
-study's values on both sides; the script keeps LangChain's other defaults (n_batch 8, half the CPUs as threads),
-ragq its own (n_batch 512, every CPU). The embedder's one-time ONNX export (once per home, timed separately below)
+both sides (the model's chat layout that ragq uses, given to the script as its PromptTemplate), and so are the
+answer limits (the catalog's max_tokens and stop strings, given to the script in place of the study's 2000 tokens
+and none, so that neither side is faster by writing less). Sampling: the study's values on both sides; the script
+keeps LangChain's other defaults (n_batch 8, half the CPUs as threads), ragq its own (n_batch 512, every CPU). The embedder's one-time ONNX export (once per home, timed separately below)
 is done before ragq's cold runs, as at install."""
 
 import json
@@ -41,7 +42,7 @@ def inputs(ctx: Context) -> tuple:
             shutil.copy(demo_pdf, folder / "guide.pdf")
             lines = demo_qa.read_text().strip().splitlines()
         pdf = folder / "guide.pdf"
-        take = 4 if ctx.quick else 16
+        take = 2 if ctx.quick else 16
         pairs = [(q[2:].strip(), a[2:].strip()) for q, a in zip(lines[0:take:2], lines[1:take:2], strict=True)]
         described = f"the demo guide, {len(pairs)} of its questions"
     qa = folder / "qa.txt"
@@ -49,8 +50,9 @@ def inputs(ctx: Context) -> tuple:
     return pdf, qa, described
 
 
-def template_and_file(home, model: str) -> tuple[str, str]:
-    """The chat layout ragq uses for the model, with LangChain's placeholders, and the model's GGUF path."""
+def template_and_file(home, model: str) -> tuple[str, str, list[str]]:
+    """The chat layout ragq uses for the model, with LangChain's placeholders, its GGUF path, and the model's
+    limits as ragq runs it: `--max-tokens N` and `--stop S` for the script."""
     from ragq.shared import catalog
     from ragq.shared.config import load_settings
     from ragq.shared.rag.llm import LlamaRunner
@@ -61,16 +63,17 @@ def template_and_file(home, model: str) -> tuple[str, str]:
     runner = LlamaRunner(path, spec, 1)
     text = runner.layout("chat").build(["{context}"], "{question}").text
     runner.llm.close()
-    return text, str(path)
+    limits = ["--max-tokens", str(spec.params.max_tokens)] + [x for stop in spec.prompt.stop for x in ("--stop", stop)]
+    return text, str(path), limits
 
 
 def script_cell(ctx: Context, pdf, qa, model: str, ratio: str) -> dict:
     folder = ctx.home("study-script", fresh=False)
-    template, gguf = template_and_file(ctx.work / "study-export", model)
+    template, gguf, limits = template_and_file(ctx.work / "study-export", model)
     (folder / "template.txt").write_text(template)
     out = folder / f"{model}-{ratio}.json"
     cmd = [sys.executable, str(HERE / "seed_script.py"), "--pdf", str(pdf), "--qa", str(qa), "--model", gguf]
-    cmd += ["--template", str(folder / "template.txt"), "--ratio", ratio, "--json", str(out)]
+    cmd += ["--template", str(folder / "template.txt"), "--ratio", ratio, "--json", str(out), *limits]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     wall = time.perf_counter() - start

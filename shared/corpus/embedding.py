@@ -127,6 +127,8 @@ def onnx_session(path: Path, threads: int | None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    # no spinning between runs: in a worker, llama.cpp needs the cores the moment the query is embedded
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

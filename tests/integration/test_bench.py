@@ -1,0 +1,40 @@
+"""`python -m bench --quick`: every section runs end to end on real parts and writes its table and figures."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_bench_writes_every_section(tmp_path, home):
+    sys.path.insert(0, str(ROOT))
+    from bench.__main__ import SECTIONS
+
+    out, work = tmp_path / "out", Path(str(home) + "-bench")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out), "--work", str(work)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = (out / "RESULTS.md").read_text()
+    for name in SECTIONS:
+        data = json.loads((out / "results" / f"{name}.json").read_text())
+        assert data["machine"]["cpus"] >= 1 and data["versions"]["llama-cpp-python"] and data["date"]
+        assert data["title"] in results and "| " in data["text"]
+    startup = json.loads((out / "results" / "startup.json").read_text())["summary"]
+    assert set(startup["onnx"]["phases"]) >= {"imports", "model", "embedder", "index"}
+    memory = json.loads((out / "results" / "memory.json").read_text())["rows"]
+    assert {r["runtime"] for r in memory} == {"onnx", "torch"} and all(r["peak_rss_mb"]["median"] > 0 for r in memory)
+    overhead = json.loads((out / "results" / "overhead.json").read_text())["models"]
+    assert all(m["ratio"]["median"] > 0 for m in overhead)
+    study = json.loads((out / "results" / "study.json").read_text())
+    assert study["script_cell"][0]["answers"] and study["ragq_cold"][0]["answers"] >= 1
