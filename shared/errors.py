@@ -47,3 +47,7 @@ class BrokerUnavailable(RagqError):
 
 class DatabaseError(RagqError):
     """The database cannot be reached or its schema is out of date."""
+
+
+class ResourceError(RagqError):
+    """The machine lacks what a model needs (memory)."""

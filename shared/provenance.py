@@ -95,6 +95,7 @@ def model_provenance(path: Path, runner, sha256: str) -> dict:
         "sentence_transformers": version("sentence-transformers"),
         "spec": runner.spec.model_dump(mode="json"),
         "llama_cpp": {**runner.llama_settings, "n_threads": runner.n_threads},
+        "offload": runner.offload,
         "host": socket.gethostname(),
         "platform": platform.platform(),
     }

@@ -4,7 +4,9 @@ Defaults live here and nowhere else. They are the study's: LangChain's `LlamaCpp
 (temperature 0.01, top_p 1) on top of LangChain's own defaults (top_k 40, repeat_penalty 1.1 over the last 64
 tokens) and llama-cpp-python's (min_p 0.05, typical_p 1, no presence/frequency penalty, no mirostat).
 Named departures, each selectable in a catalog entry: n_batch 512 (LangChain's default was 8: same tokens,
-faster prompt evaluation) and a fixed seed 42 (LangChain's -1 draws a new one per call).
+faster prompt evaluation), a fixed seed 42 (LangChain's -1 draws a new one per call), and n_gpu_layers "auto"
+(the study passed none, so llama.cpp's 0 ran it on the CPU even on its Metal build; `n_gpu_layers = 0` in a
+catalog entry, or `--gpu-layers 0`, selects the study's).
 
 A spec's digest hashes everything that can change an answer or its timing; it is part of every run's key.
 """
@@ -71,7 +73,8 @@ class Params(Strict):
 
     n_ctx: int = Field(2048, ge=128)
     n_batch: int = Field(512, ge=1)
-    n_gpu_layers: int = Field(0, ge=-1)
+    # layers on the accelerator; "auto": all of them where the llama.cpp build offloads (Metal, CUDA), else 0
+    n_gpu_layers: Annotated[int, Field(ge=-1)] | Literal["auto"] = "auto"
     max_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.01, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import timedelta
 
-from ragq.shared import catalog, faults, provenance, spec
+from ragq.shared import catalog, faults, presence, provenance, spec
 from ragq.shared.config import Settings
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import HybridIndex, content_id, load_index
@@ -30,7 +30,9 @@ log = logging.getLogger("ragq.worker")
 
 
 class WorkerRuntime:
-    def __init__(self, settings: Settings, model: str, threads: int, preload: list[str]):
+    def __init__(
+        self, settings: Settings, model: str, threads: int, preload: list[str], gpu_layers: int | str | None = None
+    ):
         phases = StartupClock()
         self.settings = settings
         self.lease = timedelta(seconds=settings.lease_s)
@@ -39,7 +41,7 @@ class WorkerRuntime:
         path = catalog.model_path(settings, self.spec)
         self.sha256 = catalog.file_sha256(settings, path)
         phases.lap("catalog")
-        self.runner = LlamaRunner(path, self.spec, threads)
+        self.runner = LlamaRunner(path, self.spec, threads, gpu_layers)
         self.runner.layout("chat")  # a chat template that cannot render stops the worker here, not every job
         phases.lap("model")
         self.runner.warmup()
@@ -56,6 +58,7 @@ class WorkerRuntime:
         self.worker_id = worker_id(model, socket.gethostname(), os.getpid())
         self.threads, self.started = threads, time.time()
         self.jobs_done, self.current_job = 0, None
+        self.presence = None  # (redis connection, host) once the worker announces itself (worker/app.py)
         self.startup = phases.seconds
         log.info("ready in %.2f s: %s", sum(self.startup.values()), json.dumps(self.startup))
         self.provenance = {
@@ -100,15 +103,26 @@ class WorkerRuntime:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "threads": self.threads,
-            "gpu_layers": self.spec.params.n_gpu_layers,
+            "gpu_layers": f"{self.runner.offload['layers_offloaded']}/{self.runner.offload['layers_total']}",
+            "backend": self.runner.offload["backend"],
             "uptime_s": round(time.time() - self.started, 1),
             "startup_s": self.startup,
             "jobs_done": self.jobs_done,
             "job": self.current_job,
         }
 
+    def host_workers(self) -> int | None:
+        """Live ragq workers on this host now, this one included (None when the broker cannot say)."""
+        if self.presence is None:
+            return None
+        try:
+            return len(presence.on_host(*self.presence))
+        except Exception:  # noqa: BLE001 - provenance without the count beats a failed job
+            return None
+
     def _answer(self, job_id: int) -> str:
         started, cpu_start = utcnow(), cpu_seconds()
+        sharing = [self.host_workers()]
         try:
             with db.session(self.engine) as s:
                 ctx = jobs.job_context(s, job_id)
@@ -134,7 +148,9 @@ class WorkerRuntime:
         except Exception as exc:  # a bug or a model crash: record it on the job, keep serving the queue
             log.error("job %s failed:\n%s", job_id, traceback.format_exc())
             return self._fail(job_id, f"{type(exc).__name__}: {exc}")
-        fields = self._result_fields(ctx, outcome, started, cpu_seconds() - cpu_start)
+        sharing.append(self.host_workers())
+        counted = [n for n in sharing if n is not None]
+        fields = self._result_fields(ctx, outcome, started, cpu_seconds() - cpu_start, max(counted, default=None))
         stored = self._transaction(jobs.complete, job_id, fields)
         return "done" if stored else "duplicate"
 
@@ -208,7 +224,7 @@ class WorkerRuntime:
         self._transaction(jobs.fail, job_id, error)
         return "failed"
 
-    def _result_fields(self, ctx: jobs.JobContext, o: Outcome, started, cpu_s: float) -> dict:
+    def _result_fields(self, ctx: jobs.JobContext, o: Outcome, started, cpu_s: float, host_workers) -> dict:
         g = o.generation
         index = self.index(ctx.index).manifest
         job_provenance = {
@@ -220,6 +236,7 @@ class WorkerRuntime:
                 "index_sources": {s["name"]: s["sha256"] for s in index["sources"]},
             },
             "kv_cache": "reuse shared prefix" if ctx.kv_reuse else "reset before each job",
+            "host_workers": host_workers,  # ragq workers alive on this host while the job ran, this one included
             **provenance.prompt_provenance(self.runner.layout(ctx.prompt_kind), self.digest(ctx.prompt_kind)),
         }
         return dict(

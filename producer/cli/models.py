@@ -1,12 +1,11 @@
 """`ragq models`: the catalog of GGUF models."""
 
-import os
 from pathlib import Path
 
 import click
 
-from ragq.producer.cli.output import download_bar, json_option, print_json, print_table
-from ragq.shared import catalog, spec
+from ragq.producer.cli.output import GpuLayers, download_bar, gpu_layers_option, json_option, print_json, print_table
+from ragq.shared import catalog, machine, spec
 from ragq.shared.store import db, jobs
 
 
@@ -71,7 +70,9 @@ def show(settings, name, runs, as_json) -> None:
 @click.option("--system", help="System text (default: the study's).")
 @click.option("--n-ctx", type=click.IntRange(min=128), help="Context size (default 2048).")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Answer length limit (default 256).")
-@click.option("--n-gpu-layers", type=click.IntRange(min=-1), help="-1 offloads every layer (default 0).")
+@click.option(
+    "--n-gpu-layers", type=GpuLayers(), help="Layers on the accelerator: N, -1 (all), 0 (CPU) or auto (default)."
+)
 @click.option("--temperature", type=click.FloatRange(min=0), help="Default: the study's 0.01.")
 @click.option("--top-k", type=click.IntRange(min=0), help="Default: the study's 40.")
 @click.option("--repeat-penalty", type=click.FloatRange(min=0, min_open=True), help="Default: the study's 1.1.")
@@ -109,15 +110,16 @@ def pull(settings, name, url, sha256, template) -> None:
 
 @models.command()
 @click.argument("name")
-@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads (default: all cores).")
+@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads (default: physical cores).")
+@gpu_layers_option
 @json_option
 @click.pass_obj
-def check(settings, name, threads, as_json) -> None:
+def check(settings, name, threads, gpu_layers, as_json) -> None:
     """Load a model, answer one prompt, print load time, tokens/s (prompt and generation) and memory."""
     from ragq.shared.rag.llm import check_model
 
     sp = catalog.get_model(settings, name)
-    report = check_model(catalog.model_path(settings, sp), sp, threads or os.cpu_count() or 1)
+    report = check_model(catalog.model_path(settings, sp), sp, threads or machine.default_threads()[0], gpu_layers)
     if as_json:
         print_json({"model": name, **report})
         return
@@ -127,6 +129,13 @@ def check(settings, name, threads, as_json) -> None:
         f"generation {report['gen_tokens']} tokens at {report['gen_tok_s']:.1f} tok/s, "
         f"first token after {report['ttft_s']:.2f} s, peak RSS {report['peak_rss_mb']:.0f} MB; "
         f"answer: {report['answer']!r}"
+    )
+    off = report["offload"]
+    gpu = off.get("gpu") or {}
+    click.echo(
+        f"offload: {off['backend']} ({off['device'] or 'unknown device'}), {off['layers_offloaded']} of "
+        f"{off['layers_total']} layers (n_gpu_layers {off['n_gpu_layers']})"
+        + (f", GPU memory used {gpu['memory_used_mb']:,.0f} of {gpu['memory_total_mb']:,.0f} MB" if gpu else "")
     )
 
 

@@ -85,3 +85,27 @@ def download_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+class GpuLayers(click.ParamType):
+    """`--gpu-layers`: a number of layers (-1: all) or "auto" (all where the llama.cpp build offloads, else 0)."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or number < -1:
+            self.fail(f"{value!r}: give a number of layers (-1 for all, 0 for the CPU) or 'auto'.", param, ctx)
+        return number
+
+
+gpu_layers_option = click.option(
+    "--gpu-layers",
+    type=GpuLayers(),
+    help="Layers on the accelerator, overriding the catalog's n_gpu_layers: N, -1 (all), 0 (CPU) or auto.",
+)

@@ -11,8 +11,9 @@ from ragq.shared.errors import UsageError
 from ragq.shared.output import compare as cmp
 from ragq.shared.output import export as exp
 from ragq.shared.output import report as rep
+from ragq.shared.output.summary import as_dicts, summarize
 from ragq.shared.store import db, jobs
-from ragq.shared.store.results import as_dicts, result_rows, select_runs, summarize
+from ragq.shared.store.results import result_rows, select_runs
 
 
 def run_selection(command):
@@ -161,12 +162,14 @@ def compare(settings, run_a, run_b, as_json) -> None:
     with db.session(db.engine_for(settings)) as s:
         jobs.resolve_runs(s, [run_a, run_b])
         rows = result_rows(s, [run_a, run_b])
-        label = {m.run_id: f"{m.model} spec {m.spec_id}" for m in summarize(s, [run_a, run_b])}
+        summaries = {m.run_id: m for m in summarize(s, [run_a, run_b])}
+    label = {run_id: f"{m.model} spec {m.spec_id}" for run_id, m in summaries.items()}
+    notes = placement_notes(summaries[run_a], summaries[run_b])
     result = cmp.compare([r for r in rows if r.run_id == run_a], [r for r in rows if r.run_id == run_b])
     if result is None:
         raise UsageError(f"runs {run_a} and {run_b} share no answered question: compare runs over one question set.")
     if as_json:
-        print_json({**asdict(result), "a": label[run_a], "b": label[run_b]})
+        print_json({**asdict(result), "a": label[run_a], "b": label[run_b], "notes": notes})
         return
     print_table(
         f"Run {run_a} (A: {label[run_a]}) against run {run_b} (B: {label[run_b]})",
@@ -181,6 +184,21 @@ def compare(settings, run_a, run_b, as_json) -> None:
         f"mean cosine difference B - A: {result.mean_diff:+.3f}{ci}; B answered {result.speedup:.1f}x as fast "
         f"on average, up to {result.max_speedup:.1f}x on one question"
     )
+    for note in notes:
+        click.echo(f"Note: {note}")
+
+
+def placement_notes(a, b) -> list[str]:
+    """Why two runs' timings may not compare: their hosts were shared differently, or their models ran elsewhere."""
+    notes = []
+    if a.host_workers != b.host_workers:
+        notes.append(
+            f"up to {a.host_workers or '?'} ragq worker(s) shared the host during run A's jobs and "
+            f"{b.host_workers or '?'} during run B's: their seconds are not comparable."
+        )
+    if a.placement != b.placement:
+        notes.append(f"run A's model ran on {a.placement or '?'}, run B's on {b.placement or '?'}.")
+    return notes
 
 
 @click.command()

@@ -10,8 +10,16 @@ from importlib import resources
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ragq.producer import orchestrate
-from ragq.producer.cli.output import console, json_option, live, print_json, print_table, progress_bar
+from ragq.producer import planning, supervisor
+from ragq.producer.cli.output import (
+    console,
+    gpu_layers_option,
+    json_option,
+    live,
+    print_json,
+    print_table,
+    progress_bar,
+)
 from ragq.producer.cli.results import print_failures, print_results
 from ragq.shared.corpus.ingest import ingest
 from ragq.shared.qa import parse_qa_file
@@ -80,7 +88,7 @@ def run_options(command):
     def wrapper(
         *args, models, ratios, index, questions, fusion, k, candidates, c, new_run, repeat, kv_reuse, prompts, **kwargs
     ):
-        req = orchestrate.RunRequest(
+        req = planning.RunRequest(
             list(models),
             parse_ratios(ratios),
             index,
@@ -105,7 +113,7 @@ def run_options(command):
 @click.pass_obj
 def enqueue(settings, req, queue, as_json) -> None:
     """Write one run per (model, ratio) with a job per question, and queue the jobs for the models' workers."""
-    plan = orchestrate.enqueue(settings, dataclasses.replace(req, queue=queue))
+    plan = planning.enqueue(settings, dataclasses.replace(req, queue=queue))
     if as_json:
         print_json({"runs": [asdict(r) for r in plan.runs], "published": plan.published, "changes": plan.changes})
         return
@@ -122,24 +130,25 @@ def enqueue(settings, req, queue, as_json) -> None:
 @click.pass_obj
 def requeue(settings, runs) -> None:
     """Queue again every job of RUNS (all runs if none) that is not done and not held by a live worker."""
-    click.echo(f"{orchestrate.requeue(settings, list(runs))} jobs queued again")
+    click.echo(f"{planning.requeue(settings, list(runs))} jobs queued again")
 
 
 @click.command()
 @click.option("--model", required=True, help="Catalog model this worker loads and serves.")
-@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads (default: all cores).")
+@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads (default: physical cores).")
 @click.option("--index", "indexes", multiple=True, help="Index to load at start (others load on first use).")
 @click.option("--queue", help="Consume this queue instead of the model's own (runs enqueued with --queue NAME).")
 @click.option("--loglevel", default="INFO", show_default=True)
+@gpu_layers_option
 @click.pass_obj
-def worker(settings, model, threads, indexes, queue, loglevel) -> None:
+def worker(settings, model, threads, indexes, queue, loglevel, gpu_layers) -> None:
     """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time."""
     from ragq.shared.broker import shared_database_warning
     from ragq.worker.app import start
 
     if warning := shared_database_warning(settings):
         click.echo(f"Warning: {warning}", err=True)
-    start(settings, model, threads, list(indexes), loglevel, queue)
+    start(settings, model, threads, list(indexes), loglevel, queue, gpu_layers)
 
 
 @click.command()
@@ -190,7 +199,7 @@ def monitor(settings, port, address) -> None:
 
 def _bar() -> Progress:
     return Progress(
-        TextColumn("run {task.fields[run]:>4}"),
+        TextColumn("run {task.fields[run]:>4} {task.fields[status]}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} failed"),
@@ -199,15 +208,18 @@ def _bar() -> Progress:
     )
 
 
-def _progress_display(progress: Progress) -> orchestrate.Progress:
+def _progress_display(progress: Progress) -> supervisor.Progress:
     tasks: dict[int, int] = {}
 
-    def update(counts: dict[int, dict[str, int]]) -> None:
+    def update(counts: dict[int, dict[str, int]], status: dict[int, str] | None = None) -> None:
         for run_id, c in counts.items():
             total = sum(c.values())
+            line = (status or {}).get(run_id, "")
             if run_id not in tasks:
-                tasks[run_id] = progress.add_task("", total=total, run=run_id, failed=0)
-            progress.update(tasks[run_id], completed=c["done"] + c["failed"], failed=c["failed"], total=total)
+                tasks[run_id] = progress.add_task("", total=total, run=run_id, failed=0, status=line)
+            progress.update(
+                tasks[run_id], completed=c["done"] + c["failed"], failed=c["failed"], total=total, status=line
+            )
 
     return update
 
@@ -262,12 +274,15 @@ def status(settings, runs, watch, as_json) -> None:
                 time.sleep(0.5)
 
 
-def _run(settings, req: orchestrate.RunRequest, threads: int | None, as_json: bool) -> None:
+def _run(
+    settings, req: planning.RunRequest, threads: int | None, as_json: bool, parallel: int = 1, gpu_layers=None
+) -> None:
     progress = _bar()
     start = time.perf_counter()
+    warn = lambda line: click.echo(f"Warning: {line}", err=True)  # noqa: E731
+    say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
     with live(progress) if not as_json else contextlib.nullcontext():
-        warn = lambda line: click.echo(f"Warning: {line}", err=True)  # noqa: E731
-        plan = orchestrate.run(settings, req, threads, _progress_display(progress), warn)
+        plan = supervisor.run(settings, req, threads, _progress_display(progress), warn, say, parallel, gpu_layers)
     for line in plan.changes if not as_json else []:
         click.echo(line)
     print_results(settings, plan.run_ids, as_json, by_question=True)
@@ -277,13 +292,24 @@ def _run(settings, req: orchestrate.RunRequest, threads: int | None, as_json: bo
 
 @click.command()
 @run_options
-@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads per worker (default: cores / models).")
+@click.option(
+    "--threads", type=click.IntRange(min=1), help="llama.cpp threads per worker (default: physical cores / --parallel)."
+)
+@click.option(
+    "--parallel",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Models answered at once. 1: each model in turn with the whole machine, so its timings do not depend on "
+    "the others; more: throughput, the cores split between them.",
+)
+@gpu_layers_option
 @json_option
 @click.pass_obj
-def run(settings, req, threads, as_json) -> None:
-    """Do the whole job on this machine: broker (embedded unless RAGQ_BROKER_URL is set), one worker per
-    model, enqueue, wait with progress, print results, stop everything started."""
-    _run(settings, req, threads, as_json)
+def run(settings, req, threads, parallel, gpu_layers, as_json) -> None:
+    """Do the whole job on this machine: broker (embedded unless RAGQ_BROKER_URL is set), each model's worker in
+    turn (--parallel N: N at once), enqueue, wait with progress, print results, stop everything started."""
+    _run(settings, req, threads, as_json, parallel, gpu_layers)
 
 
 @click.command()
@@ -298,7 +324,7 @@ def demo(settings, new_run, as_json) -> None:
             ingest(settings, "demo", [pdf], progress)
         with db.session(db.engine_for(settings)) as s:
             catalog_rows.import_questions(s, "demo", "ragq demo", parse_qa_file(qa))
-    req = orchestrate.RunRequest(DEMO_MODELS, DEMO_RATIOS, "demo", "demo", new_run=new_run)
+    req = planning.RunRequest(DEMO_MODELS, DEMO_RATIOS, "demo", "demo", new_run=new_run)
     _run(settings, req, None, as_json)
 
 

@@ -3,7 +3,8 @@
 import html
 from datetime import UTC, datetime
 
-from ragq.shared.store.results import ResultRow, RunSummary
+from ragq.shared.output.summary import RunSummary
+from ragq.shared.store.results import ResultRow
 
 
 def run_label(s: RunSummary) -> str:

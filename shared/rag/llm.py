@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragq.shared import machine
 from ragq.shared.errors import ModelLoadError
 from ragq.shared.rag.prompting import Prompt, PromptBuilder, chat_messages, completion_builder, folded_messages
 from ragq.shared.spec import ModelSpec, PromptSpec
@@ -107,6 +108,37 @@ def probe_load(path: Path, prompt: PromptSpec | None = None) -> None:
         llm.close()
 
 
+def offload_report(llama_cpp, llm, requested, resolved: int, supports: bool) -> dict:
+    """Where the model runs: backend, device, layers offloaded of the total, GPU memory where NVML reads it."""
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    name = machine.backend(info, supports)
+    layers = int(llama_cpp.llama_model_n_layer(llm.model))
+    report = {
+        "backend": name,
+        "device": machine.device_name(name),
+        "n_gpu_layers": requested,
+        "layers_offloaded": machine.offload(resolved, layers, supports),
+        "layers_total": layers + 1,
+    }
+    if name == "CUDA":
+        report["gpu"] = machine.nvml_device()
+    return report
+
+
+def gguf_metadata(path: Path) -> dict:
+    """The file's metadata (architecture, layers, heads, context length...), read with its vocabulary only."""
+    import llama_cpp
+
+    try:
+        llm = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelLoadError(f"llama.cpp cannot read {path} ({exc}): check that it is a complete GGUF file.") from exc
+    try:
+        return dict(llm.metadata)
+    finally:
+        llm.close()
+
+
 @dataclass(frozen=True)
 class PromptLayout:
     build: PromptBuilder
@@ -118,15 +150,20 @@ class PromptLayout:
 class LlamaRunner:
     """One loaded model, its sampling settings, and its prompt layouts (built on first use, then kept)."""
 
-    def __init__(self, path: Path, spec: ModelSpec, n_threads: int):
+    def __init__(self, path: Path, spec: ModelSpec, n_threads: int, gpu_layers: int | str | None = None):
+        """`gpu_layers` overrides the catalog's n_gpu_layers for this process (like threads, a placement: it is
+        not part of the spec's digest; the layers that were offloaded are recorded in `offload`)."""
         import llama_cpp
 
         self._llama_cpp = llama_cpp
         self.spec = spec
         self.params = spec.params
         self.n_threads = n_threads
+        supports = bool(llama_cpp.llama_supports_gpu_offload())
+        requested = spec.params.n_gpu_layers if gpu_layers is None else gpu_layers
         # n_threads_batch defaults to every core: two workers would oversubscribe during prompt eval
         load = {**spec.params.load(), "n_threads": n_threads, "n_threads_batch": n_threads, "verbose": False}
+        load["n_gpu_layers"] = machine.resolve_gpu_layers(requested, supports)
         try:
             self.llm = llama_cpp.Llama(str(path), **load)
         except (ValueError, RuntimeError, OSError) as exc:
@@ -134,6 +171,7 @@ class LlamaRunner:
                 f"llama.cpp could not load {path} ({exc}): check that it is a complete GGUF file."
             ) from exc
         self.sampling = spec.params.sampling()
+        self.offload = offload_report(llama_cpp, self.llm, requested, load["n_gpu_layers"], supports)
         # what reached llama.cpp, the library's defaults included
         self.llama_settings = {
             "load": resolved_call(llama_cpp.Llama.__init__, {"model_path": str(path), **load}),
@@ -216,12 +254,12 @@ CHECK_PROMPT = (
 )
 
 
-def check_model(path: Path, spec: ModelSpec, n_threads: int) -> dict:
+def check_model(path: Path, spec: ModelSpec, n_threads: int, gpu_layers: int | str | None = None) -> dict:
     """Load a model, answer one fixed prompt, and report load time, speeds and memory."""
     from ragq.shared.usage import peak_rss_mb
 
     start = time.perf_counter()
-    runner = LlamaRunner(path, spec, n_threads)
+    runner = LlamaRunner(path, spec, n_threads, gpu_layers)
     load_s = time.perf_counter() - start
     runner.warmup()
     g = runner.generate(Prompt(CHECK_PROMPT, ["\n"]))
@@ -237,4 +275,5 @@ def check_model(path: Path, spec: ModelSpec, n_threads: int) -> dict:
         "ttft_s": g.ttft_s,
         "answer": g.text,
         "peak_rss_mb": peak_rss_mb(),
+        "offload": runner.offload,
     }

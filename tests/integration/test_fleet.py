@@ -38,7 +38,12 @@ def test_workers_lists_a_busy_and_then_an_idle_worker(home, broker, tmp_path):
             found = json.loads(ragq("workers", "--json", "--timeout", "1").stdout)
             busy = next((w for w in found if w["job"] is not None), None)
         assert busy is not None, "no worker answered while it held a job"
-        assert (busy["model"], busy["pid"], busy["threads"], busy["gpu_layers"]) == ("smollm2-135m", worker.pid, 2, 0)
+        assert (busy["model"], busy["pid"], busy["threads"], busy["gpu_layers"]) == (
+            "smollm2-135m",
+            worker.pid,
+            2,
+            "0/31",
+        )
         wait_until_finished(home, 6, while_alive=worker)
         [idle] = json.loads(ragq("workers", "--json").stdout)
         assert (idle["job"], idle["jobs_done"]) == (None, 6) and idle["uptime_s"] > 0

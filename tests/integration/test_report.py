@@ -6,8 +6,9 @@ import subprocess
 import pytest
 
 from ragq.shared.output.report import render
+from ragq.shared.output.summary import summarize
 from ragq.shared.store import db
-from ragq.shared.store.results import result_rows, summarize
+from ragq.shared.store.results import result_rows
 
 pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -13,8 +13,9 @@ from ragq.shared.errors import UnknownNameError
 from ragq.shared.output import export as exp
 from ragq.shared.output.compare import compare
 from ragq.shared.output.stats import bootstrap_ci, paired_bootstrap_ci
+from ragq.shared.output.summary import summarize
 from ragq.shared.store import db
-from ragq.shared.store.results import result_rows, select_runs, summarize
+from ragq.shared.store.results import result_rows, select_runs
 
 
 def test_summary_by_hand(filled):
@@ -36,7 +37,8 @@ def test_summary_by_hand(filled):
 
 
 def test_repeat_deviation_is_per_question():
-    from ragq.shared.store.results import ResultRow, _repeat_sd
+    from ragq.shared.output.summary import _repeat_sd
+    from ragq.shared.store.results import ResultRow
 
     def row(question, seconds):
         return ResultRow(1, 1, "m", 0.3, 0, question, "a", 0.5, seconds, 0.1, 10, 0.1, 5, 0.1, 0, 1.0, None)

@@ -1,0 +1,100 @@
+"""Planning and publishing, from any machine: a request becomes runs and jobs in the database, and the new jobs'
+ids go to their queues. `ragq enqueue`, `ragq requeue`, and the first step of `ragq run`."""
+
+from dataclasses import dataclass, field
+
+from ragq.shared import catalog, spec
+from ragq.shared.broker import broker_url
+from ragq.shared.config import Settings
+from ragq.shared.corpus.index import load_index
+from ragq.shared.errors import UsageError
+from ragq.shared.queue import make_app, publish
+from ragq.shared.rag.retrieval import RetrievalConfig, check_ratio
+from ragq.shared.store import catalog_rows, db, jobs
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: list[jobs.RunPlan]
+    published: int
+    changes: list[str] = field(default_factory=list)  # "smollm2-135m: top_k unset -> 40: new runs"
+
+    @property
+    def run_ids(self) -> list[int]:
+        return [r.run_id for r in self.runs]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What work to do: every (model, ratio) pair becomes one run over the question set."""
+
+    models: list[str]
+    ratios: list[float]
+    index: str
+    questions: str
+    retrieval: RetrievalConfig = RetrievalConfig()
+    new_run: bool = False
+    repeat: int = 1
+    kv_reuse: bool = False
+    prompts: list[str] = field(default_factory=lambda: ["chat"])
+    queue: str | None = None  # None: each model's own queue
+
+
+def _change_line(s, model: str, ms: jobs.ModelSettings) -> str | None:
+    """What changed in the model's settings since its last run with this prompt kind, in one line."""
+    last = jobs.last_spec(s, model, ms.prompt_kind)
+    if last is None or last[0] == ms.digest:
+        return None
+    changed = spec.changes(last[1] or {}, ms.identity)
+    return f"{model}: {', '.join(changed) or 'settings changed'}: new runs"
+
+
+def enqueue(settings: Settings, req: RunRequest) -> Plan:
+    """Check everything, write every run and job row, then publish the new jobs to their models' queues."""
+    specs = [catalog.get_model(settings, m) for m in dict.fromkeys(req.models)]
+    settings_of = {
+        (sp.name, kind): jobs.ModelSettings(*catalog.resolve_identity(settings, sp, kind), kind)
+        for sp in specs
+        for kind in dict.fromkeys(req.prompts)
+    }
+    for ratio in req.ratios:
+        check_ratio(ratio)
+    if req.repeat < 1:
+        raise UsageError(f"--repeat {req.repeat}: give 1 or more timed repetitions.")
+    load_index(settings.indexes_dir, req.index)
+    url = broker_url(settings)  # before any row is written: an unreachable broker leaves nothing behind
+    engine = db.engine_for(settings)
+    with db.session(engine) as s:
+        index_row = catalog_rows.get_index(s, req.index)
+        qset = catalog_rows.get_question_set(s, req.questions)
+        changes = [line for (name, _), ms in settings_of.items() if (line := _change_line(s, name, ms))]
+        plans = [
+            jobs.plan_run(
+                s,
+                catalog_rows.record_model(s, sp.name, catalog.as_dict(sp)),
+                settings_of[(sp.name, kind)],
+                index_row,
+                qset,
+                req.retrieval,
+                ratio,
+                req.new_run,
+                req.repeat,
+                req.kv_reuse,
+                req.queue,
+            )
+            for sp in specs
+            for kind in dict.fromkeys(req.prompts)
+            for ratio in dict.fromkeys(req.ratios)
+        ]
+    new_jobs = [(job_id, plan.queue) for plan in plans if plan.created for job_id in plan.job_ids]
+    with db.session(engine) as s:  # an earlier enqueue may have died while publishing: finish its work
+        unfinished = jobs.pending(s, [plan.run_id for plan in plans if not plan.created])
+    return Plan(plans, publish(make_app(url), new_jobs + unfinished), list(dict.fromkeys(changes)))
+
+
+def requeue(settings: Settings, run_ids: list[int]) -> int:
+    """Publish again every job of these runs that is neither finished nor held by a live lease."""
+    engine = db.engine_for(settings)
+    with db.session(engine) as s:
+        pending = jobs.pending(s, jobs.resolve_runs(s, run_ids))
+    return publish(make_app(broker_url(settings)), pending)

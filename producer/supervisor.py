@@ -1,0 +1,293 @@
+"""`ragq run`'s local supervisor: the embedded broker, the workers of this machine, waiting with progress.
+
+One model at a time by default: its worker holds the machine (every thread, the accelerator) while it answers
+every job of its model, across all ratios, prompt kinds and repeats; then it stops, its memory is freed, and the
+next model in the plan's order starts. A model's timings then do not depend on what else is in the grid.
+`--parallel N` runs N models at once for throughput (the cores split between them), each next worker starting
+only when its memory fits beside the running ones. Killed workers are replaced; a worker that exits by itself
+(bad model, bad settings) ends the run with its log's last lines.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ragq.producer.planning import Plan, RunRequest, enqueue
+from ragq.shared import catalog, machine, presence
+from ragq.shared.broker import broker_url, embedded
+from ragq.shared.config import Settings
+from ragq.shared.errors import RagqError, ResourceError
+from ragq.shared.queue import make_app, publish, worker_id
+from ragq.shared.store import db, jobs
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What `ragq run` will do, said before it starts: the models in order, how many at once, threads each."""
+
+    order: list[str]
+    parallel: int
+    threads: int
+    threads_reason: str
+    need_mb: dict[str, float]
+
+
+def estimate_need_mb(settings: Settings, model: str) -> float:
+    """A model's worker at its peak: GGUF size + KV cache for its n_ctx + the worker's own (machine.py)."""
+    from ragq.shared.rag.llm import gguf_metadata
+
+    spec = catalog.get_model(settings, model)
+    path = catalog.model_path(settings, spec)
+    return machine.need_mb(path.stat().st_size, machine.kv_cache_mb(gguf_metadata(path), spec.params.n_ctx))
+
+
+def memory_budget_mb(settings: Settings) -> tuple[float, str]:
+    if settings.memory_limit_mb:
+        return float(settings.memory_limit_mb), "memory_limit_mb"
+    return machine.available_mb(), "available memory"
+
+
+def check_fits_alone(needs: dict[str, float], budget: tuple[float, str]) -> None:
+    """Before anything runs: a model that cannot fit even with the machine to itself is refused, in one line."""
+    limit, source = budget
+    for model, need in needs.items():
+        if need > limit:
+            raise ResourceError(
+                f"model '{model}' needs about {need:,.0f} MB (file, KV cache, worker) and the {source} is "
+                f"{limit:,.0f} MB: free memory, choose a smaller quantization, or lower its n_ctx."
+            )
+
+
+def plan_threads(requested: int | None, parallel: int) -> tuple[int, str, str | None]:
+    """Threads per worker, why, and a warning when the workers would oversubscribe the cores.
+
+    Measured here: two workers with 2 threads each on 2 cores ran 3-4x slower than one; with 1 each, near single speed.
+    """
+    cores, reason = machine.default_threads()
+    if requested:
+        threads, reason = requested, "--threads"
+    else:
+        threads = max(1, cores // max(1, parallel))
+        reason = f"{reason} / {parallel} workers" if parallel > 1 else reason
+    if threads * parallel > cores:
+        return (
+            threads,
+            reason,
+            (
+                f"{parallel} workers x {threads} threads on {cores} cores: the workers will slow each other "
+                f"down and their timings will not be comparable; use --threads {max(1, cores // parallel)}."
+            ),
+        )
+    return threads, reason, None
+
+
+def host_workers(url: str, host: str) -> list[str]:
+    """ragq workers already live on this host, of any run or home that shares this broker."""
+    try:
+        return presence.on_host(presence.client(url), host)
+    except Exception:  # noqa: BLE001 - a warning we cannot give is no reason to stop the run
+        return []
+
+
+def _spawn_worker(
+    settings: Settings, url: str, model: str, threads: int, index: str, gpu_layers=None
+) -> subprocess.Popen:
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = (logs / f"worker-{model}.log").open("ab")
+    cmd = [sys.executable, "-m", "ragq.producer.cli", "--home", str(settings.home), "worker", "--model", model]
+    cmd += ["--threads", str(threads), "--index", index]
+    cmd += ["--gpu-layers", str(gpu_layers)] if gpu_layers is not None else []
+    env = {**os.environ, "RAGQ_BROKER_URL": url}
+    # a session of its own: Ctrl-C reaches ragq run, which then stops the workers itself
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _stop(procs: list[subprocess.Popen], timeout: float = 15) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _release(settings: Settings, workers: list[str]) -> list[tuple[int, str]]:
+    """Jobs that gone workers held go back to queued, for the next worker to take."""
+    with db.session(db.engine_for(settings)) as s:
+        return jobs.release_workers(s, workers)
+
+
+def _log_tail(settings: Settings, model: str, lines: int = 5) -> str:
+    path = settings.home / "logs" / f"worker-{model}.log"
+    tail = path.read_text(errors="replace").strip().splitlines()[-lines:] if path.exists() else []
+    return " | ".join(tail)
+
+
+@dataclass
+class Workers:
+    """The worker subprocesses `ragq run` started, replaced when something kills them."""
+
+    settings: Settings
+    url: str
+    index: str
+    threads: int
+    gpu_layers: int | str | None = None
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    restarts: int = 0
+
+    def _id(self, model: str) -> str:
+        return worker_id(model, socket.gethostname(), self.procs[model].pid)
+
+    def start(self, model: str) -> None:
+        self.procs[model] = _spawn_worker(self.settings, self.url, model, self.threads, self.index, self.gpu_layers)
+
+    def finish(self, model: str) -> None:
+        """Stop a worker whose model has no work left, so the next one gets the machine."""
+        _stop([self.procs[model]])
+        _release(self.settings, [self._id(model)])
+        del self.procs[model]
+
+    def check(self, app) -> None:
+        """A worker that exited by itself (bad model, bad settings) ends the run. A killed one is replaced and
+        its job queued again at once; the job's attempt counter stops a job that kills every worker."""
+        for model, proc in list(self.procs.items()):
+            if proc.poll() is None:
+                continue
+            if proc.returncode >= 0:
+                raise RagqError(
+                    f"the worker for '{model}' stopped (exit {proc.returncode}): "
+                    f"{_log_tail(self.settings, model)} (log: {self.settings.home / 'logs'})"
+                )
+            self.restarts += 1
+            publish(app, _release(self.settings, [self._id(model)]))
+            self.start(model)
+
+    def stop(self) -> None:
+        _stop(list(self.procs.values()))
+        if self.procs:
+            _release(self.settings, [self._id(m) for m in self.procs])
+        self.procs.clear()
+
+
+# (per-run job counts, per-run status: "smollm2-135m running", "gemma3-270m waits (1 model before it)")
+Progress = Callable[[dict[int, dict[str, int]], dict[int, str]], None]
+
+
+def statuses(run_models: dict[int, str], running: list[str], waiting: list[str]) -> dict[int, str]:
+    def status(model: str) -> str:
+        if model in running:
+            return f"{model} running"
+        if model in waiting:
+            ahead = waiting.index(model) + len(running)
+            return f"{model} waits ({ahead} model{'s' if ahead != 1 else ''} before it)"
+        return f"{model} finished"
+
+    return {run_id: status(model) for run_id, model in run_models.items()}
+
+
+def supervise(
+    settings: Settings,
+    run_models: dict[int, str],
+    schedule: Schedule,
+    workers: Workers,
+    progress: Progress,
+    budget_mb: float,
+    poll_s: float = 0.5,
+) -> None:
+    """Until every job is done or failed: start workers in the schedule's order as slots and memory allow, stop
+    each once its model's work is done, replace killed ones, requeue expired leases."""
+    engine = db.engine_for(settings)
+    app = make_app(workers.url)
+    run_ids = list(run_models)
+    waiting = list(schedule.order)
+    next_reap = time.monotonic() + settings.lease_s / 3
+    while True:
+        with db.session(engine) as s:
+            counts = jobs.progress(s, run_ids)
+            unfinished = jobs.pending_models(s, run_ids)
+        for model in [m for m in workers.procs if m not in unfinished]:
+            workers.finish(model)
+        waiting = [m for m in waiting if m in unfinished]
+        while waiting and len(workers.procs) < schedule.parallel:
+            in_use = sum(schedule.need_mb[m] for m in workers.procs)
+            if workers.procs and in_use + schedule.need_mb[waiting[0]] > budget_mb:
+                break  # it fits alone (checked before the run), not beside these: wait for one to finish
+            workers.start(waiting.pop(0))
+        progress(counts, statuses(run_models, list(workers.procs), waiting))
+        if jobs.all_finished(counts):
+            return
+        workers.check(app)
+        if time.monotonic() >= next_reap:  # a worker elsewhere that died without anyone noticing
+            with db.session(engine) as s:
+                publish(app, jobs.release_expired(s, run_ids))
+            next_reap = time.monotonic() + settings.lease_s / 3
+        time.sleep(poll_s)
+
+
+def make_schedule(settings: Settings, plan: Plan, threads: int | None, parallel: int, warn) -> Schedule:
+    with db.session(db.engine_for(settings)) as s:
+        busy = jobs.pending_models(s, plan.run_ids)
+    order = [m for m in dict.fromkeys(r.model for r in plan.runs) if m in busy]
+    slots = max(1, min(parallel, len(order) or 1))
+    each, reason, warning = plan_threads(threads, slots)
+    if warning:
+        warn(warning)
+    needs = {m: estimate_need_mb(settings, m) for m in order}
+    return Schedule(order, slots, each, reason, needs)
+
+
+def run(
+    settings: Settings,
+    req: RunRequest,
+    threads: int | None,
+    progress: Progress,
+    warn=print,
+    say=print,
+    parallel: int = 1,
+    gpu_layers: int | str | None = None,
+) -> Plan:
+    """Check that every model fits, enqueue, run the models' workers as scheduled, stop what was started."""
+    if parallel < 1:
+        raise RagqError(f"--parallel {parallel}: give 1 (one model at a time) or more.")
+    budget = memory_budget_mb(settings)
+    check_fits_alone({m: estimate_need_mb(settings, m) for m in dict.fromkeys(req.models)}, budget)
+    server = None if settings.broker_url else embedded(settings)
+    started_here = server.start() if server else False
+    workers = None
+    try:
+        url = broker_url(settings)
+        others = host_workers(url, socket.gethostname()) if not started_here else []
+        if others:
+            warn(
+                f"{len(others)} ragq worker(s) already run on this host ({', '.join(others)}): "
+                "they share its cores and memory, so this run's timings will not be comparable to a run made alone."
+            )
+        # enqueue also republishes unfinished jobs of existing runs (an interrupted run, a broker restart)
+        plan = enqueue(settings, req)
+        schedule = make_schedule(settings, plan, threads, parallel, warn)
+        if schedule.order:
+            say(describe(schedule))
+        workers = Workers(settings, url, req.index, schedule.threads, gpu_layers)
+        supervise(settings, {r.run_id: r.model for r in plan.runs}, schedule, workers, progress, budget[0])
+        return plan
+    finally:
+        if workers:
+            workers.stop()
+        if started_here:
+            server.stop()
+
+
+def describe(schedule: Schedule) -> str:
+    how = "one at a time" if schedule.parallel == 1 else f"{schedule.parallel} at a time"
+    models = " -> ".join(f"{m} (~{schedule.need_mb[m]:,.0f} MB)" for m in schedule.order)
+    return f"models {how}, {schedule.threads} threads each ({schedule.threads_reason}): {models}"

@@ -1,0 +1,139 @@
+"""Per-run summaries and their statistics, from the rows shared/store/results.py reads."""
+
+import statistics
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ragq.shared.output.stats import bootstrap_ci, percentile
+from ragq.shared.store.results import ResultRow, result_rows, spec_id
+from ragq.shared.store.schema import IndexRow, Job, ModelRow, QuestionSet, Run
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: int
+    model: str
+    spec_id: str  # tells two runs of one model name with different settings apart
+    prompt_kind: str
+    index: str
+    questions: str
+    fusion: str
+    ratio: float
+    jobs: int
+    done: int
+    failed: int
+    repeat: int
+    mean_cosine: float | None
+    cosine_ci_low: float | None  # 95% bootstrap interval of the mean cosine
+    cosine_ci_high: float | None
+    std_cosine: float | None
+    evidence_hit_rate: float | None  # share of answers whose prompt held an evidence page (questions with evidence)
+    mean_total_s: float | None
+    std_total_s: float | None  # over every answer: questions differ, so this is mostly their spread
+    repeat_sd_s: float | None  # with --repeat: each question's SD over its repetitions, averaged (llama-bench's +-)
+    repeat_sd_cosine: float | None
+    p50_total_s: float | None
+    p95_total_s: float | None
+    mean_ttft_s: float | None
+    prompt_tokens_per_s: float | None  # llama-bench's pp: prompt tokens / prompt-eval seconds, over the run
+    gen_tokens_per_s: float | None  # llama-bench's tg
+    peak_rss_mb: float | None
+    mean_gen_tokens: float | None
+    host_workers: int | None = None  # the most ragq workers that shared the host during one of its jobs
+    placement: str | None = None  # where its model ran: "CPU", "Metal 31/31 layers" ("mixed" if its jobs differ)
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def _std(values: list[float]) -> float | None:
+    """Sample standard deviation; None below two values."""
+    return statistics.stdev(values) if len(values) > 1 else None
+
+
+def _repeat_sd(rows: list[ResultRow], field: str) -> float | None:
+    by_question: dict[str, list[float]] = {}
+    for r in rows:
+        by_question.setdefault(r.question, []).append(getattr(r, field))
+    spreads = [statistics.stdev(v) for v in by_question.values() if len(v) > 1]
+    return statistics.fmean(spreads) if spreads else None
+
+
+def _rate(tokens: int, seconds: float) -> float | None:
+    return tokens / seconds if seconds else None
+
+
+def summarize(s: Session, run_ids: list[int]) -> list[RunSummary]:
+    rows: dict[int, list[ResultRow]] = {}
+    for r in result_rows(s, run_ids):
+        rows.setdefault(r.run_id, []).append(r)
+    runs = s.execute(
+        select(
+            Run.id,
+            ModelRow.name,
+            Run.spec_digest,
+            Run.prompt_kind,
+            IndexRow.name,
+            QuestionSet.name,
+            Run.fusion,
+            Run.ratio,
+            Run.repeat,
+        )
+        .join(ModelRow, Run.model_id == ModelRow.id)
+        .join(IndexRow, Run.index_id == IndexRow.id)
+        .join(QuestionSet, Run.set_id == QuestionSet.id)
+        .where(Run.id.in_(run_ids))
+        .order_by(Run.id)
+    ).all()
+    return [_summary(s, run, rows.get(run[0], [])) for run in runs]
+
+
+def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
+    run_id, model, digest, prompt_kind, index, qset, fusion, ratio, repeat = run
+    states = s.scalars(select(Job.state).where(Job.run_id == run_id)).all()
+    cosines, seconds = [r.cosine for r in done], [r.total_s for r in done]
+    ci = bootstrap_ci(cosines) or (None, None)
+    evidence = [float(r.evidence_rank > 0) for r in done if r.evidence_rank is not None]
+    return RunSummary(
+        run_id=run_id,
+        model=model,
+        spec_id=spec_id(digest),
+        prompt_kind=prompt_kind,
+        index=index,
+        questions=qset,
+        fusion=fusion,
+        ratio=ratio,
+        jobs=len(states),
+        done=len(done),
+        failed=states.count("failed"),
+        repeat=repeat,
+        mean_cosine=_mean(cosines),
+        cosine_ci_low=ci[0],
+        cosine_ci_high=ci[1],
+        std_cosine=_std(cosines),
+        evidence_hit_rate=_mean(evidence),
+        mean_total_s=_mean(seconds),
+        std_total_s=_std(seconds),
+        repeat_sd_s=_repeat_sd(done, "total_s"),
+        repeat_sd_cosine=_repeat_sd(done, "cosine"),
+        p50_total_s=percentile(seconds, 50),
+        p95_total_s=percentile(seconds, 95),
+        mean_ttft_s=_mean([r.ttft_s for r in done]),
+        prompt_tokens_per_s=_rate(sum(r.prompt_tokens for r in done), sum(r.prompt_eval_s for r in done)),
+        gen_tokens_per_s=_rate(sum(r.gen_tokens for r in done), sum(r.gen_s for r in done)),
+        peak_rss_mb=max((r.peak_rss_mb for r in done), default=None),
+        mean_gen_tokens=_mean([r.gen_tokens for r in done]),
+        host_workers=max((r.host_workers for r in done if r.host_workers is not None), default=None),
+        placement=_one({r.placement for r in done if r.placement}),
+    )
+
+
+def _one(values: set[str]) -> str | None:
+    return None if not values else values.pop() if len(values) == 1 else "mixed"
+
+
+def as_dicts(items) -> list[dict]:
+    return [asdict(item) for item in items]

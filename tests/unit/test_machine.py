@@ -1,0 +1,107 @@
+"""Threads, memory, offload and scheduling decisions, each platform's branch faked where it cannot run here."""
+
+import click
+import pytest
+
+from ragq.producer import supervisor
+from ragq.producer.cli.output import GpuLayers
+from ragq.shared import machine
+from ragq.shared.errors import ResourceError
+
+# SmolLM2-135M's GGUF metadata (read with llama.cpp from the catalog file)
+SMOLLM2 = {
+    "general.architecture": "llama",
+    "llama.block_count": "30",
+    "llama.embedding_length": "576",
+    "llama.attention.head_count": "9",
+    "llama.attention.head_count_kv": "3",
+}
+
+
+def test_threads_on_apple_silicon_are_the_performance_cores():
+    sysctl = {"hw.perflevel0.physicalcpu": 4}.get
+    assert machine.default_threads("darwin", "arm64", sysctl, lambda: 8) == (4, "performance cores")
+
+
+def test_threads_elsewhere_are_the_physical_cores():
+    assert machine.default_threads("linux", "x86_64", lambda name: None, lambda: 8) == (8, "physical cores")
+    # an Intel Mac has no performance levels: its physical cores
+    assert machine.default_threads("darwin", "x86_64", lambda name: 99, lambda: 4) == (4, "physical cores")
+    # a Mac whose sysctl does not answer falls back too
+    assert machine.default_threads("darwin", "arm64", lambda name: None, lambda: 8) == (8, "physical cores")
+
+
+def test_threads_fall_back_to_logical_cpus(monkeypatch):
+    monkeypatch.setattr(machine.os, "cpu_count", lambda: 6)
+    assert machine.default_threads("linux", "x86_64", lambda name: None, lambda: None) == (6, "logical CPUs")
+
+
+def test_kv_cache_by_hand():
+    # 2048 tokens x 30 layers x 3 KV heads x (64 + 64) dims x 2 bytes = 45 MiB
+    assert machine.kv_cache_mb(SMOLLM2, 2048) == pytest.approx(2048 * 30 * 3 * 128 * 2 / 2**20) == 45.0
+    # explicit key/value lengths win over embedding / heads (Gemma 3 declares them)
+    gemma = {"general.architecture": "gemma3", "gemma3.block_count": 18, "gemma3.embedding_length": 640,
+             "gemma3.attention.head_count": 4, "gemma3.attention.head_count_kv": 1,
+             "gemma3.attention.key_length": 256, "gemma3.attention.value_length": 256}  # fmt: skip
+    assert machine.kv_cache_mb(gemma, 1024) == pytest.approx(1024 * 18 * 1 * 512 * 2 / 2**20)
+
+
+def test_need_is_file_plus_cache_plus_worker():
+    assert machine.need_mb(100 * 2**20, 45.0) == 100 + 45 + machine.WORKER_OVERHEAD_MB
+
+
+@pytest.mark.parametrize(
+    "value, supports, expected", [("auto", False, 0), ("auto", True, -1), (0, True, 0), (12, False, 12), (-1, True, -1)]
+)
+def test_auto_offload_resolves_by_build(value, supports, expected):
+    assert machine.resolve_gpu_layers(value, supports) == expected
+
+
+def test_backend_and_layers_offloaded():
+    cpu = "CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | OPENMP = 1 | REPACK = 1 |"
+    assert machine.backend(cpu, False) == "CPU"
+    assert machine.backend("Metal : EMBED_LIBRARY = 1 | CPU : NEON = 1 |", True) == "Metal"
+    assert machine.backend("CUDA : ARCHS = 900 | USE_GRAPHS = 1 | CPU : AVX2 = 1 |", True) == "CUDA"
+    assert machine.offload(-1, 30, True) == 31 and machine.offload(10, 30, True) == 10
+    assert machine.offload(-1, 30, False) == 0
+
+
+def test_device_name_per_platform():
+    assert machine.device_name("CUDA", "linux", nvml=lambda: {"name": "NVIDIA H100"}) == "NVIDIA H100"
+    assert machine.device_name("CUDA", "linux", nvml=lambda: None) is None
+    assert machine.device_name("CPU", "linux")  # the processor or the machine, never empty
+
+
+def test_a_model_that_cannot_fit_alone_is_refused_in_one_line():
+    with pytest.raises(ResourceError) as err:
+        supervisor.check_fits_alone({"small": 500, "big": 6000}, (4000.0, "memory_limit_mb"))
+    assert "'big' needs about 6,000 MB" in str(err.value) and "\n" not in str(err.value)
+    supervisor.check_fits_alone({"small": 500}, (4000.0, "available memory"))
+
+
+def test_threads_split_only_under_parallel(monkeypatch):
+    monkeypatch.setattr(machine, "default_threads", lambda: (8, "physical cores"))
+    assert supervisor.plan_threads(None, 1) == (8, "physical cores", None)
+    assert supervisor.plan_threads(None, 2)[:2] == (4, "physical cores / 2 workers")
+    threads, _, warning = supervisor.plan_threads(8, 2)
+    assert threads == 8 and "--threads 4" in warning
+
+
+def test_progress_names_the_running_model_and_who_waits():
+    status = supervisor.statuses({1: "a", 2: "a", 3: "b", 4: "c"}, running=["a"], waiting=["b", "c"])
+    assert status == {
+        1: "a running",
+        2: "a running",
+        3: "b waits (1 model before it)",
+        4: "c waits (2 models before it)",
+    }
+    assert supervisor.statuses({1: "a"}, [], []) == {1: "a finished"}
+
+
+def test_gpu_layers_option():
+    param = GpuLayers()
+    assert param.convert("auto", None, None) == "auto" and param.convert("-1", None, None) == -1
+    with pytest.raises(click.BadParameter, match="'auto'"):
+        param.convert("all", None, None)
+    with pytest.raises(click.BadParameter):
+        param.convert("-2", None, None)
