@@ -234,7 +234,9 @@ def supervise(
         time.sleep(poll_s)
 
 
-def make_schedule(settings: Settings, plan: Plan, threads: int | None, parallel: int, warn) -> Schedule:
+def make_schedule(
+    settings: Settings, plan: Plan, threads: int | None, parallel: int, needs: dict[str, float], warn
+) -> Schedule:
     with db.session(db.engine_for(settings)) as s:
         busy = jobs.pending_models(s, plan.run_ids)
     order = [m for m in dict.fromkeys(r.model for r in plan.runs) if m in busy]
@@ -242,8 +244,7 @@ def make_schedule(settings: Settings, plan: Plan, threads: int | None, parallel:
     each, reason, warning = plan_threads(threads, slots)
     if warning:
         warn(warning)
-    needs = {m: estimate_need_mb(settings, m) for m in order}
-    return Schedule(order, slots, each, reason, needs)
+    return Schedule(order, slots, each, reason, {m: needs[m] for m in order})
 
 
 def run(
@@ -260,7 +261,8 @@ def run(
     if parallel < 1:
         raise RagqError(f"--parallel {parallel}: give 1 (one model at a time) or more.")
     budget = memory_budget_mb(settings)
-    check_fits_alone({m: estimate_need_mb(settings, m) for m in dict.fromkeys(req.models)}, budget)
+    needs = {m: estimate_need_mb(settings, m) for m in dict.fromkeys(req.models)}
+    check_fits_alone(needs, budget)
     server = None if settings.broker_url else embedded(settings)
     started_here = server.start() if server else False
     workers = None
@@ -274,7 +276,7 @@ def run(
             )
         # enqueue also republishes unfinished jobs of existing runs (an interrupted run, a broker restart)
         plan = enqueue(settings, req)
-        schedule = make_schedule(settings, plan, threads, parallel, warn)
+        schedule = make_schedule(settings, plan, threads, parallel, needs, warn)
         if schedule.order:
             say(describe(schedule))
         workers = Workers(settings, url, req.index, schedule.threads, gpu_layers)

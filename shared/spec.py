@@ -63,6 +63,8 @@ class QuantizedSource(Strict):
     base: str
     type: str
     file: str
+    base_sha256: str | None = None  # the base file it was made from
+    requantized: bool = False  # the base was already quantized: both roundings' errors add up
 
 
 Source = Annotated[PackageSource | PathSource | UrlSource | QuantizedSource, Field(discriminator="kind")]

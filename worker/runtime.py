@@ -256,6 +256,7 @@ class WorkerRuntime:
             cpu_s=cpu_s,
             prefix_reused_tokens=g.prefix_reused_tokens,
             evidence_rank=o.evidence_rank,
+            **(o.metrics.as_dict() if o.metrics else {}),
             host=socket.gethostname(),
             pid=os.getpid(),
             worker=self.worker_id,

@@ -88,6 +88,25 @@ def add(settings, name, path, template, stop, system, **params) -> None:
 
 @models.command()
 @click.argument("name")
+@click.option(
+    "--to", "types", multiple=True, required=True, help="Quantization type (repeatable): Q2_K, Q4_K_M, Q8_0..."
+)
+@click.option("--threads", type=click.IntRange(min=1), help="Quantizer threads (default: physical cores).")
+@json_option
+@click.pass_obj
+def quantize(settings, name, types, threads, as_json) -> None:
+    """Make quantized variants of NAME with llama.cpp's quantizer, each registered as NAME-TYPE (e.g.
+    smollm2-135m-q8_0) with NAME's prompt and sampling; variants that exist are kept."""
+    from ragq.shared import quantize as quantizing
+
+    say = (lambda line: None) if as_json else click.echo  # noqa: E731
+    variants = quantizing.quantize(settings, name, list(types), threads or machine.default_threads()[0], say)
+    if as_json:
+        print_json([{**v.__dict__, "path": str(v.path)} for v in variants])
+
+
+@models.command()
+@click.argument("name")
 @click.option("--url", help="Download this URL instead of a catalog entry's, and register it as NAME.")
 @click.option("--sha256", "sha256", help="With --url: the expected sha256 (checked; recorded either way).")
 @click.option("--template", help="With --url: completion template, for a GGUF without a chat template.")

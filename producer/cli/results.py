@@ -12,6 +12,7 @@ from ragq.shared.output import compare as cmp
 from ragq.shared.output import export as exp
 from ragq.shared.output import report as rep
 from ragq.shared.output.summary import as_dicts, summarize
+from ragq.shared.rag.metrics import METRICS
 from ragq.shared.store import db, jobs
 from ragq.shared.store.results import result_rows, select_runs
 
@@ -36,7 +37,9 @@ def run_selection(command):
     return wrapper
 
 
-def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool = True) -> None:
+def print_results(
+    settings, run_ids: list[int], as_json: bool, by_question: bool = True, metric: str = "cosine"
+) -> None:
     with db.session(db.engine_for(settings)) as s:
         run_ids = jobs.resolve_runs(s, run_ids)
         rows, summaries = result_rows(s, run_ids), summarize(s, run_ids)
@@ -46,7 +49,8 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
     if by_question:
         print_table(
             "Answers",
-            ["run", "model", "ratio", "rep", "question", "cosine", "seconds", "prompt tok", "gen tok"],
+            ["run", "model", "ratio", "rep", "question", "cosine", *([metric] if metric != "cosine" else []), "seconds"]
+            + ["prompt tok", "gen tok"],
             [
                 [
                     r.run_id,
@@ -55,6 +59,7 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
                     r.repetition,
                     r.question[:60],
                     r.cosine,
+                    *([getattr(r, metric)] if metric != "cosine" else []),
                     r.total_s,
                     r.prompt_tokens,
                     r.gen_tokens,
@@ -81,7 +86,8 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
             "ratio",
             "done",
             "failed",
-            "cosine [95% CI]",
+            f"{metric} [95% CI]",
+            "abstained",
             "evidence",
             "mean s (sd)",
             "p50 s",
@@ -100,7 +106,8 @@ def print_results(settings, run_ids: list[int], as_json: bool, by_question: bool
                 m.ratio,
                 f"{m.done}/{m.jobs}",
                 m.failed,
-                _with_ci(m),
+                _with_ci(m.metric(metric)),
+                fmt(m.abstention_rate, 2),
                 fmt(m.evidence_hit_rate, 2),
                 _with_sd(m.mean_total_s, m.std_total_s),
                 m.p50_total_s,
@@ -125,10 +132,20 @@ def print_failures(settings, run_ids: list[int]) -> None:
         click.echo(f"{count} failed (run {', '.join(map(str, runs))}): {' '.join(reason.split())[:300]}")
 
 
-def _with_ci(m) -> str:
-    if m.mean_cosine is None:
+def _with_ci(summary: dict) -> str:
+    if summary["mean"] is None:
         return "-"
-    return f"{m.mean_cosine:.3f}" + (f" [{m.cosine_ci_low:.3f}, {m.cosine_ci_high:.3f}]" if m.cosine_ci_low else "")
+    low, high = summary["ci_low"], summary["ci_high"]
+    return f"{summary['mean']:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None else "")
+
+
+metric_option = click.option(
+    "--metric",
+    type=click.Choice(METRICS),
+    default="cosine",
+    show_default=True,
+    help="Accuracy measure: cosine (the study's), token_f1, exact_match, rouge_l, groundedness or number_match.",
+)
 
 
 def _with_sd(mean: float | None, sd: float | None) -> str:
@@ -143,45 +160,84 @@ def _with_sd(mean: float | None, sd: float | None) -> str:
     show_default=True,
     help="A summary per run, or also every answer.",
 )
+@metric_option
+@click.option("--pareto", is_flag=True, help="Accuracy against seconds and memory: the front, one line per budget.")
 @json_option
 @click.pass_obj
 @run_selection
-def results(settings, run_ids, by, as_json) -> None:
-    """Per-run summary: answered and failed, mean cosine with a 95% bootstrap interval, evidence hit rate,
-    p50/p95 seconds, time to first token, prompt and generation tokens/s, peak RSS."""
-    print_results(settings, run_ids, as_json, by_question=by == "question")
+def results(settings, run_ids, by, metric, pareto, as_json) -> None:
+    """Per-run summary: answered and failed, mean accuracy (--metric; cosine by default) with a 95% bootstrap
+    interval, abstentions, evidence hit rate, p50/p95 seconds, time to first token, tokens/s, peak RSS."""
+    if pareto:
+        print_pareto(settings, run_ids, metric, as_json)
+        return
+    print_results(settings, run_ids, as_json, by_question=by == "question", metric=metric)
+
+
+def print_pareto(settings, run_ids: list[int], metric: str, as_json: bool) -> None:
+    from ragq.shared.output import pareto
+
+    with db.session(db.engine_for(settings)) as s:
+        pts = pareto.points(summarize(s, jobs.resolve_runs(s, run_ids)), metric)
+    if not pts:
+        raise UsageError(f"no finished run has a {metric}, p50 seconds and peak RSS yet: run some first.")
+    on_time = {p.run_id for p in pareto.front(pts, ("seconds",))}
+    on_memory = {p.run_id for p in pareto.front(pts, ("rss_mb",))}
+    sentences = pareto.budget_sentences(pts, metric)
+    if as_json:
+        rows = [
+            {**p.__dict__, "front_seconds": p.run_id in on_time, "front_memory": p.run_id in on_memory} for p in pts
+        ]
+        print_json({"metric": metric, "runs": rows, "budgets": sentences})
+        return
+    print_table(
+        f"Accuracy ({metric}) against cost: on a front, no other run is both more accurate and cheaper",
+        ["run", "model", f"{metric} [95% CI]", "p50 s", "peak RSS MB", "front: time", "front: memory"],
+        [
+            [p.run_id, p.label, _with_ci({"mean": p.accuracy, "ci_low": p.ci_low, "ci_high": p.ci_high}),
+             p.seconds, fmt(p.rss_mb, 0), "yes" if p.run_id in on_time else "", "yes" if p.run_id in on_memory else ""]
+            for p in sorted(pts, key=lambda p: p.seconds)
+        ],
+    )  # fmt: skip
+    for line in sentences:
+        click.echo(line[0].upper() + line[1:])
 
 
 @click.command()
 @click.argument("run_a", type=int)
 @click.argument("run_b", type=int)
+@metric_option
 @json_option
 @click.pass_obj
-def compare(settings, run_a, run_b, as_json) -> None:
-    """RUN_A against RUN_B per question: cosines, difference (B - A), speed-up (A seconds / B seconds)."""
+def compare(settings, run_a, run_b, metric, as_json) -> None:
+    """RUN_A against RUN_B per question: the metric on each side (cosine by default), difference (B - A),
+    speed-up (A seconds / B seconds)."""
     with db.session(db.engine_for(settings)) as s:
         jobs.resolve_runs(s, [run_a, run_b])
         rows = result_rows(s, [run_a, run_b])
         summaries = {m.run_id: m for m in summarize(s, [run_a, run_b])}
     label = {run_id: f"{m.model} spec {m.spec_id}" for run_id, m in summaries.items()}
     notes = placement_notes(summaries[run_a], summaries[run_b])
-    result = cmp.compare([r for r in rows if r.run_id == run_a], [r for r in rows if r.run_id == run_b])
+    result = cmp.compare([r for r in rows if r.run_id == run_a], [r for r in rows if r.run_id == run_b], metric)
     if result is None:
-        raise UsageError(f"runs {run_a} and {run_b} share no answered question: compare runs over one question set.")
+        raise UsageError(
+            f"runs {run_a} and {run_b} share no answered question with a {metric}: compare runs over one question "
+            "set (groundedness is missing from results stored before schema revision 0004)."
+        )
     if as_json:
         print_json({**asdict(result), "a": label[run_a], "b": label[run_b], "notes": notes})
         return
     print_table(
         f"Run {run_a} (A: {label[run_a]}) against run {run_b} (B: {label[run_b]})",
-        ["question", "cosine A", "cosine B", "B - A", "seconds A", "seconds B", "B faster x"],
+        ["question", f"{metric} A", f"{metric} B", "B - A", "seconds A", "seconds B", "B faster x"],
         [
-            [p.question[:60], p.cosine_a, p.cosine_b, p.diff, p.seconds_a, p.seconds_b, fmt(p.speedup, 1)]
+            [p.question[:60], p.value_a, p.value_b, p.diff, p.seconds_a, p.seconds_b, fmt(p.speedup, 1)]
             for p in result.pairs
         ],
     )
     ci = f" (95% CI {result.diff_ci[0]:+.3f} to {result.diff_ci[1]:+.3f})" if result.diff_ci else ""
     click.echo(
-        f"mean cosine difference B - A: {result.mean_diff:+.3f}{ci}; B answered {result.speedup:.1f}x as fast "
+        f"mean {metric} difference B - A: {result.mean_diff:+.3f}{ci}; B answered {result.speedup:.1f}x as fast "
         f"on average, up to {result.max_speedup:.1f}x on one question"
     )
     for note in notes:

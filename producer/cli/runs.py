@@ -303,12 +303,28 @@ def _run(
     help="Models answered at once. 1: each model in turn with the whole machine, so its timings do not depend on "
     "the others; more: throughput, the cores split between them.",
 )
+@click.option(
+    "--quants",
+    help="Quantization sweep, e.g. Q2_K,Q4_K_M,Q8_0: each --model and its variants (made first where missing, "
+    "as `ragq models quantize` does) all run.",
+)
 @gpu_layers_option
 @json_option
 @click.pass_obj
-def run(settings, req, threads, parallel, gpu_layers, as_json) -> None:
+def run(settings, req, threads, parallel, quants, gpu_layers, as_json) -> None:
     """Do the whole job on this machine: broker (embedded unless RAGQ_BROKER_URL is set), each model's worker in
     turn (--parallel N: N at once), enqueue, wait with progress, print results, stop everything started."""
+    if quants:
+        from ragq.shared import machine
+        from ragq.shared.quantize import quantize
+
+        types = [t.strip() for t in quants.split(",") if t.strip()]
+        say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))  # noqa: E731
+        models = []
+        for base in req.models:
+            variants = quantize(settings, base, types, threads or machine.default_threads()[0], say)
+            models += [base, *(v.name for v in variants)]
+        req = dataclasses.replace(req, models=list(dict.fromkeys(models)))
     _run(settings, req, threads, as_json, parallel, gpu_layers)
 
 

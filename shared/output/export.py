@@ -43,7 +43,11 @@ PROVENANCE_COLUMNS = {
     "seed": [("llama_cpp", "sampling", "seed"), ("generation", "seed")],
     "n_threads": [("llama_cpp", "n_threads"), ("generation", "n_threads")],
     "n_gpu_layers": [("llama_cpp", "load", "n_gpu_layers"), ("generation", "n_gpu_layers")],
+    "offload_backend": [("offload", "backend")],
+    "layers_offloaded": [("offload", "layers_offloaded")],
+    "host_workers": [("host_workers",)],
     "embedder": [("embedder",)],
+    "embedder_runtime": [("embedder_runtime",)],
     "kv_cache": [("kv_cache",)],
     "retrieval": [("retrieval",)],
 }

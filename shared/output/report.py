@@ -3,7 +3,9 @@
 import html
 from datetime import UTC, datetime
 
+from ragq.shared.output import pareto
 from ragq.shared.output.summary import RunSummary
+from ragq.shared.rag.metrics import METRICS
 from ragq.shared.store.results import ResultRow
 
 
@@ -15,48 +17,121 @@ def _short(question: str, n: int = 48) -> str:
     return question if len(question) <= n else question[: n - 1] + "…"
 
 
-def treemap(rows: list[ResultRow], labels: dict[int, str]):
-    """The study's figure: a tile per model run and question, size and colour = cosine."""
-    import plotly.graph_objects as go
+def _tiles(rows: list[ResultRow], labels: dict[int, str], metric: str):
+    """(ids, parents, labels, sizes, colours, hover) for one metric: a parent tile per run, a child per answer."""
 
-    def mean_cosine(run_id: int) -> float:
-        mine = [r.cosine for r in rows if r.run_id == run_id]
+    def value(r: ResultRow) -> float:
+        v = getattr(r, metric)
+        return float(v) if v is not None else 0.0
+
+    def mean(run_id: int) -> float:
+        mine = [value(r) for r in rows if r.run_id == run_id]
         return sum(mine) / len(mine) if mine else 0.0
 
-    # (id, parent, label, size, colour, hover): one parent tile per run, one child per answer
-    tiles = [(label, "", label, 0, mean_cosine(run_id), label) for run_id, label in labels.items()]
+    tiles = [(label, "", label, 0, mean(run_id), label) for run_id, label in labels.items()]
     tiles += [
         (
             f"{labels[r.run_id]}/{r.repetition}/{r.question}",
             labels[r.run_id],
             _short(r.question, 32),
-            max(r.cosine, 0.001),
-            r.cosine,
-            f"{html.escape(r.question)}<br>cosine {r.cosine:.3f}, {r.total_s:.2f} s",
+            max(value(r), 0.001),
+            value(r),
+            f"{html.escape(r.question)}<br>{metric} {value(r):.3f}, cosine {r.cosine:.3f}, {r.total_s:.2f} s",
         )
         for r in rows
     ]
-    ids, parents, names, values, colors, hover = (list(column) for column in zip(*tiles, strict=True))
-    fig = go.Figure(
-        go.Treemap(
-            ids=ids,
-            parents=parents,
-            labels=names,
-            values=values,
-            branchvalues="remainder",
-            marker={
-                "colors": colors,
-                "colorscale": "RdYlGn",
-                "cmin": 0,
-                "cmax": 1,
-                "colorbar": {"title": "cosine"},
-            },
-            hovertext=hover,
-            hoverinfo="text",
+    return [list(column) for column in zip(*tiles, strict=True)]
+
+
+def treemap(rows: list[ResultRow], labels: dict[int, str]):
+    """The study's figure: a tile per model run and question, size and colour = cosine; a menu switches the metric
+    (in the page itself: the file stays self-contained)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, metric in enumerate(METRICS):
+        ids, parents, names, values, colors, hover = _tiles(rows, labels, metric)
+        fig.add_trace(
+            go.Treemap(
+                ids=ids,
+                parents=parents,
+                labels=names,
+                values=values,
+                branchvalues="remainder",
+                marker={"colors": colors, "colorscale": "RdYlGn", "cmin": 0, "cmax": 1, "colorbar": {"title": metric}},
+                hovertext=hover,
+                hoverinfo="text",
+                visible=i == 0,
+                name=metric,
+            )
         )
+    fig.update_layout(
+        title="Answer accuracy per model and question (tile size and colour: the metric chosen)",
+        height=600,
+        updatemenus=[_metric_menu(len(METRICS), 1)],
     )
-    fig.update_layout(title="Answer accuracy per model and question (tile size and colour: cosine)", height=600)
     return fig
+
+
+def _metric_menu(metrics: int, traces_per_metric: int) -> dict:
+    """A dropdown that shows one metric's traces and hides the others'."""
+    buttons = []
+    for i, metric in enumerate(METRICS[:metrics]):
+        visible = [j // traces_per_metric == i for j in range(metrics * traces_per_metric)]
+        buttons.append({"label": metric, "method": "update", "args": [{"visible": visible}]})
+    return {"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.12, "yanchor": "top", "direction": "down"}
+
+
+def pareto_figure(summaries: list[RunSummary]):
+    """Mean accuracy against p50 seconds and against peak RSS, every run with its interval, the front joined."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("against seconds per answer (p50)", "against worker peak RSS"))
+    for i, metric in enumerate(METRICS):
+        pts = pareto.points(summaries, metric)
+        for col, cost in ((1, "seconds"), (2, "rss_mb")):
+            err = {
+                "type": "data",
+                "array": [(p.ci_high if p.ci_high is not None else p.accuracy) - p.accuracy for p in pts],
+                "arrayminus": [p.accuracy - (p.ci_low if p.ci_low is not None else p.accuracy) for p in pts],
+            }
+            fig.add_trace(
+                go.Scatter(
+                    x=[getattr(p, cost) for p in pts], y=[p.accuracy for p in pts], text=[p.label for p in pts],
+                    mode="markers", error_y=err, marker={"size": 10, "color": "#888"}, name=f"runs ({metric})",
+                    visible=i == 0, showlegend=col == 1,
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+            edge = pareto.front(pts, (cost,))
+            fig.add_trace(
+                go.Scatter(
+                    x=[getattr(p, cost) for p in edge], y=[p.accuracy for p in edge], text=[p.label for p in edge],
+                    mode="lines+markers+text", textposition="top center", line={"color": "#d62728"},
+                    marker={"size": 12}, name=f"front ({metric})", visible=i == 0, showlegend=col == 1,
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+    fig.update_xaxes(title_text="p50 seconds per answer", row=1, col=1)
+    fig.update_xaxes(title_text="peak RSS MB", row=1, col=2)
+    fig.update_yaxes(title_text="mean accuracy (metric chosen), 95% interval", row=1, col=1)
+    fig.update_layout(
+        title="Which run to pick: up and left is better; the red line joins runs no other run beats",
+        height=520,
+        updatemenus=[_metric_menu(len(METRICS), 4)],
+    )
+    return fig
+
+
+def budgets_html(summaries: list[RunSummary]) -> str:
+    parts = []
+    for metric in METRICS:
+        lines = pareto.budget_sentences(pareto.points(summaries, metric), metric)
+        if lines:
+            items = "".join(f"<li>{html.escape(line[0].upper() + line[1:])}</li>" for line in lines)
+            parts.append(f"<h3>{metric}</h3><ul>{items}</ul>")
+    return "".join(parts) or "<p>No finished run yet.</p>"
 
 
 def time_per_question(rows: list[ResultRow], labels: dict[int, str]):
@@ -143,6 +218,11 @@ def summary_table(summaries: list[RunSummary]) -> str:
         "failed",
         "mean cosine",
         "95% CI",
+        "token F1",
+        "ROUGE-L",
+        "grounded",
+        "numbers",
+        "abstained",
         "evidence hit",
         "mean s",
         "p50 s",
@@ -165,6 +245,11 @@ def summary_table(summaries: list[RunSummary]) -> str:
                 s.failed,
                 f(s.mean_cosine),
                 f"{f(s.cosine_ci_low)} to {f(s.cosine_ci_high)}",
+                f(s.metric("token_f1")["mean"]),
+                f(s.metric("rouge_l")["mean"]),
+                f(s.metric("groundedness")["mean"]),
+                f(s.metric("number_match")["mean"]),
+                f(s.abstention_rate, 2),
                 f(s.evidence_hit_rate, 2),
                 f(s.mean_total_s, 2),
                 f(s.p50_total_s, 2),
@@ -189,6 +274,7 @@ def render(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
     if len({s.ratio for s in summaries}) > 1:
         figures.append(accuracy_vs_ratio(summaries))
     figures.append(accuracy_vs_speed(summaries))
+    figures.append(pareto_figure(summaries))
     charts = "\n".join(fig.to_html(full_html=False, include_plotlyjs=False) for fig in figures)
     made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
@@ -200,4 +286,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{background:#
 <p class="headline">{headline(summaries)}</p>
 <h2>Summary</h2>{summary_table(summaries)}
 {charts}
+<h2>Within a budget</h2>
+<p>For each run on the front of accuracy, seconds per answer and memory: its costs as a budget, and the most
+accurate run within it. A winner whose interval overlaps another's is not a clear winner.</p>
+{budgets_html(summaries)}
 </body></html>"""

@@ -1,12 +1,13 @@
 """Per-run summaries and their statistics, from the rows shared/store/results.py reads."""
 
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ragq.shared.output.stats import bootstrap_ci, percentile
+from ragq.shared.rag.metrics import METRICS
 from ragq.shared.store.results import ResultRow, result_rows, spec_id
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, QuestionSet, Run
 
@@ -43,6 +44,12 @@ class RunSummary:
     mean_gen_tokens: float | None
     host_workers: int | None = None  # the most ragq workers that shared the host during one of its jobs
     placement: str | None = None  # where its model ran: "CPU", "Metal 31/31 layers" ("mixed" if its jobs differ)
+    # every answer metric: {"token_f1": {"mean", "ci_low", "ci_high", "n"}, ...}, cosine included
+    metrics: dict = field(default_factory=dict)
+    abstention_rate: float | None = None  # share of answers that declined (counted apart from wrong ones)
+
+    def metric(self, name: str) -> dict:
+        return self.metrics.get(name) or {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
 
 
 def _mean(values: list[float]) -> float | None:
@@ -128,7 +135,16 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
         mean_gen_tokens=_mean([r.gen_tokens for r in done]),
         host_workers=max((r.host_workers for r in done if r.host_workers is not None), default=None),
         placement=_one({r.placement for r in done if r.placement}),
+        metrics={name: metric_summary([getattr(r, name) for r in done]) for name in METRICS},
+        abstention_rate=_mean([float(r.abstained) for r in done if r.abstained is not None]),
     )
+
+
+def metric_summary(values: list) -> dict:
+    """Mean with its 95% bootstrap interval over the answers that have the metric."""
+    kept = [float(v) for v in values if v is not None]
+    ci = bootstrap_ci(kept) or (None, None)
+    return {"mean": _mean(kept), "ci_low": ci[0], "ci_high": ci[1], "n": len(kept)}
 
 
 def _one(values: set[str]) -> str | None:

@@ -128,9 +128,11 @@ def offload_report(llama_cpp, llm, requested, resolved: int, supports: bool) -> 
 def gguf_metadata(path: Path) -> dict:
     """The file's metadata (architecture, layers, heads, context length...), read with its vocabulary only."""
     import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
 
     try:
-        llm = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+        with suppress_stdout_stderr(disable=False):  # llama.cpp warns about the vocabulary-only context on stderr
+            llm = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
     except (ValueError, RuntimeError, OSError) as exc:
         raise ModelLoadError(f"llama.cpp cannot read {path} ({exc}): check that it is a complete GGUF file.") from exc
     try:

@@ -1,11 +1,13 @@
-"""One question through RAG: retrieve -> fit prompt to n_ctx -> generate (timed) -> score. No I/O."""
+"""One question through RAG: retrieve -> fit prompt to n_ctx -> generate (timed) -> score (cosine and the
+answer metrics). No I/O."""
 
 import time
 from dataclasses import dataclass
 
-from ragq.shared.rag import retrieval, scoring
+from ragq.shared.rag import metrics, retrieval, scoring
 from ragq.shared.rag.evidence import evidence_rank
 from ragq.shared.rag.llm import Generation
+from ragq.shared.rag.metrics import AnswerMetrics
 from ragq.shared.rag.prompting import fit_to_context
 
 
@@ -19,6 +21,7 @@ class Outcome:
     retrieval_ms: float
     generation: Generation
     evidence_rank: int | None = None
+    metrics: AnswerMetrics | None = None  # F1, ROUGE-L, abstention, groundedness... (shared/rag/metrics.py)
 
 
 def answer_question(
@@ -42,6 +45,7 @@ def answer_question(
     build = runner.layout(prompt_kind).build
     fitted = fit_to_context([c.text for c in chunks], question, build, runner.count_tokens, p.n_ctx, p.max_tokens)
     generation = runner.generate(fitted.prompt, kv_reuse=kv_reuse)
+    context = "\n\n".join(c.text for c in chunks[: fitted.kept])
     return Outcome(
         answer=generation.text,
         prompt=fitted.prompt.text,
@@ -51,4 +55,5 @@ def answer_question(
         retrieval_ms=retrieval_ms,
         generation=generation,
         evidence_rank=evidence_rank(chunks[: fitted.kept], *evidence),
+        metrics=metrics.score_answer(generation.text, reference, context),
     )

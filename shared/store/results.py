@@ -29,6 +29,13 @@ class ResultRow:
     dropped_chunks: int
     peak_rss_mb: float
     evidence_rank: int | None
+    token_f1: float | None = None
+    exact_match: float | None = None
+    rouge_l: float | None = None
+    abstained: bool | None = None
+    groundedness: float | None = None
+    number_match: float | None = None
+    answer_words: int | None = None
     host_workers: int | None = None  # ragq workers alive on the host while it ran (None: not recorded)
     placement: str | None = None  # "CPU", "CUDA 31/31 layers"
 
@@ -65,6 +72,13 @@ def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
         Result.dropped_chunks,
         Result.peak_rss_mb,
         Result.evidence_rank,
+        Result.token_f1,
+        Result.exact_match,
+        Result.rouge_l,
+        Result.abstained,
+        Result.groundedness,
+        Result.number_match,
+        Result.answer_words,
         Result.provenance,
     )
     return [ResultRow(*row[:-1], *placement(row[-1] or {})) for row in s.execute(of_runs(columns, run_ids)).all()]

@@ -120,6 +120,15 @@ class Result(Base):
     cpu_s: Mapped[float] = mapped_column(Float)  # user + system CPU seconds the worker spent on this job
     prefix_reused_tokens: Mapped[int] = mapped_column(Integer)  # KV cache tokens kept from the previous job
     evidence_rank: Mapped[int | None] = mapped_column(Integer)  # first prompt chunk on an evidence page; 0 = none
+    # answer metrics beside cosine (shared/rag/metrics.py); None in rows stored before revision 0004 could not be
+    # computed again (groundedness needs the retrieved context)
+    token_f1: Mapped[float | None] = mapped_column(Float)
+    exact_match: Mapped[float | None] = mapped_column(Float)
+    rouge_l: Mapped[float | None] = mapped_column(Float)
+    abstained: Mapped[bool | None] = mapped_column(Boolean)
+    groundedness: Mapped[float | None] = mapped_column(Float)
+    number_match: Mapped[float | None] = mapped_column(Float)  # None: the reference has no numbers
+    answer_words: Mapped[int | None] = mapped_column(Integer)
     host: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int] = mapped_column(Integer)
     worker: Mapped[str] = mapped_column(String(200))

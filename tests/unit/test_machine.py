@@ -105,3 +105,26 @@ def test_gpu_layers_option():
         param.convert("all", None, None)
     with pytest.raises(click.BadParameter):
         param.convert("-2", None, None)
+
+
+def test_placement_from_provenance():
+    from ragq.shared.store.results import placement
+
+    cpu = {"host_workers": 1, "offload": {"backend": "CPU", "layers_offloaded": 0, "layers_total": 31}}
+    gpu = {"host_workers": 2, "offload": {"backend": "CUDA", "layers_offloaded": 31, "layers_total": 31}}
+    assert placement(cpu) == (1, "CPU")
+    assert placement(gpu) == (2, "CUDA 31/31 layers")
+    assert placement({}) == (None, None)  # results stored before either was recorded
+
+
+def test_compare_notes_runs_measured_differently():
+    from types import SimpleNamespace
+
+    from ragq.producer.cli.results import placement_notes
+
+    alone = SimpleNamespace(host_workers=1, placement="CPU")
+    shared = SimpleNamespace(host_workers=2, placement="CPU")
+    gpu = SimpleNamespace(host_workers=1, placement="Metal 31/31 layers")
+    assert placement_notes(alone, alone) == []
+    assert "not comparable" in placement_notes(alone, shared)[0]
+    assert placement_notes(alone, gpu) == ["run A's model ran on CPU, run B's on Metal 31/31 layers."]

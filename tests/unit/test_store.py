@@ -261,3 +261,24 @@ def test_job_context_carries_the_run_settings(engine):
         ctx = jobs.job_context(s, plan.job_ids[1])
     assert (ctx.question, ctx.reference, ctx.ratio, ctx.retrieval) == ("Q2?", "A2", 0.4, cfg)
     assert (ctx.kv_reuse, ctx.index, ctx.model, ctx.evidence_pages, ctx.doc) == (True, "docs", "m", [3], None)
+
+
+def test_a_0003_database_gets_answer_metrics_in_place(engine, home):
+    """Revision 0004 adds the answer metrics and computes them for stored results from answer and reference;
+    groundedness stays empty for them (their retrieved context was not kept apart from the prompt)."""
+    from alembic import command
+    from helpers import fill
+
+    settings = load_settings()
+    fill(engine)
+    command.downgrade(db.alembic_config(settings.db_url), "0003")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE results SET answer = 'It is A1, I think.' WHERE id = 1"))
+    assert db.upgrade(settings) == ("0003", db.head_revision(settings.db_url))
+    with db.session(db.engine_for(settings)) as s:
+        first = s.get(Result, 1)
+        # answer tokens: it is a1 i think (5, "a" is no article here: SQuAD drops only whole words) ... reference: a1
+        assert first.token_f1 == pytest.approx(2 * (1 / 5) * 1 / (1 / 5 + 1))
+        assert (first.exact_match, first.abstained, first.groundedness, first.answer_words) == (0.0, False, None, 5)
+        assert first.number_match is None  # "A1" holds no stand-alone number
+        assert all(r.token_f1 is not None for r in s.query(Result).all())

@@ -1,0 +1,40 @@
+"""The quantization sweep end to end: llama.cpp's quantizer makes two variants of a catalog model, all three answer
+the demo questions through real workers, every answer carries the metrics, and the Pareto view picks among them."""
+
+import json
+
+import pytest
+from helpers import DEMO_PDF, demo_questions, ragq
+
+pytestmark = pytest.mark.integration
+
+
+def test_quantize_run_all_three_and_pick(home, tmp_path):
+    ragq("ingest", str(DEMO_PDF), "--index", "demo")
+    ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 2)), "--set", "two")
+    args = ["run", "--model", "smollm2-135m", "--quants", "Q8_0,q2_k", "--ratio", "0.5", "--index", "demo"]
+    out = ragq(*args, "--questions", "two", "--json")
+    summaries = json.loads(out.stdout)["summary"]
+    assert [s["model"] for s in summaries] == ["smollm2-135m", "smollm2-135m-q8_0", "smollm2-135m-q2_k"]
+    assert all(s["done"] == 2 and s["failed"] == 0 for s in summaries)
+    for s in summaries:
+        for metric in ("cosine", "token_f1", "rouge_l", "groundedness"):
+            assert s["metrics"][metric]["n"] == 2 and 0 <= s["metrics"][metric]["mean"] <= 1
+    entry = (home / "models" / "catalog" / "smollm2-135m-q2_k.toml").read_text()
+    assert 'kind = "quantized"' in entry and "requantized = true" in entry and "base_sha256" in entry
+    sizes = {p.name: p.stat().st_size for p in (home / "models").glob("*.gguf")}
+    assert sizes["smollm2-135m-q2_k.gguf"] < sizes["smollm2-135m-q8_0.gguf"]
+    # made once: a second sweep reuses the variants
+    again = ragq("models", "quantize", "smollm2-135m", "--to", "Q8_0").stdout
+    assert "exists" in again
+    pareto = json.loads(ragq("results", "--pareto", "--metric", "token_f1", "--json").stdout)
+    assert len(pareto["runs"]) == 3 and pareto["budgets"] and any(r["front_seconds"] for r in pareto["runs"])
+    ragq("report", "-o", str(tmp_path / "r.html"))
+    page = (tmp_path / "r.html").read_text()
+    assert "Which run to pick" in page and "Within a budget" in page and "smollm2-135m-q2_k" in page
+
+
+def test_a_bad_quantization_type_lists_the_valid_ones(home):
+    out = ragq("models", "quantize", "smollm2-135m", "--to", "Q9_K", check=False)
+    assert out.returncode == 2 and "Q4_K_M" in out.stderr and "Traceback" not in out.stderr
+    assert not (home / "models" / "catalog").exists()

@@ -1,0 +1,82 @@
+"""Each answer metric on cases computed by hand; ROUGE-L also against the rouge-score package itself."""
+
+import pytest
+
+from ragq.shared.rag import metrics as m
+
+
+def test_squad_normalisation_and_exact_match():
+    assert m.normalize_answer("The  Relay-400, an appliance!") == "relay400 appliance"
+    assert m.exact_match("The answer is 8443.", "answer is 8443") == 1.0
+    assert m.exact_match("8443", "8080") == 0.0
+
+
+def test_token_f1_by_hand():
+    # answer tokens: it listens on port 8443 (5); reference: web interface listens on https port 8443 (7)
+    # common: listens, on, port, 8443 = 4 -> precision 4/5, recall 4/7, F1 = 2PR/(P+R) = 8/12 = 0.6667
+    assert m.token_f1("It listens on port 8443.", "The web interface listens on HTTPS port 8443.") == pytest.approx(
+        2 * (4 / 5) * (4 / 7) / (4 / 5 + 4 / 7)
+    )
+    assert m.token_f1("", "") == 1.0 and m.token_f1("", "x") == 0.0 and m.token_f1("a b", "c d") == 0.0
+    # repeated tokens count as often as both sides have them
+    assert m.token_f1("port port port", "port") == pytest.approx(2 * (1 / 3) * 1 / (1 / 3 + 1))
+
+
+def test_rouge_l_by_hand_and_against_rouge_score():
+    # LCS of "the fan led blinks amber" and "the led blinks" = the led blinks (3): P 3/3, R 3/5
+    assert m.rouge_l("The LED blinks", "The fan LED blinks amber.") == pytest.approx(2 * 1 * 0.6 / 1.6)
+    assert m.rouge_l("", "x") == 0.0
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    cases = [
+        ("The Relay 400 supports up to 2,000 concurrent TCP connections.", "Up to 2,000 concurrent optimized TCP connections."),
+        ("Net sales were $10.2 billion, up 9.5%.", "Net sales increased 9.5% to $10.2 billion in fiscal 2023."),
+        ("I'm sorry, the context does not say.", "The default password is relay400."),
+    ]  # fmt: skip
+    for answer, reference in cases:
+        assert m.rouge_l(answer, reference) == pytest.approx(scorer.score(reference, answer)["rougeL"].fmeasure)
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ("I'm sorry, but the context does not mention the fan speed.", True),
+        ("I don't know the answer to that question.", True),
+        ("The information is not provided in the context.", True),
+        ("", True),
+        ("The web interface listens on HTTPS port 8443.", False),
+        ("Sales did not grow in 2023; they fell 2%.", False),
+    ],
+)
+def test_abstention(answer, expected):
+    assert m.abstained(answer) is expected
+
+
+def test_numbers_as_values():
+    assert m.numbers("Net sales were $10,208.6 million, up 9.5%; 1,355 stores.") == [10208.6e6, 9.5, 1355]
+    assert m.numbers("$10.2 billion or 10.2bn") == [10.2e9, 10.2e9]
+    assert m.numbers("FY2022 capex") == []  # inside a word: not a number
+
+
+def test_number_match_by_hand():
+    reference = "Net sales increased 9.5% to $10.2 billion."
+    assert m.number_match("Sales were 10,208.6 million, 9.5% higher.", reference) == 1.0  # 0.08% apart: rounding
+    assert m.number_match("Sales were $10.2 billion.", reference) == 0.5  # 9.5 missing
+    assert m.number_match("Sales grew.", reference) == 0.0
+    assert m.number_match("Anything", "No numbers here.") is None
+
+
+def test_groundedness_by_hand():
+    context = "The fan LED blinks amber when the fan fails. The web interface listens on port 8443."
+    # content words of the answer: fan, led, blinks, green (4) + number 8443: fan, led, blinks, 8443 found -> 4/5
+    assert m.groundedness("The fan LED blinks green on 8443.", context) == pytest.approx(4 / 5)
+    assert m.groundedness("The the of.", context) is None
+
+
+def test_score_answer_bundles_every_metric():
+    scored = m.score_answer("It listens on port 8443.", "The web interface listens on HTTPS port 8443.", None)
+    assert scored.groundedness is None and scored.answer_words == 5 and not scored.abstained
+    assert set(scored.as_dict()) == {
+        "token_f1", "exact_match", "rouge_l", "abstained", "groundedness", "number_match", "answer_words"
+    }  # fmt: skip
