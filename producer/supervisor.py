@@ -209,15 +209,15 @@ def supervise(
     engine = db.engine_for(settings)
     app = make_app(workers.url)
     run_ids = list(run_models)
-    waiting = list(schedule.order)
     next_reap = time.monotonic() + settings.lease_s / 3
     while True:
         with db.session(engine) as s:
             counts = jobs.progress(s, run_ids)
-            unfinished = jobs.pending_models(s, run_ids)
-        for model in [m for m in workers.procs if m not in unfinished]:
+        # a model has work while any of its jobs is queued or running (a running job may yet be released)
+        busy = {run_models[r] for r, c in counts.items() if c["queued"] or c["running"]}
+        for model in [m for m in workers.procs if m not in busy]:
             workers.finish(model)
-        waiting = [m for m in waiting if m in unfinished]
+        waiting = [m for m in schedule.order if m in busy and m not in workers.procs]
         while waiting and len(workers.procs) < schedule.parallel:
             in_use = sum(schedule.need_mb[m] for m in workers.procs)
             if workers.procs and in_use + schedule.need_mb[waiting[0]] > budget_mb:
