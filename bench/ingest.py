@@ -5,13 +5,12 @@ one-time ONNX export already in place), then again with nothing changed. The bre
 process: reading the PDF (pypdf), splitting it into chunks, embedding them with each runtime (the same vectors:
 onnx, the default, and torch, sentence-transformers), building BM25 and FAISS and writing the index."""
 
-import os
 import tempfile
 import time
 from pathlib import Path
 
 from bench.common import FINANCEBENCH, Context, Section, demo_files, fmt, ragq, spread, table
-from bench.study import DOCUMENT, export_once
+from bench.study import DOCUMENT, export_once, fresh_home
 
 STEPS = ["read", "split", "embed onnx", "embed torch", "write"]
 
@@ -62,10 +61,7 @@ def run(ctx: Context) -> Section:
     cache = ctx.work / "study-export" / "embedders"
     walls, again, parts = [], [], []
     for i in range(ctx.repeats):
-        home = ctx.home(f"ingest-{i}")
-        (home / "embedders").mkdir()
-        for file in cache.iterdir():
-            os.link(file, home / "embedders" / file.name)
+        home = fresh_home(ctx, f"ingest-{i}")
         start = time.perf_counter()
         ragq(home, "ingest", str(pdf), "--index", "doc")
         walls.append(time.perf_counter() - start)

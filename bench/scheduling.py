@@ -4,7 +4,6 @@ depend on what else is in the grid. Demo set at ratio 0.3, every variant a new r
 answer: seconds (job wall as stored) and generation tokens/s (llama.cpp's own counters)."""
 
 import json
-import statistics
 
 from bench.common import Context, Section, fmt, ragq, spread, table
 from bench.prepare import demo_home
@@ -36,7 +35,7 @@ def run(ctx: Context) -> Section:
         secs = {m: spread([r["total_s"] for r in seen[(model, m)]]) for m in modes}
         rates = {m: spread([r["gen_tokens"] / r["gen_s"] for r in seen[(model, m)] if r["gen_s"]]) for m in modes}
         data[model] = {"seconds": secs, "gen_tok_s": rates}
-        ratio = {m: statistics.median([secs[m]["median"]]) / secs["alone"]["median"] for m in modes}
+        ratio = {m: secs[m]["median"] / secs["alone"]["median"] for m in modes}
         rows.append(
             [model, *(fmt(secs[m], 2) for m in modes), *(fmt(rates[m], 0) for m in modes),
              f"{ratio['in turn']:.2f}", f"{ratio['--parallel 2']:.2f}"]
@@ -45,7 +44,7 @@ def run(ctx: Context) -> Section:
     header += ["in turn / alone", "parallel / alone"]
     text = "\n\n".join(
         [
-            __doc__.split("\n\n", 1)[1].replace("\n", " ") if "\n\n" in __doc__ else __doc__.replace("\n", " "),
+            __doc__.replace("\n", " "),
             f"Median (min-max) over every answer of {ctx.repeats} repeat(s) of the `{questions}` set.",
             table(header, rows),
         ]
