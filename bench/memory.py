@@ -21,14 +21,15 @@ mark = lambda name: out.__setitem__(name, proc.memory_info().rss / 2**20)
 mark("python")
 from ragq.worker import app, runtime  # everything a worker imports before it loads anything
 mark("imports")
-from ragq.shared import catalog
+from ragq.shared.models import catalog, files
 from ragq.shared.config import load_settings
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import load_index
+from ragq.shared.models.placement import Placement
 from ragq.shared.rag.llm import LlamaRunner
 settings = load_settings()
 spec = catalog.get_model(settings, sys.argv[1])
-runner = LlamaRunner(catalog.model_path(settings, spec), spec, 2)
+runner = LlamaRunner(files.model_path(settings, spec), spec, Placement(n_threads=2))
 mark("model")
 runner.warmup()
 mark("warmup")
@@ -45,11 +46,11 @@ STAGES = ["python", "imports", "model", "warmup", "embedder", "index"]
 
 
 def gguf_mb(home, model: str) -> float:
-    from ragq.shared import catalog
     from ragq.shared.config import load_settings
+    from ragq.shared.models import catalog, files
 
     settings = load_settings(home=home)
-    return catalog.model_path(settings, catalog.get_model(settings, model)).stat().st_size / 2**20
+    return files.model_path(settings, catalog.get_model(settings, model)).stat().st_size / 2**20
 
 
 def breakdown(home, model: str, runtime: str) -> dict:

@@ -19,15 +19,15 @@ from bench.prepare import demo_home
 RAW = r"""
 import json, sys, time
 import llama_cpp
-from ragq.shared import catalog
+from ragq.shared.models import catalog, files
 from ragq.shared.config import load_settings
 settings = load_settings()
 spec = catalog.get_model(settings, sys.argv[1])
-threads = int(sys.argv[2])
-load = {**spec.params.load(), "n_threads": threads, "n_threads_batch": threads, "verbose": False}
-from ragq.shared.machine import resolve_gpu_layers  # "auto" -> what the worker resolves it to on this build
-load["n_gpu_layers"] = resolve_gpu_layers(load["n_gpu_layers"], llama_cpp.llama_supports_gpu_offload())
-llm = llama_cpp.Llama(str(catalog.model_path(settings, spec)), **load)
+from ragq.shared.models.placement import Placement  # the worker's own placement arguments, "auto" resolved alike
+placement = Placement(n_threads=int(sys.argv[2]))
+supports = llama_cpp.llama_supports_gpu_offload()
+load = {**spec.params.load(), **placement.load_args(spec.params.n_gpu_layers, supports), "verbose": False}
+llm = llama_cpp.Llama(str(files.model_path(settings, spec)), **load)
 sampling = spec.params.sampling()
 llm.create_completion("Hello", **{**sampling, "max_tokens": 4})  # the same warm-up a worker does
 out = []

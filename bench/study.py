@@ -53,14 +53,15 @@ def inputs(ctx: Context) -> tuple:
 def template_and_file(home, model: str) -> tuple[str, str, list[str]]:
     """The chat layout ragq uses for the model, with LangChain's placeholders, its GGUF path, and the model's
     limits as ragq runs it: `--max-tokens N` and `--stop S` for the script."""
-    from ragq.shared import catalog
     from ragq.shared.config import load_settings
+    from ragq.shared.models import catalog, files
+    from ragq.shared.models.placement import Placement
     from ragq.shared.rag.llm import LlamaRunner
 
     settings = load_settings(home=home)
     spec = catalog.get_model(settings, model)
-    path = catalog.model_path(settings, spec)
-    runner = LlamaRunner(path, spec, 1)
+    path = files.model_path(settings, spec)
+    runner = LlamaRunner(path, spec, Placement(n_threads=1))
     text = runner.layout("chat").build(["{context}"], "{question}").text
     runner.llm.close()
     limits = ["--max-tokens", str(spec.params.max_tokens)] + [x for stop in spec.prompt.stop for x in ("--stop", stop)]

@@ -3,11 +3,12 @@ ids go to their queues. `ragq enqueue`, `ragq requeue`, and the first step of `r
 
 from dataclasses import dataclass, field
 
-from ragq.shared import catalog, spec
 from ragq.shared.broker import broker_url
 from ragq.shared.config import Settings
 from ragq.shared.corpus.index import load_index
 from ragq.shared.errors import UsageError
+from ragq.shared.models import catalog, identity
+from ragq.shared.models.identity import RunWork, SpecIdentity
 from ragq.shared.queue import make_app, publish
 from ragq.shared.rag.retrieval import RetrievalConfig, check_ratio
 from ragq.shared.store import catalog_rows, db, jobs
@@ -40,22 +41,33 @@ class RunRequest:
     queue: str | None = None  # None: each model's own queue
 
 
-def _change_line(s, model: str, ms: jobs.ModelSettings) -> str | None:
+def _change_line(s, model: str, ms: SpecIdentity) -> str | None:
     """What changed in the model's settings since its last run with this prompt kind, in one line."""
     last = jobs.last_spec(s, model, ms.prompt_kind)
     if last is None or last[0] == ms.digest:
         return None
-    changed = spec.changes(last[1] or {}, ms.identity)
+    changed = identity.changes(last[1] or {}, ms.identity)
     return f"{model}: {', '.join(changed) or 'settings changed'}: new runs"
+
+
+def _work(req: RunRequest, model: str, spec: SpecIdentity, ratio: float) -> RunWork:
+    return RunWork(
+        model=model,
+        spec=spec,
+        index=req.index,
+        questions=req.questions,
+        retrieval=req.retrieval,
+        ratio=ratio,
+        repeat=req.repeat,
+        kv_reuse=req.kv_reuse,
+    )
 
 
 def enqueue(settings: Settings, req: RunRequest) -> Plan:
     """Check everything, write every run and job row, then publish the new jobs to their models' queues."""
     specs = [catalog.get_model(settings, m) for m in dict.fromkeys(req.models)]
     settings_of = {
-        (sp.name, kind): jobs.ModelSettings(*catalog.resolve_identity(settings, sp, kind), kind)
-        for sp in specs
-        for kind in dict.fromkeys(req.prompts)
+        (sp.name, kind): identity.resolve(settings, sp, kind) for sp in specs for kind in dict.fromkeys(req.prompts)
     }
     for ratio in req.ratios:
         check_ratio(ratio)
@@ -71,16 +83,12 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
         plans = [
             jobs.plan_run(
                 s,
+                _work(req, sp.name, settings_of[(sp.name, kind)], ratio),
                 catalog_rows.record_model(s, sp.name, catalog.as_dict(sp)),
-                settings_of[(sp.name, kind)],
                 index_row,
                 qset,
-                req.retrieval,
-                ratio,
-                req.new_run,
-                req.repeat,
-                req.kv_reuse,
-                req.queue,
+                new_run=req.new_run,
+                queue=req.queue,
             )
             for sp in specs
             for kind in dict.fromkeys(req.prompts)

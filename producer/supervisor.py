@@ -17,11 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ragq.producer import memory
 from ragq.producer.planning import Plan, RunRequest, enqueue
-from ragq.shared import catalog, machine, presence
+from ragq.shared import presence
 from ragq.shared.broker import broker_url, embedded
 from ragq.shared.config import Settings
 from ragq.shared.errors import RagqError, ResourceError
+from ragq.shared.models import catalog, files
+from ragq.shared.models.placement import Placement, default_threads
 from ragq.shared.queue import make_app, publish, worker_id
 from ragq.shared.store import db, jobs
 
@@ -38,18 +41,18 @@ class Schedule:
 
 
 def estimate_need_mb(settings: Settings, model: str) -> float:
-    """A model's worker at its peak: GGUF size + KV cache for its n_ctx + the worker's own (machine.py)."""
+    """A model's worker at its peak: GGUF size + KV cache for its n_ctx + the worker's own (memory.py)."""
     from ragq.shared.rag.llm import gguf_metadata
 
     spec = catalog.get_model(settings, model)
-    path = catalog.model_path(settings, spec)
-    return machine.need_mb(path.stat().st_size, machine.kv_cache_mb(gguf_metadata(path), spec.params.n_ctx))
+    path = files.model_path(settings, spec)
+    return memory.need_mb(path.stat().st_size, memory.kv_cache_mb(gguf_metadata(path), spec.params.n_ctx))
 
 
 def memory_budget_mb(settings: Settings) -> tuple[float, str]:
     if settings.memory_limit_mb:
         return float(settings.memory_limit_mb), "memory_limit_mb"
-    return machine.available_mb(), "available memory"
+    return memory.available_mb(), "available memory"
 
 
 def check_fits_alone(needs: dict[str, float], budget: tuple[float, str]) -> None:
@@ -68,7 +71,7 @@ def plan_threads(requested: int | None, parallel: int) -> tuple[int, str, str | 
 
     Measured here: two workers with 2 threads each on 2 cores ran 3-4x slower than one; with 1 each, near single speed.
     """
-    cores, reason = machine.default_threads()
+    cores, reason = default_threads()
     if requested:
         threads, reason = requested, "--threads"
     else:
@@ -94,15 +97,28 @@ def host_workers(url: str, host: str) -> list[str]:
         return []
 
 
-def _spawn_worker(
-    settings: Settings, url: str, model: str, threads: int, index: str, gpu_layers=None
-) -> subprocess.Popen:
+def worker_command(settings: Settings, model: str, options: list[str]) -> list[str]:
+    """The command that starts a worker of `model` through the worker's own entry (`python -m ragq.worker`)."""
+    return [sys.executable, "-m", "ragq.worker", "--home", str(settings.home), "--model", model, *options]
+
+
+def exec_worker(settings: Settings, model: str, threads, indexes: list[str], queue, loglevel: str, gpu_layers) -> None:
+    """`ragq worker`: become the worker process (the same pid, so signals reach it directly)."""
+    options = [] if threads is None else ["--threads", str(threads)]
+    options += [] if gpu_layers is None else ["--gpu-layers", str(gpu_layers)]
+    options += [arg for name in indexes for arg in ("--index", name)]
+    options += ([] if queue is None else ["--queue", queue]) + ["--loglevel", loglevel]
+    cmd = worker_command(settings, model, options)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(cmd[0], cmd)
+
+
+def _spawn_worker(settings: Settings, url: str, model: str, placement: Placement, index: str) -> subprocess.Popen:
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = (logs / f"worker-{model}.log").open("ab")
-    cmd = [sys.executable, "-m", "ragq.producer.cli", "--home", str(settings.home), "worker", "--model", model]
-    cmd += ["--threads", str(threads), "--index", index]
-    cmd += ["--gpu-layers", str(gpu_layers)] if gpu_layers is not None else []
+    cmd = worker_command(settings, model, [*placement.worker_args(), "--index", index])
     env = {**os.environ, "RAGQ_BROKER_URL": url}
     # a session of its own: Ctrl-C reaches ragq run, which then stops the workers itself
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -140,8 +156,7 @@ class Workers:
     settings: Settings
     url: str
     index: str
-    threads: int
-    gpu_layers: int | str | None = None
+    placement: Placement
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     restarts: int = 0
 
@@ -149,7 +164,7 @@ class Workers:
         return worker_id(model, socket.gethostname(), self.procs[model].pid)
 
     def start(self, model: str) -> None:
-        self.procs[model] = _spawn_worker(self.settings, self.url, model, self.threads, self.index, self.gpu_layers)
+        self.procs[model] = _spawn_worker(self.settings, self.url, model, self.placement, self.index)
 
     def finish(self, model: str) -> None:
         """Stop a worker whose model has no work left, so the next one gets the machine."""
@@ -250,16 +265,18 @@ def make_schedule(
 def run(
     settings: Settings,
     req: RunRequest,
-    threads: int | None,
     progress: Progress,
+    *,
+    threads: int | None = None,
+    gpu_layers: str | int | None = None,
+    parallel: int = 1,
     warn=print,
     say=print,
-    parallel: int = 1,
-    gpu_layers: int | str | None = None,
 ) -> Plan:
     """Check that every model fits, enqueue, run the models' workers as scheduled, stop what was started."""
     if parallel < 1:
         raise RagqError(f"--parallel {parallel}: give 1 (one model at a time) or more.")
+    gpu = Placement.from_options(threads, gpu_layers).n_gpu_layers  # checked before anything is written
     budget = memory_budget_mb(settings)
     needs = {m: estimate_need_mb(settings, m) for m in dict.fromkeys(req.models)}
     check_fits_alone(needs, budget)
@@ -279,7 +296,7 @@ def run(
         schedule = make_schedule(settings, plan, threads, parallel, needs, warn)
         if schedule.order:
             say(describe(schedule))
-        workers = Workers(settings, url, req.index, schedule.threads, gpu_layers)
+        workers = Workers(settings, url, req.index, Placement(n_threads=schedule.threads, n_gpu_layers=gpu))
         supervise(settings, {r.run_id: r.model for r in plan.runs}, schedule, workers, progress, budget[0])
         return plan
     finally:

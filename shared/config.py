@@ -8,14 +8,13 @@ the environment leniently (every environment value is a string).
 
 import os
 import tempfile
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from ragq.shared import strict_toml
 from ragq.shared.errors import UsageError
-from ragq.shared.registry import unknown_name_message
 
 
 class Settings(BaseModel):
@@ -71,6 +70,12 @@ class Settings(BaseModel):
 
 
 KEYS = [name for name in Settings.model_fields if name not in ("home", "origins")]
+# what a config file, the environment or an option may set: Settings' own fields and checks, less home and origins
+Layer = create_model(
+    "Layer",
+    __config__=ConfigDict(extra="forbid"),
+    **{key: (field.annotation, field) for key, field in Settings.model_fields.items() if key in KEYS},
+)
 
 
 def env_var(key: str) -> str:
@@ -88,35 +93,31 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _check(layer: dict[str, Any], origin_of, strict: bool) -> None:
+def _check(layer: dict[str, Any], origin: str, strict: bool) -> None:
     """Validate one layer's values; the first bad one becomes one line naming the key and where it came from."""
-    try:
-        Settings.model_validate({"home": Path("."), **layer}, strict=strict)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        key = str(error["loc"][0])
-        raise UsageError(
-            f"{origin_of(key)}: {key} = {layer.get(key)!r} is not valid ({error['msg']}): fix or remove it."
-        ) from None
+    strict_toml.validate(
+        Layer,
+        layer,
+        origin,
+        "fix or remove it",
+        lambda loc: f"{loc[0]} = {layer.get(str(loc[0]))!r} is not valid" if loc else "",
+        noun="setting",
+        strict=strict,
+    )
 
 
 def _from_file(path: Path) -> dict:
     if not path.exists():
         return {}
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path} is not valid TOML ({exc}): fix or delete it.") from exc
-    for key in data:
-        if key not in KEYS:
-            raise UsageError(f"{path}: unknown key: {unknown_name_message('setting', key, KEYS)}")
-    _check(data, lambda key: f"config file {path}", strict=True)
+    data = strict_toml.read_file(path)
+    _check(data, f"config file {path}", strict=True)
     return data
 
 
 def _from_env() -> dict:
     data = {key: os.environ[env_var(key)] for key in KEYS if os.environ.get(env_var(key))}
-    _check(data, lambda key: f"environment {env_var(key)}", strict=False)
+    for key, value in data.items():  # one at a time: the message names the variable
+        _check({key: value}, f"environment {env_var(key)}", strict=False)
     return data
 
 
@@ -134,7 +135,8 @@ def load_settings(**overrides) -> Settings:
     origins = {"home": home_origin} | dict.fromkeys(KEYS, "default")
     values: dict[str, Any] = {}
     cli = {k: v for k, v in overrides.items() if v is not None and k != "home"}
-    _check(cli, lambda key: f"option --{key.replace('_', '-')}", strict=False)
+    for key, value in cli.items():
+        _check({key: value}, f"option --{key.replace('_', '-')}", strict=False)
     layers = [
         (_from_file(file), lambda key: f"config file {file}"),
         (_from_env(), lambda key: f"environment {env_var(key)}"),

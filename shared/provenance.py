@@ -94,7 +94,7 @@ def model_provenance(path: Path, runner, sha256: str) -> dict:
         "llama_cpp_system_info": llama_cpp.llama_print_system_info().decode(errors="replace").strip(),
         "sentence_transformers": version("sentence-transformers"),
         "spec": runner.spec.model_dump(mode="json"),
-        "llama_cpp": {**runner.llama_settings, "n_threads": runner.n_threads},
+        "llama_cpp": {**runner.llama_settings, "n_threads": runner.placement.n_threads},
         "offload": runner.offload,
         "host": socket.gethostname(),
         "platform": platform.platform(),

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ragq.shared import catalog
 from ragq.shared.config import Settings
 from ragq.shared.corpus.documents import sha256_file
 from ragq.shared.errors import ModelLoadError, UsageError
+from ragq.shared.models import catalog, files
+from ragq.shared.models.spec import PromptSpec
 from ragq.shared.provenance import cached_sha256
-from ragq.shared.spec import PromptSpec
 
 Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
 BLOCK = 1 << 20
@@ -137,7 +137,7 @@ def _verify(part: Path, target: Target) -> str:
     from ragq.shared.rag.llm import probe_load
 
     try:
-        catalog.check_gguf(part)
+        files.check_gguf(part)
         probe_load(part, target.prompt)
     except ModelLoadError as exc:
         raise _reject(part, str(exc).rstrip(".")) from exc

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragq.shared import catalog
 from ragq.shared.config import Settings
 from ragq.shared.errors import ModelLoadError, UsageError
+from ragq.shared.models import catalog, files
 from ragq.shared.registry import unknown_name_message
 
 # the types llama.cpp quantizes to without an importance matrix (the IQ types need one)
@@ -80,9 +80,9 @@ def quantize(
 
     wanted = check_types(types)
     spec = catalog.get_model(settings, base)
-    source = catalog.model_path(settings, spec)
+    source = files.model_path(settings, spec)
     requantize = is_quantized(gguf_metadata(source))
-    source_sha = catalog.file_sha256(settings, source)
+    source_sha = files.file_sha256(settings, source)
     existing = catalog.load_catalog(settings)
     variants = []
     for qtype in wanted:

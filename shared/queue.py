@@ -26,7 +26,7 @@ def queue_name(model: str) -> str:
     return f"ragq.{model}"
 
 
-def make_app(broker_url: str) -> "Celery":
+def make_app(broker_url: str | None) -> "Celery":
     from celery import Celery
 
     app = Celery("ragq", broker=broker_url)

@@ -9,13 +9,32 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
 
+from ragq.shared.models.identity import RunWork, SpecIdentity
 from ragq.shared.qa import QAPair
 from ragq.shared.rag.retrieval import RetrievalConfig
 from ragq.shared.store import catalog_rows, db, jobs
 from ragq.shared.store.schema import Job, Result
 
 # the model side of a run, for tests that write runs without a catalog model behind them
-SPEC = jobs.ModelSettings({"params": {"max_tokens": 64}}, "f" * 64, "chat")
+SPEC = SpecIdentity({"params": {"max_tokens": 64}}, "f" * 64, "chat")
+
+
+def plan_run(
+    s, model, index, qset, cfg=RetrievalConfig(), ratio=0.3, new_run=False, repeat=1, kv_reuse=False, queue=None
+):
+    """jobs.plan_run with the test spec, for rows made by the test."""
+    work = RunWork(
+        model=model.name,
+        spec=SPEC,
+        index=index.name,
+        questions=qset.name,
+        retrieval=cfg,
+        ratio=ratio,
+        repeat=repeat,
+        kv_reuse=kv_reuse,
+    )
+    return jobs.plan_run(s, work, model, index, qset, new_run=new_run, queue=queue)
+
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_PDF = REPO / "producer" / "demo" / "guide.pdf"
@@ -133,9 +152,7 @@ def fill(engine):
         qset, _ = catalog_rows.import_questions(s, "qs", "f", pairs)
         run_ids = []
         for model, ratio, values in (("small", 0.3, RUN_A), ("tiny", 0.7, RUN_B)):
-            plan = jobs.plan_run(
-                s, catalog_rows.record_model(s, model, {}), SPEC, index, qset, RetrievalConfig(), ratio, False
-            )
+            plan = plan_run(s, catalog_rows.record_model(s, model, {}), index, qset, ratio=ratio)
             for job_id, (cosine, seconds, rank) in zip(plan.job_ids, values, strict=True):
                 jobs.claim(s, job_id, "w", timedelta(minutes=1), 3)
                 jobs.complete(s, job_id, result(cosine, seconds, rank))

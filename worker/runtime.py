@@ -14,11 +14,13 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import timedelta
 
-from ragq.shared import catalog, faults, presence, provenance, spec
+from ragq.shared import faults, presence, provenance
 from ragq.shared.config import Settings
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import HybridIndex, content_id, load_index
 from ragq.shared.errors import CorpusIndexError, RagqError
+from ragq.shared.models import catalog, files, identity
+from ragq.shared.models.placement import Placement
 from ragq.shared.queue import worker_id
 from ragq.shared.rag.llm import LlamaRunner
 from ragq.shared.rag.pipeline import Outcome, answer_question
@@ -30,25 +32,23 @@ log = logging.getLogger("ragq.worker")
 
 
 class WorkerRuntime:
-    def __init__(
-        self, settings: Settings, model: str, threads: int, preload: list[str], gpu_layers: int | str | None = None
-    ):
+    def __init__(self, settings: Settings, model: str, placement: Placement, preload: list[str]):
         phases = StartupClock()
         self.settings = settings
         self.lease = timedelta(seconds=settings.lease_s)
         self.engine = db.engine_for(settings)
         self.spec = catalog.get_model(settings, model)
-        path = catalog.model_path(settings, self.spec)
-        self.sha256 = catalog.file_sha256(settings, path)
+        path = files.model_path(settings, self.spec)
+        self.sha256 = files.file_sha256(settings, path)
         phases.lap("catalog")
-        self.runner = LlamaRunner(path, self.spec, threads, gpu_layers)
+        self.runner = LlamaRunner(path, self.spec, placement)
         self.runner.layout("chat")  # a chat template that cannot render stops the worker here, not every job
         phases.lap("model")
         self.runner.warmup()
         phases.lap("warmup")
         # free the model before interpreter teardown: llama-cpp-python's own finaliser fails after it
         atexit.register(self.runner.llm.close)
-        self.embedder = Embedder.from_settings(settings, threads)
+        self.embedder = Embedder.from_settings(settings, placement.n_threads)
         self.embedder.encode(["warm up"])  # load now, not inside the first job's timing
         phases.lap("embedder")
         self.indexes: dict[str, HybridIndex] = {}
@@ -56,9 +56,9 @@ class WorkerRuntime:
             self.index(name)
         phases.lap("index")
         self.worker_id = worker_id(model, socket.gethostname(), os.getpid())
-        self.threads, self.started = threads, time.time()
+        self.started = time.time()
         self.jobs_done, self.current_job = 0, None
-        self.presence = None  # (redis connection, host) once the worker announces itself (worker/app.py)
+        self.presence = None  # (redis connection, host) once the worker announces itself (worker/__main__.py)
         self.startup = phases.seconds
         log.info("ready in %.2f s: %s", sum(self.startup.values()), json.dumps(self.startup))
         self.provenance = {
@@ -102,7 +102,7 @@ class WorkerRuntime:
             "model": self.spec.name,
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "threads": self.threads,
+            "threads": self.runner.placement.n_threads,
             "gpu_layers": f"{self.runner.offload['layers_offloaded']}/{self.runner.offload['layers_total']}",
             "backend": self.runner.offload["backend"],
             "uptime_s": round(time.time() - self.started, 1),
@@ -157,7 +157,7 @@ class WorkerRuntime:
     @functools.cache  # noqa: B019 - one runtime per worker process: the cache lives as long as it
     def digest(self, prompt_kind: str) -> str:
         """The spec digest this worker answers with, per prompt kind (fixed once the model is loaded)."""
-        return spec.digest(spec.identity(self.spec, self.sha256, prompt_kind, self.embedder.name))
+        return identity.identity(self.spec, self.sha256, prompt_kind).digest
 
     def _check_settings(self, ctx: jobs.JobContext) -> None:
         """A number is stored only with the settings that produced it: a run enqueued with other settings (the
@@ -283,17 +283,3 @@ def process_started() -> float:
     import psutil
 
     return psutil.Process().create_time()
-
-
-_current: WorkerRuntime | None = None
-
-
-def install(runtime: WorkerRuntime) -> None:
-    global _current
-    _current = runtime
-
-
-def current() -> WorkerRuntime:
-    if _current is None:
-        raise RuntimeError("no worker runtime: start workers with `ragq worker --model NAME`")
-    return _current

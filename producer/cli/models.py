@@ -5,7 +5,8 @@ from pathlib import Path
 import click
 
 from ragq.producer.cli.output import GpuLayers, download_bar, gpu_layers_option, json_option, print_json, print_table
-from ragq.shared import catalog, machine, spec
+from ragq.shared.models import catalog, files, identity
+from ragq.shared.models.placement import Placement, default_threads
 from ragq.shared.store import db, jobs
 
 
@@ -20,7 +21,7 @@ def models() -> None:
 def list_(settings, as_json: bool) -> None:
     """List catalog models, where their files are, and how to get a missing one."""
     specs = catalog.load_catalog(settings).values()
-    data = [{**catalog.as_dict(sp), "file": catalog.file_status(settings, sp)} for sp in specs]
+    data = [{**catalog.as_dict(sp), "file": files.file_status(settings, sp)} for sp in specs]
     if as_json:
         print_json(data)
         return
@@ -35,7 +36,7 @@ def list_(settings, as_json: bool) -> None:
 def show(settings, name, runs, as_json) -> None:
     """Every resolved setting of model NAME (defaults and `extends` applied), and with --runs its spec history."""
     sp = catalog.get_model(settings, name)
-    data = {**catalog.as_dict(sp), "file": catalog.file_status(settings, sp)}
+    data = {**catalog.as_dict(sp), "file": files.file_status(settings, sp)}
     history = []
     if runs:
         with db.session(db.engine_for(settings)) as s:
@@ -45,12 +46,12 @@ def show(settings, name, runs, as_json) -> None:
         print_json(data)
         return
     click.echo(f"{sp.name}: {sp.description}" + (f" (extends {sp.extends})" if sp.extends else ""))
-    for key, value in spec.flatten({k: data[k] for k in ("source", "params", "prompt")}).items():
+    for key, value in identity.flatten({k: data[k] for k in ("source", "params", "prompt")}).items():
         click.echo(f"  {key} = {value!r}")
     click.echo(f"  file: {data['file']}")
     previous = None
     for h in history:
-        changed = "" if previous is None else "; ".join(spec.changes(previous["spec"] or {}, h["spec"] or {}))
+        changed = "" if previous is None else "; ".join(identity.changes(previous["spec"] or {}, h["spec"] or {}))
         click.echo(
             f"spec {h['spec_id']} ({h['prompt_kind']}): runs {', '.join(map(str, h['runs']))}, "
             f"first {h['first']:%Y-%m-%d %H:%M}" + (f"; changed: {changed}" if changed else "")
@@ -68,14 +69,15 @@ def show(settings, name, runs, as_json) -> None:
 )
 @click.option("--stop", multiple=True, help="Stop string (repeatable).")
 @click.option("--system", help="System text (default: the study's).")
-@click.option("--n-ctx", type=click.IntRange(min=128), help="Context size (default 2048).")
-@click.option("--max-tokens", type=click.IntRange(min=1), help="Answer length limit (default 256).")
+# values are checked by the model spec alone (shared/models/spec.py), which names the option in its message
+@click.option("--n-ctx", type=int, help="Context size (default 2048).")
+@click.option("--max-tokens", type=int, help="Answer length limit (default 256).")
 @click.option(
     "--n-gpu-layers", type=GpuLayers(), help="Layers on the accelerator: N, -1 (all), 0 (CPU) or auto (default)."
 )
-@click.option("--temperature", type=click.FloatRange(min=0), help="Default: the study's 0.01.")
-@click.option("--top-k", type=click.IntRange(min=0), help="Default: the study's 40.")
-@click.option("--repeat-penalty", type=click.FloatRange(min=0, min_open=True), help="Default: the study's 1.1.")
+@click.option("--temperature", type=float, help="Default: the study's 0.01.")
+@click.option("--top-k", type=int, help="Default: the study's 40.")
+@click.option("--repeat-penalty", type=float, help="Default: the study's 1.1.")
 @click.pass_obj
 def add(settings, name, path, template, stop, system, **params) -> None:
     """Register your own GGUF file under NAME (e.g. mistral-7b-instruct-v0.1.Q2_K.gguf); unset options take the
@@ -100,7 +102,7 @@ def quantize(settings, name, types, threads, as_json) -> None:
     from ragq.shared import quantize as quantizing
 
     say = (lambda line: None) if as_json else click.echo  # noqa: E731
-    variants = quantizing.quantize(settings, name, list(types), threads or machine.default_threads()[0], say)
+    variants = quantizing.quantize(settings, name, list(types), threads or default_threads()[0], say)
     if as_json:
         print_json([{**v.__dict__, "path": str(v.path)} for v in variants])
 
@@ -138,7 +140,7 @@ def check(settings, name, threads, gpu_layers, as_json) -> None:
     from ragq.shared.rag.llm import check_model
 
     sp = catalog.get_model(settings, name)
-    report = check_model(catalog.model_path(settings, sp), sp, threads or machine.default_threads()[0], gpu_layers)
+    report = check_model(files.model_path(settings, sp), sp, Placement.from_options(threads, gpu_layers))
     if as_json:
         print_json({"model": name, **report})
         return

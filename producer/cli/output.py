@@ -20,6 +20,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ragq.shared.errors import UsageError
+from ragq.shared.models.placement import gpu_layers_value
+
 # piped output gets a wide table instead of rich's 80-column default
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 
@@ -88,20 +91,15 @@ def download_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
 
 
 class GpuLayers(click.ParamType):
-    """`--gpu-layers`: a number of layers (-1: all) or "auto" (all where the llama.cpp build offloads, else 0)."""
+    """`--gpu-layers`: a number of layers (-1: all) or "auto", checked by the placement's own type."""
 
     name = "N|auto"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, int) or value == "auto":
-            return value
         try:
-            number = int(value)
-        except ValueError:
-            number = None
-        if number is None or number < -1:
-            self.fail(f"{value!r}: give a number of layers (-1 for all, 0 for the CPU) or 'auto'.", param, ctx)
-        return number
+            return gpu_layers_value(value)
+        except UsageError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 gpu_layers_option = click.option(

@@ -135,20 +135,16 @@ def requeue(settings, runs) -> None:
 
 @click.command()
 @click.option("--model", required=True, help="Catalog model this worker loads and serves.")
-@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads (default: physical cores).")
+@click.option("--threads", type=int, help="llama.cpp threads (default: physical cores).")
 @click.option("--index", "indexes", multiple=True, help="Index to load at start (others load on first use).")
 @click.option("--queue", help="Consume this queue instead of the model's own (runs enqueued with --queue NAME).")
 @click.option("--loglevel", default="INFO", show_default=True)
 @gpu_layers_option
 @click.pass_obj
 def worker(settings, model, threads, indexes, queue, loglevel, gpu_layers) -> None:
-    """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time."""
-    from ragq.shared.broker import shared_database_warning
-    from ragq.worker.app import start
-
-    if warning := shared_database_warning(settings):
-        click.echo(f"Warning: {warning}", err=True)
-    start(settings, model, threads, list(indexes), loglevel, queue, gpu_layers)
+    """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time.
+    The same as `python -m ragq.worker`, which this command becomes (the process is replaced)."""
+    supervisor.exec_worker(settings, model, threads, list(indexes), queue, loglevel, gpu_layers)
 
 
 @click.command()
@@ -282,7 +278,16 @@ def _run(
     warn = lambda line: click.echo(f"Warning: {line}", err=True)  # noqa: E731
     say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
     with live(progress) if not as_json else contextlib.nullcontext():
-        plan = supervisor.run(settings, req, threads, _progress_display(progress), warn, say, parallel, gpu_layers)
+        plan = supervisor.run(
+            settings,
+            req,
+            _progress_display(progress),
+            threads=threads,
+            gpu_layers=gpu_layers,
+            parallel=parallel,
+            warn=warn,
+            say=say,
+        )
     for line in plan.changes if not as_json else []:
         click.echo(line)
     print_results(settings, plan.run_ids, as_json, by_question=True)
@@ -315,14 +320,14 @@ def run(settings, req, threads, parallel, quants, gpu_layers, as_json) -> None:
     """Do the whole job on this machine: broker (embedded unless RAGQ_BROKER_URL is set), each model's worker in
     turn (--parallel N: N at once), enqueue, wait with progress, print results, stop everything started."""
     if quants:
-        from ragq.shared import machine
+        from ragq.shared.models.placement import default_threads
         from ragq.shared.quantize import quantize
 
         types = [t.strip() for t in quants.split(",") if t.strip()]
         say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))  # noqa: E731
         models = []
         for base in req.models:
-            variants = quantize(settings, base, types, threads or machine.default_threads()[0], say)
+            variants = quantize(settings, base, types, threads or default_threads()[0], say)
             models += [base, *(v.name for v in variants)]
         req = dataclasses.replace(req, models=list(dict.fromkeys(models)))
     _run(settings, req, threads, as_json, parallel, gpu_layers)

@@ -8,10 +8,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragq.shared import machine
 from ragq.shared.errors import ModelLoadError
+from ragq.shared.models import placement as placing
+from ragq.shared.models.placement import Placement
+from ragq.shared.models.spec import ModelSpec, PromptSpec
 from ragq.shared.rag.prompting import Prompt, PromptBuilder, chat_messages, completion_builder, folded_messages
-from ragq.shared.spec import ModelSpec, PromptSpec
 
 
 @dataclass(frozen=True)
@@ -111,17 +112,17 @@ def probe_load(path: Path, prompt: PromptSpec | None = None) -> None:
 def offload_report(llama_cpp, llm, requested, resolved: int, supports: bool) -> dict:
     """Where the model runs: backend, device, layers offloaded of the total, GPU memory where NVML reads it."""
     info = llama_cpp.llama_print_system_info().decode(errors="replace")
-    name = machine.backend(info, supports)
+    name = placing.backend(info, supports)
     layers = int(llama_cpp.llama_model_n_layer(llm.model))
     report = {
         "backend": name,
-        "device": machine.device_name(name),
+        "device": placing.device_name(name),
         "n_gpu_layers": requested,
-        "layers_offloaded": machine.offload(resolved, layers, supports),
+        "layers_offloaded": placing.offload(resolved, layers, supports),
         "layers_total": layers + 1,
     }
     if name == "CUDA":
-        report["gpu"] = machine.nvml_device()
+        report["gpu"] = placing.nvml_device()
     return report
 
 
@@ -152,20 +153,18 @@ class PromptLayout:
 class LlamaRunner:
     """One loaded model, its sampling settings, and its prompt layouts (built on first use, then kept)."""
 
-    def __init__(self, path: Path, spec: ModelSpec, n_threads: int, gpu_layers: int | str | None = None):
-        """`gpu_layers` overrides the catalog's n_gpu_layers for this process (like threads, a placement: it is
-        not part of the spec's digest; the layers that were offloaded are recorded in `offload`)."""
+    def __init__(self, path: Path, spec: ModelSpec, placement: Placement):
+        """The placement (threads, GPU layers overriding the catalog's n_gpu_layers) is not part of the spec's
+        digest; what it resolved to is recorded in `offload` and `llama_settings`."""
         import llama_cpp
 
         self._llama_cpp = llama_cpp
         self.spec = spec
         self.params = spec.params
-        self.n_threads = n_threads
+        self.placement = placement
         supports = bool(llama_cpp.llama_supports_gpu_offload())
-        requested = spec.params.n_gpu_layers if gpu_layers is None else gpu_layers
-        # n_threads_batch defaults to every core: two workers would oversubscribe during prompt eval
-        load = {**spec.params.load(), "n_threads": n_threads, "n_threads_batch": n_threads, "verbose": False}
-        load["n_gpu_layers"] = machine.resolve_gpu_layers(requested, supports)
+        requested = placement.requested_gpu_layers(spec.params.n_gpu_layers)
+        load = {**spec.params.load(), **placement.load_args(spec.params.n_gpu_layers, supports), "verbose": False}
         try:
             self.llm = llama_cpp.Llama(str(path), **load)
         except (ValueError, RuntimeError, OSError) as exc:
@@ -256,12 +255,12 @@ CHECK_PROMPT = (
 )
 
 
-def check_model(path: Path, spec: ModelSpec, n_threads: int, gpu_layers: int | str | None = None) -> dict:
+def check_model(path: Path, spec: ModelSpec, placement: Placement) -> dict:
     """Load a model, answer one fixed prompt, and report load time, speeds and memory."""
     from ragq.shared.usage import peak_rss_mb
 
     start = time.perf_counter()
-    runner = LlamaRunner(path, spec, n_threads, gpu_layers)
+    runner = LlamaRunner(path, spec, placement)
     load_s = time.perf_counter() - start
     runner.warmup()
     g = runner.generate(Prompt(CHECK_PROMPT, ["\n"]))
@@ -269,7 +268,7 @@ def check_model(path: Path, spec: ModelSpec, n_threads: int, gpu_layers: int | s
         "file": str(path),
         "description": runner.llm._model.desc(),
         "load_s": load_s,
-        "n_threads": n_threads,
+        "n_threads": placement.n_threads,
         "prompt_tokens": g.prompt_tokens,
         "prompt_tok_s": g.prompt_tokens / g.prompt_eval_s if g.prompt_eval_s else None,
         "gen_tokens": g.gen_tokens,

@@ -8,36 +8,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ragq.shared.errors import UnknownNameError
+from ragq.shared.models.identity import RunWork
 from ragq.shared.queue import queue_name
 from ragq.shared.rag.retrieval import RetrievalConfig
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run, utcnow
 
 STATES = ("queued", "running", "done", "failed")
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """The model side of a run: its spec's identity (shared/spec.py), digest and prompt kind."""
-
-    identity: dict
-    digest: str
-    prompt_kind: str
-
-
-def run_key(
-    model: str,
-    ms: ModelSettings,
-    index: str,
-    questions: str,
-    cfg: RetrievalConfig,
-    ratio: float,
-    repeat: int,
-    kv_reuse: bool,
-) -> str:
-    """What makes two runs the same work. The spec digest covers every setting that can change an answer."""
-    fusion = cfg.fusion if cfg.fusion == "seed" else f"{cfg.fusion}/k{cfg.k}/n{cfg.candidates}/c{cfg.c}"
-    kv = "kv-reuse" if kv_reuse else "kv-reset"
-    return f"{model}#{ms.digest[:16]}|{index}|{questions}|{fusion}|{ratio:g}|x{repeat}|{kv}|{ms.prompt_kind}"
 
 
 def last_spec(s: Session, model: str, prompt_kind: str) -> tuple[str | None, dict | None] | None:
@@ -64,51 +40,49 @@ class RunPlan:
 
 def plan_run(
     s: Session,
+    work: RunWork,
     model: ModelRow,
-    ms: ModelSettings,
     index: IndexRow,
     qset: QuestionSet,
-    cfg: RetrievalConfig,
-    ratio: float,
-    new_run: bool,
-    repeat: int = 1,
-    kv_reuse: bool = False,
+    *,
+    new_run: bool = False,
     queue: str | None = None,
 ) -> RunPlan:
-    """One run per (model spec, index, questions, fusion, ratio, ...); --new-run adds another generation of it."""
-    key = run_key(model.name, ms, index.name, qset.name, cfg, ratio, repeat, kv_reuse)
+    """One run per piece of work (identity.RunWork: model spec, index, questions, fusion, ratio, ...); --new-run
+    adds another generation of it. `queue` routes its jobs (None: the model's own queue)."""
+    key = work.key()
     latest = s.scalar(select(Run).where(Run.key == key).order_by(Run.generation.desc()).limit(1))
     if latest is not None and not new_run:
         if queue is not None:  # routing, not identity: the same work may move to another queue
             latest.queue = queue
         job_ids = s.scalars(select(Job.id).where(Job.run_id == latest.id).order_by(Job.id)).all()
-        return RunPlan(latest.id, model.name, ratio, False, list(job_ids), latest.queue or queue_name(model.name))
+        return RunPlan(latest.id, model.name, work.ratio, False, list(job_ids), latest.queue or queue_name(model.name))
     run = Run(
         key=key,
         generation=(latest.generation + 1) if latest else 1,
         model_id=model.id,
         index_id=index.id,
         set_id=qset.id,
-        ratio=ratio,
-        fusion=cfg.fusion,
-        k=cfg.k,
-        candidates=cfg.candidates,
-        c=cfg.c,
-        repeat=repeat,
-        kv_reuse=kv_reuse,
-        spec_digest=ms.digest,
-        spec=ms.identity,
-        prompt_kind=ms.prompt_kind,
+        ratio=work.ratio,
+        fusion=work.retrieval.fusion,
+        k=work.retrieval.k,
+        candidates=work.retrieval.candidates,
+        c=work.retrieval.c,
+        repeat=work.repeat,
+        kv_reuse=work.kv_reuse,
+        spec_digest=work.spec.digest,
+        spec=work.spec.identity,
+        prompt_kind=work.spec.prompt_kind,
         queue=queue,
     )
     s.add(run)
     s.flush()
     question_ids = s.scalars(select(Question.id).where(Question.set_id == qset.id).order_by(Question.position)).all()
     # repetitions interleaved (all questions once, then again), so a repeat is not timed on a warm neighbour
-    jobs = [Job(run_id=run.id, question_id=q, repetition=r) for r in range(repeat) for q in question_ids]
+    jobs = [Job(run_id=run.id, question_id=q, repetition=r) for r in range(work.repeat) for q in question_ids]
     s.add_all(jobs)
     s.flush()
-    return RunPlan(run.id, model.name, ratio, True, [j.id for j in jobs], queue or queue_name(model.name))
+    return RunPlan(run.id, model.name, work.ratio, True, [j.id for j in jobs], queue or queue_name(model.name))
 
 
 def _claimable(now):

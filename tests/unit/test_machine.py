@@ -3,10 +3,10 @@
 import click
 import pytest
 
-from ragq.producer import supervisor
+from ragq.producer import memory, supervisor
 from ragq.producer.cli.output import GpuLayers
-from ragq.shared import machine
 from ragq.shared.errors import ResourceError
+from ragq.shared.models import placement as machine
 
 # SmolLM2-135M's GGUF metadata (read with llama.cpp from the catalog file)
 SMOLLM2 = {
@@ -38,16 +38,16 @@ def test_threads_fall_back_to_logical_cpus(monkeypatch):
 
 def test_kv_cache_by_hand():
     # 2048 tokens x 30 layers x 3 KV heads x (64 + 64) dims x 2 bytes = 45 MiB
-    assert machine.kv_cache_mb(SMOLLM2, 2048) == pytest.approx(2048 * 30 * 3 * 128 * 2 / 2**20) == 45.0
+    assert memory.kv_cache_mb(SMOLLM2, 2048) == pytest.approx(2048 * 30 * 3 * 128 * 2 / 2**20) == 45.0
     # explicit key/value lengths win over embedding / heads (Gemma 3 declares them)
     gemma = {"general.architecture": "gemma3", "gemma3.block_count": 18, "gemma3.embedding_length": 640,
              "gemma3.attention.head_count": 4, "gemma3.attention.head_count_kv": 1,
              "gemma3.attention.key_length": 256, "gemma3.attention.value_length": 256}  # fmt: skip
-    assert machine.kv_cache_mb(gemma, 1024) == pytest.approx(1024 * 18 * 1 * 512 * 2 / 2**20)
+    assert memory.kv_cache_mb(gemma, 1024) == pytest.approx(1024 * 18 * 1 * 512 * 2 / 2**20)
 
 
 def test_need_is_file_plus_cache_plus_worker():
-    assert machine.need_mb(100 * 2**20, 45.0) == 100 + 45 + machine.WORKER_OVERHEAD_MB
+    assert memory.need_mb(100 * 2**20, 45.0) == 100 + 45 + memory.WORKER_OVERHEAD_MB
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ def test_a_model_that_cannot_fit_alone_is_refused_in_one_line():
 
 
 def test_threads_split_only_under_parallel(monkeypatch):
-    monkeypatch.setattr(machine, "default_threads", lambda: (8, "physical cores"))
+    monkeypatch.setattr(supervisor, "default_threads", lambda: (8, "physical cores"))
     assert supervisor.plan_threads(None, 1) == (8, "physical cores", None)
     assert supervisor.plan_threads(None, 2)[:2] == (4, "physical cores / 2 workers")
     threads, _, warning = supervisor.plan_threads(8, 2)

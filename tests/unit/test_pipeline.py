@@ -3,11 +3,11 @@
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+from ragq.shared.models.spec import SYSTEM_TEXT, Params
 from ragq.shared.rag.llm import Generation
 from ragq.shared.rag.pipeline import answer_question
 from ragq.shared.rag.prompting import Prompt, completion_builder
 from ragq.shared.rag.retrieval import RetrievalConfig
-from ragq.shared.spec import SYSTEM_TEXT, Params
 
 
 @dataclass

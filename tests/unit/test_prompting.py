@@ -1,8 +1,8 @@
 import pytest
 
 from ragq.shared.errors import ContextTooLargeError
+from ragq.shared.models.spec import SYSTEM_TEXT
 from ragq.shared.rag.prompting import completion_builder, fit_to_context
-from ragq.shared.spec import SYSTEM_TEXT
 
 BUILD = completion_builder("{system}\nContext:\n{context}\nQuestion: {question}\nAnswer:", SYSTEM_TEXT, ["\n\n"])
 

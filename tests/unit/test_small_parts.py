@@ -6,9 +6,9 @@ import pytest
 import torch
 from sentence_transformers import util
 
-from ragq.shared import catalog
 from ragq.shared.config import load_settings
 from ragq.shared.errors import ModelLoadError, UnknownModelError, UsageError
+from ragq.shared.models import catalog, files
 from ragq.shared.rag.scoring import cosine
 from ragq.shared.sweep import parse_ratios
 
@@ -49,13 +49,13 @@ def test_gguf_check(tmp_path):
     not_gguf = tmp_path / "model.gguf"
     not_gguf.write_bytes(b"PK\x03\x04" + b"\0" * 100)
     with pytest.raises(ModelLoadError, match="not a GGUF file"):
-        catalog.check_gguf(not_gguf)
+        files.check_gguf(not_gguf)
     short = tmp_path / "short.gguf"
     short.write_bytes(b"GGUF")
     with pytest.raises(ModelLoadError, match="truncated"):
-        catalog.check_gguf(short)
+        files.check_gguf(short)
     with pytest.raises(ModelLoadError, match="does not exist"):
-        catalog.check_gguf(tmp_path / "missing.gguf")
+        files.check_gguf(tmp_path / "missing.gguf")
 
 
 def test_add_model_roundtrip(settings):

@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ragq.shared import catalog, spec
 from ragq.shared.config import describe, load_settings
 from ragq.shared.errors import UsageError
+from ragq.shared.models import catalog, identity
+from ragq.shared.models.placement import Placement
+from ragq.shared.models.spec import ModelSpec, Params
 from ragq.shared.rag import llm as llm_module
-from ragq.shared.spec import ModelSpec, Params
 
 
 def write_entry(settings, name: str, text: str) -> Path:
@@ -118,7 +119,7 @@ def test_sampling_that_reaches_llama_cpp(monkeypatch, tmp_path):
         lambda ctx: type("P", (), dict(n_p_eval=1, t_p_eval_ms=1, n_eval=1, t_eval_ms=1)),
     )
     s = ModelSpec(name="m", source={"kind": "path", "path": "/m.gguf"}, params={"top_k": 20})
-    runner = llm_module.LlamaRunner(tmp_path / "m.gguf", s, n_threads=3)
+    runner = llm_module.LlamaRunner(tmp_path / "m.gguf", s, Placement(n_threads=3))
     runner.llm._ctx = type("C", (), {"ctx": None})
     runner.generate(llm_module.Prompt("hi", ["</s>"]))
     assert calls["completion"] == {
@@ -169,7 +170,7 @@ IDENT_FIELDS = st.fixed_dictionaries(
 
 def _ident(params: dict, sha: str = "a" * 64, kind: str = "chat") -> dict:
     s = ModelSpec(name="m", source={"kind": "path", "path": "/m.gguf"}, params=params)
-    return spec.identity(s, sha, kind, "emb")
+    return identity.identity(s, sha, kind).identity
 
 
 @given(IDENT_FIELDS, st.randoms())
@@ -179,26 +180,26 @@ def test_digest_is_stable_under_key_order(params, rnd):
     items = list(shuffled["params"].items())
     rnd.shuffle(items)
     shuffled["params"] = dict(items)
-    assert spec.digest(shuffled) == spec.digest(ident)
+    assert identity.digest(shuffled) == identity.digest(ident)
 
 
 @given(IDENT_FIELDS, st.sampled_from(["temperature", "top_k", "repeat_penalty", "max_tokens", "sha", "kind"]))
 def test_digest_changes_with_any_field(params, field):
-    before = spec.digest(_ident(params))
+    before = identity.digest(_ident(params))
     if field == "sha":
-        after = spec.digest(_ident(params, sha="b" * 64))
+        after = identity.digest(_ident(params, sha="b" * 64))
     elif field == "kind":
-        after = spec.digest(_ident(params, kind="study"))
+        after = identity.digest(_ident(params, kind="study"))
     else:
         changed = {**params, field: params[field] + 1}
-        after = spec.digest(_ident(changed))
+        after = identity.digest(_ident(changed))
     assert after != before
 
 
 def test_changes_line_reads_like_a_diff():
     old = {"params": {"repeat_penalty": 1.0, "n_ctx": 2048}}
     new = {"params": {"repeat_penalty": 1.1, "n_ctx": 2048, "top_k": 40}}
-    assert spec.changes(old, new) == ["repeat_penalty 1 -> 1.1", "top_k unset -> 40"]
+    assert identity.changes(old, new) == ["repeat_penalty 1 -> 1.1", "top_k unset -> 40"]
 
 
 def test_config_file_is_strict_and_names_the_key(home):

@@ -4,7 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from helpers import SPEC
+from helpers import plan_run
 from sqlalchemy import select, text
 
 from ragq.shared.config import load_settings
@@ -60,7 +60,7 @@ def make_plan(engine, new_run=False):
         index = catalog_rows.record_index(s, MANIFEST, "/tmp/x")
         qset, _ = catalog_rows.import_questions(s, "qs", "file", PAIRS)
         model = catalog_rows.record_model(s, "m", {})
-        return jobs.plan_run(s, model, SPEC, index, qset, RetrievalConfig(), 0.3, new_run)
+        return plan_run(s, model, index, qset, new_run=new_run)
 
 
 def test_new_database_is_migrated_to_head(engine, home):
@@ -163,10 +163,7 @@ def test_freed_and_pending_jobs_go_back_to_their_runs_queue(engine):
     plan = make_plan(engine)
     with db.session(engine) as s:
         model, index = s.get(Run, plan.run_id).model_id, s.get(Run, plan.run_id).index_id
-        again = jobs.plan_run(
-            s, s.get(ModelRow, model), SPEC, s.get(IndexRow, index), s.get(QuestionSet, 1), RetrievalConfig(), 0.3,
-            False, queue="gpu-box",
-        )  # fmt: skip
+        again = plan_run(s, s.get(ModelRow, model), s.get(IndexRow, index), s.get(QuestionSet, 1), queue="gpu-box")
         assert (again.run_id, again.queue) == (plan.run_id, "gpu-box")  # routing moves; the run stays the same
         jobs.claim(s, plan.job_ids[0], "dead", timedelta(seconds=-1), 3)
     with db.session(engine) as s:
@@ -257,7 +254,7 @@ def test_job_context_carries_the_run_settings(engine):
         qset, _ = catalog_rows.import_questions(s, "qs", "file", PAIRS)
         model = catalog_rows.record_model(s, "m", {})
         cfg = RetrievalConfig("rrf", k=3, candidates=7, c=30)
-        plan = jobs.plan_run(s, model, SPEC, index, qset, cfg, 0.4, False, repeat=1, kv_reuse=True)
+        plan = plan_run(s, model, index, qset, cfg, 0.4, repeat=1, kv_reuse=True)
         ctx = jobs.job_context(s, plan.job_ids[1])
     assert (ctx.question, ctx.reference, ctx.ratio, ctx.retrieval) == ("Q2?", "A2", 0.4, cfg)
     assert (ctx.kv_reuse, ctx.index, ctx.model, ctx.evidence_pages, ctx.doc) == (True, "docs", "m", [3], None)

@@ -1,17 +1,79 @@
-"""What this machine offers a worker: the threads llama.cpp runs best on, the memory a model needs and has.
+"""Where and how a model runs on this host: llama.cpp's threads and the layers it offloads to an accelerator.
+
+A placement changes how fast an answer comes, never what it says, so it stays out of the spec digest
+(conventions 15) and is recorded on every result instead. Its values are checked here, by `Placement`, whichever
+command they come from, and "auto" is resolved in `resolve_gpu_layers` alone, which the worker and the bench call.
 
 Each function takes the platform facts it reads as arguments with real defaults, so that every branch (Linux, an
-Apple Silicon Mac, an Intel Mac) is unit-tested here, where only Linux runs.
+Apple Silicon Mac, an Intel Mac, CUDA) is unit-tested here, where only Linux runs.
 """
 
 import os
 import platform as _platform
 import subprocess
 import sys
+from typing import Annotated, Literal
 
-# what a ragq worker holds besides the model and its KV cache: Python, Celery, llama.cpp's compute buffers, the
-# ONNX embedder, the index (bench/RESULTS.md, memory: 380-430 MB measured over the GGUF for both catalog models)
-WORKER_OVERHEAD_MB = 450
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from ragq.shared.errors import UsageError
+
+# layers on the accelerator: N, -1 (all) or "auto" (all where the llama.cpp build offloads, else 0)
+GpuLayers = Annotated[int, Field(ge=-1)] | Literal["auto"]
+
+
+class Placement(BaseModel):
+    """One worker's placement. `n_gpu_layers` None: the catalog entry's (`Params.n_gpu_layers`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_threads: int = Field(ge=1)
+    n_gpu_layers: GpuLayers | None = None
+
+    @classmethod
+    def from_options(cls, threads: int | None, gpu_layers: str | int | None) -> "Placement":
+        """A placement from command-line values; the default threads where none are given."""
+        if threads is not None and threads < 1:
+            raise UsageError(f"--threads {threads}: give 1 or more threads.")
+        layers = None if gpu_layers is None else gpu_layers_value(gpu_layers, "--gpu-layers ")
+        return cls(n_threads=threads or default_threads()[0], n_gpu_layers=layers)
+
+    def worker_args(self) -> list[str]:
+        """The same placement as `python -m ragq.worker` options."""
+        args = ["--threads", str(self.n_threads)]
+        return args + (["--gpu-layers", str(self.n_gpu_layers)] if self.n_gpu_layers is not None else [])
+
+    def load_args(self, catalog_gpu_layers: int | str, supports_offload: bool) -> dict:
+        """Llama()'s placement arguments. Prompt evaluation gets the same threads as generation: its default, every
+        core, would oversubscribe two workers sharing a host."""
+        requested = catalog_gpu_layers if self.n_gpu_layers is None else self.n_gpu_layers
+        return {
+            "n_threads": self.n_threads,
+            "n_threads_batch": self.n_threads,
+            "n_gpu_layers": resolve_gpu_layers(requested, supports_offload),
+        }
+
+    def requested_gpu_layers(self, catalog_gpu_layers: int | str) -> int | str:
+        return catalog_gpu_layers if self.n_gpu_layers is None else self.n_gpu_layers
+
+
+_GPU_LAYERS: TypeAdapter = TypeAdapter(GpuLayers)
+
+
+def gpu_layers_value(value: str | int, option: str = "") -> int | str:
+    """A layer count as typed ("12", "-1", "auto"), checked by the one type every n_gpu_layers has."""
+    layers = int(value) if isinstance(value, str) and value.lstrip("-").isdigit() else value
+    try:
+        return _GPU_LAYERS.validate_python(layers)
+    except ValidationError:
+        raise UsageError(f"{option}{value!r}: give a number of layers (-1 for all, 0 for the CPU) or 'auto'.") from None
+
+
+def resolve_gpu_layers(value: int | str, supports_offload: bool) -> int:
+    """ "auto": every layer where this llama.cpp build can offload (Metal, CUDA, ...), none on a CPU-only build."""
+    if value == "auto":
+        return -1 if supports_offload else 0
+    return int(value)
 
 
 def sysctl_int(name: str) -> int | None:
@@ -44,40 +106,6 @@ def default_threads(
     if cores:
         return cores, "physical cores"
     return os.cpu_count() or 1, "logical CPUs"
-
-
-def available_mb() -> float:
-    import psutil
-
-    return psutil.virtual_memory().available / 2**20
-
-
-def kv_cache_mb(metadata: dict, n_ctx: int, bytes_per_value: int = 2) -> float:
-    """llama.cpp's KV cache for n_ctx tokens (f16 keys and values), from the GGUF's own metadata."""
-    arch = metadata.get("general.architecture", "llama")
-
-    def value(key: str, default=None):
-        raw = metadata.get(f"{arch}.{key}", default)
-        return int(raw) if raw is not None else None
-
-    layers, width = value("block_count", 0), value("embedding_length", 0)
-    heads = value("attention.head_count", 1) or 1
-    kv_heads = value("attention.head_count_kv", heads) or heads
-    key_dim = value("attention.key_length", width // heads)
-    value_dim = value("attention.value_length", width // heads)
-    return n_ctx * layers * kv_heads * (key_dim + value_dim) * bytes_per_value / 2**20
-
-
-def need_mb(gguf_bytes: int, kv_mb: float) -> float:
-    """What a worker for this model needs at its peak: the file (mapped), the KV cache, the worker itself."""
-    return gguf_bytes / 2**20 + kv_mb + WORKER_OVERHEAD_MB
-
-
-def resolve_gpu_layers(value: int | str, supports_offload: bool) -> int:
-    """ "auto": every layer where this llama.cpp build can offload (Metal, CUDA, ...), none on a CPU-only build."""
-    if value == "auto":
-        return -1 if supports_offload else 0
-    return int(value)
 
 
 def backend(system_info: str, supports_offload: bool) -> str:

@@ -8,14 +8,17 @@ faster prompt evaluation), a fixed seed 42 (LangChain's -1 draws a new one per c
 (the study passed none, so llama.cpp's 0 ran it on the CPU even on its Metal build; `n_gpu_layers = 0` in a
 catalog entry, or `--gpu-layers 0`, selects the study's).
 
-A spec's digest hashes everything that can change an answer or its timing; it is part of every run's key.
+Every value of a spec is checked here and only here, whether it comes from a catalog file, `ragq models add` or
+a variant `ragq models quantize` writes (`validate`). Identity (digest, run key) is in identity.py beside this.
 """
 
-import hashlib
-import json
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ragq.shared import strict_toml
+from ragq.shared.models.placement import GpuLayers
 
 SYSTEM_TEXT = (
     "You are a friendly chatbot who always responds in a precise manner. If answer is unknown to you, "
@@ -76,7 +79,7 @@ class Params(Strict):
     n_ctx: int = Field(2048, ge=128)
     n_batch: int = Field(512, ge=1)
     # layers on the accelerator; "auto": all of them where the llama.cpp build offloads (Metal, CUDA), else 0
-    n_gpu_layers: Annotated[int, Field(ge=-1)] | Literal["auto"] = "auto"
+    n_gpu_layers: GpuLayers = "auto"
     max_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.01, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
@@ -139,46 +142,20 @@ class ModelSpec(Strict):
     origin: str = Field("builtin", exclude=True)  # the file it was read from
 
 
-def identity(spec: ModelSpec, file_sha256: str, prompt_kind: str, embedder: str) -> dict:
-    """Everything that can change an answer or its timing. Not the name, the description or the source: the same
-    file reached another way is the same model (its chat template is inside the file, covered by the sha256)."""
-    return {
-        "file_sha256": file_sha256,
-        "params": spec.params.model_dump(),
-        "prompt": spec.prompt.model_dump(),
-        "prompt_kind": prompt_kind,
-        "embedder": embedder,
-        "scorer": SCORER_NAME,
-    }
+SOURCE_KINDS = ("package", "path", "url", "quantized")
 
 
-def digest(ident: dict) -> str:
-    """A stable hash: the same settings in any key order give the same digest."""
-    return hashlib.sha256(json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+def catalog_place(loc: tuple) -> str:
+    """Where in a catalog entry a value sits: '[params] top_k', '[source] path' (pydantic puts a source's kind in
+    its path), 'name'; '' for the entry itself."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] == "source" and parts[1] in SOURCE_KINDS:
+        del parts[1]
+    if parts and parts[0] in ("source", "params", "prompt"):
+        return f"[{parts[0]}] {'.'.join(parts[1:])}".strip()
+    return ".".join(parts)
 
 
-def flatten(data: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out |= flatten(value, f"{prefix}{key}.")
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _show(value) -> str:
-    if value is None:
-        return "unset"
-    text = json.dumps(value) if not isinstance(value, int | float) else f"{value:g}"
-    return text if len(text) <= 24 else text[:12] + "..."
-
-
-def changes(old: dict, new: dict) -> list[str]:
-    """'params.top_k unset -> 40' for every identity field that differs (old may be an older, shorter spec)."""
-    before, after = flatten(old), flatten(new)
-    lines = []
-    for key in sorted(after):
-        if before.get(key) != after[key]:
-            lines.append(f"{key.removeprefix('params.')} {_show(before.get(key))} -> {_show(after[key])}")
-    return lines
+def validate(data: dict, origin: str, fix: str = "fix the catalog entry", place: Callable = catalog_place) -> ModelSpec:
+    """The one validator of a model's settings: the first problem as one line naming where it is and the fix."""
+    return strict_toml.validate(ModelSpec, data, origin, fix, place)

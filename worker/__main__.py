@@ -1,0 +1,64 @@
+"""`python -m ragq.worker --model M`: the worker's own entry. Parse, load everything once, consume the queue.
+
+`ragq worker` and `ragq run`'s supervisor both start workers through this entry; the producer never imports
+worker/. Options mirror `ragq worker`'s, with --home in place of `ragq --home`.
+"""
+
+import atexit
+import logging
+import socket
+import threading
+from pathlib import Path
+
+import click
+
+from ragq.shared import presence
+from ragq.shared.broker import broker_url, shared_database_warning
+from ragq.shared.cli_errors import Command
+from ragq.shared.config import load_settings
+from ragq.shared.models.placement import Placement
+from ragq.shared.queue import make_app, publish, queue_name
+
+log = logging.getLogger("ragq.worker")
+
+
+@click.command(cls=Command)
+@click.option("--home", type=click.Path(path_type=Path), help="ragq home folder (default: $RAGQ_HOME or ~/.ragq).")
+@click.option("--model", required=True, help="Catalog model this worker loads and serves.")
+@click.option("--threads", type=int, help="llama.cpp threads (default: physical cores).")
+@click.option("--gpu-layers", help="Layers on the accelerator: N, -1 (all), 0 (CPU) or auto (the catalog's default).")
+@click.option("--index", "indexes", multiple=True, help="Index to load at start (others load on first use).")
+@click.option("--queue", help="Consume this queue instead of the model's own (runs enqueued with --queue NAME).")
+@click.option("--loglevel", default="INFO", show_default=True)
+def main(home, model, threads, gpu_layers, indexes, queue, loglevel) -> None:
+    """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time."""
+    settings = load_settings(home=home)
+    placement = Placement.from_options(threads, gpu_layers)
+    if warning := shared_database_warning(settings):
+        click.echo(f"Warning: {warning}", err=True)
+    # until Celery sets up its own logging: the runtime's "ready in ..." line with its start-up phases
+    logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s: %(levelname)s/%(name)s] %(message)s")
+    url = broker_url(settings)
+    from ragq.worker.app import consume  # Celery and llama.cpp load after the options are known to be good
+    from ragq.worker.runtime import WorkerRuntime
+
+    runtime = WorkerRuntime(settings, model, placement, list(indexes))
+    announce(runtime, url)
+    reaper_app = make_app(url)  # its own connection pool: it publishes from its own thread
+    runtime.start_reaper(lambda jobs: publish(reaper_app, jobs))
+    consume(runtime, url, queue or queue_name(model), loglevel)
+
+
+def announce(runtime, url: str) -> None:
+    """Other ragq runs on this host see this worker, and each result records how many shared the host."""
+    try:
+        conn = presence.client(url)
+        presence.keep_alive(conn, socket.gethostname(), runtime.worker_id, threading.Event())
+        runtime.presence = (conn, socket.gethostname())
+        atexit.register(presence.leave, conn, socket.gethostname(), runtime.worker_id)
+    except Exception:  # noqa: BLE001 - a broker without presence keys still gets its jobs answered
+        log.warning("could not announce this worker's presence on the broker")
+
+
+if __name__ == "__main__":
+    main(prog_name="python -m ragq.worker")
