@@ -4,19 +4,20 @@ ids go to their queues. `ragq enqueue`, `ragq requeue`, and the first step of `r
 from dataclasses import dataclass, field
 
 from ragq.shared.broker import broker_url
+from ragq.shared.celery_app import make_app, publish
 from ragq.shared.config import Settings
 from ragq.shared.corpus.index import load_index
 from ragq.shared.errors import UsageError
 from ragq.shared.models import catalog, identity
 from ragq.shared.models.identity import RunWork, SpecIdentity
-from ragq.shared.queue import make_app, publish
 from ragq.shared.rag.retrieval import RetrievalConfig, check_ratio
-from ragq.shared.store import catalog_rows, db, jobs
+from ragq.shared.store import db, inputs, jobs, standing
+from ragq.shared.store.runs import RunPlan, last_spec, plan_run
 
 
 @dataclass(frozen=True)
 class Plan:
-    runs: list[jobs.RunPlan]
+    runs: list[RunPlan]
     published: int
     changes: list[str] = field(default_factory=list)  # "smollm2-135m: top_k unset -> 40: new runs"
 
@@ -25,7 +26,7 @@ class Plan:
         return [r.run_id for r in self.runs]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunRequest:
     """What work to do: every (model, ratio) pair becomes one run over the question set."""
 
@@ -43,7 +44,7 @@ class RunRequest:
 
 def _change_line(s, model: str, ms: SpecIdentity) -> str | None:
     """What changed in the model's settings since its last run with this prompt kind, in one line."""
-    last = jobs.last_spec(s, model, ms.prompt_kind)
+    last = last_spec(s, model, ms.prompt_kind)
     if last is None or last[0] == ms.digest:
         return None
     changed = identity.changes(last[1] or {}, ms.identity)
@@ -77,14 +78,14 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
     url = broker_url(settings)  # before any row is written: an unreachable broker leaves nothing behind
     engine = db.engine_for(settings)
     with db.session(engine) as s:
-        index_row = catalog_rows.get_index(s, req.index)
-        qset = catalog_rows.get_question_set(s, req.questions)
+        index_row = inputs.get_index(s, req.index)
+        qset = inputs.get_question_set(s, req.questions)
         changes = [line for (name, _), ms in settings_of.items() if (line := _change_line(s, name, ms))]
         plans = [
-            jobs.plan_run(
+            plan_run(
                 s,
                 _work(req, sp.name, settings_of[(sp.name, kind)], ratio),
-                catalog_rows.record_model(s, sp.name, catalog.as_dict(sp)),
+                inputs.record_model(s, sp.name, catalog.as_dict(sp)),
                 index_row,
                 qset,
                 new_run=req.new_run,
@@ -104,5 +105,5 @@ def requeue(settings: Settings, run_ids: list[int]) -> int:
     """Publish again every job of these runs that is neither finished nor held by a live lease."""
     engine = db.engine_for(settings)
     with db.session(engine) as s:
-        pending = jobs.pending(s, jobs.resolve_runs(s, run_ids))
+        pending = jobs.pending(s, standing.resolve_runs(s, run_ids))
     return publish(make_app(broker_url(settings)), pending)

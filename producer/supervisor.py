@@ -8,25 +8,21 @@ only when its memory fits beside the running ones. Killed workers are replaced; 
 (bad model, bad settings) ends the run with its log's last lines.
 """
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ragq.producer import memory
 from ragq.producer.planning import Plan, RunRequest, enqueue
+from ragq.producer.workers import Workers
 from ragq.shared import presence
 from ragq.shared.broker import broker_url, embedded
+from ragq.shared.celery_app import make_app, publish
 from ragq.shared.config import Settings
-from ragq.shared.errors import RagqError, ResourceError
-from ragq.shared.models import catalog, files
+from ragq.shared.errors import RagqError
 from ragq.shared.models.placement import Placement, default_threads
-from ragq.shared.queue import make_app, publish, worker_id
-from ragq.shared.store import db, jobs
+from ragq.shared.store import db, jobs, standing
 
 
 @dataclass(frozen=True)
@@ -38,32 +34,6 @@ class Schedule:
     threads: int
     threads_reason: str
     need_mb: dict[str, float]
-
-
-def estimate_need_mb(settings: Settings, model: str) -> float:
-    """A model's worker at its peak: GGUF size + KV cache for its n_ctx + the worker's own (memory.py)."""
-    from ragq.shared.rag.llm import gguf_metadata
-
-    spec = catalog.get_model(settings, model)
-    path = files.model_path(settings, spec)
-    return memory.need_mb(path.stat().st_size, memory.kv_cache_mb(gguf_metadata(path), spec.params.n_ctx))
-
-
-def memory_budget_mb(settings: Settings) -> tuple[float, str]:
-    if settings.memory_limit_mb:
-        return float(settings.memory_limit_mb), "memory_limit_mb"
-    return memory.available_mb(), "available memory"
-
-
-def check_fits_alone(needs: dict[str, float], budget: tuple[float, str]) -> None:
-    """Before anything runs: a model that cannot fit even with the machine to itself is refused, in one line."""
-    limit, source = budget
-    for model, need in needs.items():
-        if need > limit:
-            raise ResourceError(
-                f"model '{model}' needs about {need:,.0f} MB (file, KV cache, worker) and the {source} is "
-                f"{limit:,.0f} MB: free memory, choose a smaller quantization, or lower its n_ctx."
-            )
 
 
 def plan_threads(requested: int | None, parallel: int) -> tuple[int, str, str | None]:
@@ -95,103 +65,6 @@ def host_workers(url: str, host: str) -> list[str]:
         return presence.on_host(presence.client(url), host)
     except Exception:  # noqa: BLE001 - a warning we cannot give is no reason to stop the run
         return []
-
-
-def worker_command(settings: Settings, model: str, options: list[str]) -> list[str]:
-    """The command that starts a worker of `model` through the worker's own entry (`python -m ragq.worker`)."""
-    return [sys.executable, "-m", "ragq.worker", "--home", str(settings.home), "--model", model, *options]
-
-
-def exec_worker(settings: Settings, model: str, threads, indexes: list[str], queue, loglevel: str, gpu_layers) -> None:
-    """`ragq worker`: become the worker process (the same pid, so signals reach it directly)."""
-    options = [] if threads is None else ["--threads", str(threads)]
-    options += [] if gpu_layers is None else ["--gpu-layers", str(gpu_layers)]
-    options += [arg for name in indexes for arg in ("--index", name)]
-    options += ([] if queue is None else ["--queue", queue]) + ["--loglevel", loglevel]
-    cmd = worker_command(settings, model, options)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(cmd[0], cmd)
-
-
-def _spawn_worker(settings: Settings, url: str, model: str, placement: Placement, index: str) -> subprocess.Popen:
-    logs = settings.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log = (logs / f"worker-{model}.log").open("ab")
-    cmd = worker_command(settings, model, [*placement.worker_args(), "--index", index])
-    env = {**os.environ, "RAGQ_BROKER_URL": url}
-    # a session of its own: Ctrl-C reaches ragq run, which then stops the workers itself
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-
-
-def _stop(procs: list[subprocess.Popen], timeout: float = 15) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for proc in procs:
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _release(settings: Settings, workers: list[str]) -> list[tuple[int, str]]:
-    """Jobs that gone workers held go back to queued, for the next worker to take."""
-    with db.session(db.engine_for(settings)) as s:
-        return jobs.release_workers(s, workers)
-
-
-def _log_tail(settings: Settings, model: str, lines: int = 5) -> str:
-    path = settings.home / "logs" / f"worker-{model}.log"
-    tail = path.read_text(errors="replace").strip().splitlines()[-lines:] if path.exists() else []
-    return " | ".join(tail)
-
-
-@dataclass
-class Workers:
-    """The worker subprocesses `ragq run` started, replaced when something kills them."""
-
-    settings: Settings
-    url: str
-    index: str
-    placement: Placement
-    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
-    restarts: int = 0
-
-    def _id(self, model: str) -> str:
-        return worker_id(model, socket.gethostname(), self.procs[model].pid)
-
-    def start(self, model: str) -> None:
-        self.procs[model] = _spawn_worker(self.settings, self.url, model, self.placement, self.index)
-
-    def finish(self, model: str) -> None:
-        """Stop a worker whose model has no work left, so the next one gets the machine."""
-        _stop([self.procs[model]])
-        _release(self.settings, [self._id(model)])
-        del self.procs[model]
-
-    def check(self, app) -> None:
-        """A worker that exited by itself (bad model, bad settings) ends the run. A killed one is replaced and
-        its job queued again at once; the job's attempt counter stops a job that kills every worker."""
-        for model, proc in list(self.procs.items()):
-            if proc.poll() is None:
-                continue
-            if proc.returncode >= 0:
-                raise RagqError(
-                    f"the worker for '{model}' stopped (exit {proc.returncode}): "
-                    f"{_log_tail(self.settings, model)} (log: {self.settings.home / 'logs'})"
-                )
-            self.restarts += 1
-            publish(app, _release(self.settings, [self._id(model)]))
-            self.start(model)
-
-    def stop(self) -> None:
-        _stop(list(self.procs.values()))
-        if self.procs:
-            _release(self.settings, [self._id(m) for m in self.procs])
-        self.procs.clear()
 
 
 # (per-run job counts, per-run status: "smollm2-135m running", "gemma3-270m waits (1 model before it)")
@@ -227,7 +100,7 @@ def supervise(
     next_reap = time.monotonic() + settings.lease_s / 3
     while True:
         with db.session(engine) as s:
-            counts = jobs.progress(s, run_ids)
+            counts = standing.progress(s, run_ids)
         # a model has work while any of its jobs is queued or running (a running job may yet be released)
         busy = {run_models[r] for r, c in counts.items() if c["queued"] or c["running"]}
         for model in [m for m in workers.procs if m not in busy]:
@@ -239,7 +112,7 @@ def supervise(
                 break  # it fits alone (checked before the run), not beside these: wait for one to finish
             workers.start(waiting.pop(0))
         progress(counts, statuses(run_models, list(workers.procs), waiting))
-        if jobs.all_finished(counts):
+        if standing.all_finished(counts):
             return
         workers.check(app)
         if time.monotonic() >= next_reap:  # a worker elsewhere that died without anyone noticing
@@ -277,9 +150,9 @@ def run(
     if parallel < 1:
         raise RagqError(f"--parallel {parallel}: give 1 (one model at a time) or more.")
     gpu = Placement.from_options(threads, gpu_layers).n_gpu_layers  # checked before anything is written
-    budget = memory_budget_mb(settings)
-    needs = {m: estimate_need_mb(settings, m) for m in dict.fromkeys(req.models)}
-    check_fits_alone(needs, budget)
+    budget = memory.memory_budget_mb(settings)
+    needs = {m: memory.estimate_need_mb(settings, m) for m in dict.fromkeys(req.models)}
+    memory.check_fits_alone(needs, budget)
     server = None if settings.broker_url else embedded(settings)
     started_here = server.start() if server else False
     workers = None
@@ -302,7 +175,7 @@ def run(
     finally:
         if workers:
             workers.stop()
-        if started_here:
+        if server is not None and started_here:
             server.stop()
 
 

@@ -71,7 +71,7 @@ class Settings(BaseModel):
 
 KEYS = [name for name in Settings.model_fields if name not in ("home", "origins")]
 # what a config file, the environment or an option may set: Settings' own fields and checks, less home and origins
-Layer = create_model(
+Layer = create_model(  # type: ignore[call-overload]  # field definitions built from Settings' own
     "Layer",
     __config__=ConfigDict(extra="forbid"),
     **{key: (field.annotation, field) for key, field in Settings.model_fields.items() if key in KEYS},

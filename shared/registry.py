@@ -3,7 +3,7 @@
 import difflib
 from collections.abc import Iterable
 
-from ragq.shared.errors import UnknownNameError
+from ragq.shared.errors import RagqError, UnknownNameError
 
 
 def unknown_name_message(kind: str, name: str, known: Iterable[str], fix: str = "") -> str:
@@ -17,7 +17,7 @@ def unknown_name_message(kind: str, name: str, known: Iterable[str], fix: str = 
     return f"{message} {fix}".rstrip()
 
 
-def lookup(kind: str, name: str, table: dict, error: type[UnknownNameError] = UnknownNameError, fix: str = ""):
+def lookup(kind: str, name: str, table: dict, error: type[RagqError] = UnknownNameError, fix: str = ""):
     """Return table[name] or raise `error` with a did-you-mean message."""
     if name in table:
         return table[name]

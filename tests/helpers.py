@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, func, select
 from ragq.shared.models.identity import RunWork, SpecIdentity
 from ragq.shared.qa import QAPair
 from ragq.shared.rag.retrieval import RetrievalConfig
-from ragq.shared.store import catalog_rows, db, jobs
+from ragq.shared.store import db, inputs, jobs, runs
 from ragq.shared.store.schema import Job, Result
 
 # the model side of a run, for tests that write runs without a catalog model behind them
@@ -22,7 +22,7 @@ SPEC = SpecIdentity({"params": {"max_tokens": 64}}, "f" * 64, "chat")
 def plan_run(
     s, model, index, qset, cfg=RetrievalConfig(), ratio=0.3, new_run=False, repeat=1, kv_reuse=False, queue=None
 ):
-    """jobs.plan_run with the test spec, for rows made by the test."""
+    """runs.plan_run with the test spec, for rows made by the test."""
     work = RunWork(
         model=model.name,
         spec=SPEC,
@@ -33,7 +33,7 @@ def plan_run(
         repeat=repeat,
         kv_reuse=kv_reuse,
     )
-    return jobs.plan_run(s, work, model, index, qset, new_run=new_run, queue=queue)
+    return runs.plan_run(s, work, model, index, qset, new_run=new_run, queue=queue)
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,12 +147,12 @@ RUN_B = [(0.60, 2.0, 2), (0.65, 4.0, 3), (0.95, 5.0, None)]
 
 def fill(engine):
     with db.session(engine) as s:
-        index = catalog_rows.record_index(s, {"name": "docs", "chunk_count": 1, "embedder": "e", "sources": []}, "/x")
+        index = inputs.record_index(s, {"name": "docs", "chunk_count": 1, "embedder": "e", "sources": []}, "/x")
         pairs = [QAPair("Q1?", "A1", [0]), QAPair("Q2?", "A2", [1]), QAPair("Q3; with a semicolon?", "A3")]
-        qset, _ = catalog_rows.import_questions(s, "qs", "f", pairs)
+        qset, _ = inputs.import_questions(s, "qs", "f", pairs)
         run_ids = []
         for model, ratio, values in (("small", 0.3, RUN_A), ("tiny", 0.7, RUN_B)):
-            plan = plan_run(s, catalog_rows.record_model(s, model, {}), index, qset, ratio=ratio)
+            plan = plan_run(s, inputs.record_model(s, model, {}), index, qset, ratio=ratio)
             for job_id, (cosine, seconds, rank) in zip(plan.job_ids, values, strict=True):
                 jobs.claim(s, job_id, "w", timedelta(minutes=1), 3)
                 jobs.complete(s, job_id, result(cosine, seconds, rank))

@@ -14,10 +14,10 @@ import click
 
 from ragq.shared import presence
 from ragq.shared.broker import broker_url, shared_database_warning
+from ragq.shared.celery_app import make_app, publish, queue_name
 from ragq.shared.cli_errors import Command
 from ragq.shared.config import load_settings
 from ragq.shared.models.placement import Placement
-from ragq.shared.queue import make_app, publish, queue_name
 
 log = logging.getLogger("ragq.worker")
 

@@ -11,7 +11,7 @@ import os
 from celery import Task
 from celery.worker.control import inspect_command
 
-from ragq.shared.queue import TASK_NAME, make_app
+from ragq.shared.celery_app import TASK_NAME, make_app
 from ragq.worker.runtime import WorkerRuntime
 
 app = make_app(None)  # the broker URL is the entry's to set (worker/__main__.py), before it consumes

@@ -15,13 +15,13 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from ragq.shared import faults, presence, provenance
+from ragq.shared.celery_app import worker_id
 from ragq.shared.config import Settings
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import HybridIndex, content_id, load_index
 from ragq.shared.errors import CorpusIndexError, RagqError
 from ragq.shared.models import catalog, files, identity
 from ragq.shared.models.placement import Placement
-from ragq.shared.queue import worker_id
 from ragq.shared.rag.llm import LlamaRunner
 from ragq.shared.rag.pipeline import Outcome, answer_question
 from ragq.shared.store import db, jobs
@@ -57,7 +57,8 @@ class WorkerRuntime:
         phases.lap("index")
         self.worker_id = worker_id(model, socket.gethostname(), os.getpid())
         self.started = time.time()
-        self.jobs_done, self.current_job = 0, None
+        self.jobs_done = 0
+        self.current_job: int | None = None
         self.presence = None  # (redis connection, host) once the worker announces itself (worker/__main__.py)
         self.startup = phases.seconds
         log.info("ready in %.2f s: %s", sum(self.startup.values()), json.dumps(self.startup))
@@ -129,20 +130,10 @@ class WorkerRuntime:
             if ctx.model != self.spec.name:
                 raise RagqError(f"job {job_id} is for model '{ctx.model}', this worker runs '{self.spec.name}'.")
             self._check_settings(ctx)
-            faults.on_question(ctx.question)
+            faults.on_question(ctx.ask.question)
             with self._heartbeat(job_id):
-                outcome = answer_question(
-                    ctx.question,
-                    ctx.reference,
-                    ctx.ratio,
-                    ctx.retrieval,
-                    self.index(ctx.index, ctx.index_manifest),
-                    self.embedder,
-                    self.runner,
-                    kv_reuse=ctx.kv_reuse,
-                    prompt_kind=ctx.prompt_kind,
-                    evidence=(ctx.evidence_pages, ctx.doc),
-                )
+                index = self.index(ctx.index, ctx.index_manifest)
+                outcome = answer_question(ctx.ask, index, self.embedder, self.runner)
         except RagqError as exc:
             return self._fail(job_id, str(exc))
         except Exception as exc:  # a bug or a model crash: record it on the job, keep serving the queue
@@ -162,10 +153,10 @@ class WorkerRuntime:
     def _check_settings(self, ctx: jobs.JobContext) -> None:
         """A number is stored only with the settings that produced it: a run enqueued with other settings (the
         catalog entry or the file changed since) is not answered with this worker's."""
-        if ctx.spec_digest is not None and ctx.spec_digest != self.digest(ctx.prompt_kind):
+        if ctx.spec_digest is not None and ctx.spec_digest != self.digest(ctx.ask.prompt_kind):
             raise RagqError(
                 f"run of job {ctx.job_id} was enqueued with other settings for '{ctx.model}' than this worker "
-                f"loaded (spec {ctx.spec_digest[:8]} against {self.digest(ctx.prompt_kind)[:8]}): the catalog entry "
+                f"loaded (spec {ctx.spec_digest[:8]} against {self.digest(ctx.ask.prompt_kind)[:8]}): the catalog entry "
                 "or the model file changed; enqueue again to make a run with the new settings."
             )
 
@@ -230,14 +221,14 @@ class WorkerRuntime:
         job_provenance = {
             **self.provenance,
             "retrieval": {
-                **ctx.retrieval.as_dict(ctx.ratio),
+                **ctx.ask.retrieval.as_dict(ctx.ask.ratio),
                 "embedder": self.embedder.name,
                 "index": ctx.index,
                 "index_sources": {s["name"]: s["sha256"] for s in index["sources"]},
             },
-            "kv_cache": "reuse shared prefix" if ctx.kv_reuse else "reset before each job",
+            "kv_cache": "reuse shared prefix" if ctx.ask.kv_reuse else "reset before each job",
             "host_workers": host_workers,  # ragq workers alive on this host while the job ran, this one included
-            **provenance.prompt_provenance(self.runner.layout(ctx.prompt_kind), self.digest(ctx.prompt_kind)),
+            **provenance.prompt_provenance(self.runner.layout(ctx.ask.prompt_kind), self.digest(ctx.ask.prompt_kind)),
         }
         return dict(
             answer=o.answer,

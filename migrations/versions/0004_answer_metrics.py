@@ -28,7 +28,7 @@ COLUMNS = [
 
 
 def upgrade() -> None:
-    from ragq.shared.rag.metrics import score_answer
+    from ragq.shared.metrics.answer import score_answer
 
     with op.batch_alter_table('results') as batch:
         for name, kind in COLUMNS:

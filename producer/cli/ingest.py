@@ -5,8 +5,8 @@ from dataclasses import asdict
 import click
 
 from ragq.producer.cli.output import json_option, print_json, print_table, progress_bar
+from ragq.producer.ingest.pipeline import ingest as run_ingest
 from ragq.shared.corpus import index as idx
-from ragq.shared.corpus.ingest import ingest as run_ingest
 
 
 @click.command()

@@ -7,7 +7,8 @@ import click
 from ragq.producer.cli.output import GpuLayers, download_bar, gpu_layers_option, json_option, print_json, print_table
 from ragq.shared.models import catalog, files, identity
 from ragq.shared.models.placement import Placement, default_threads
-from ragq.shared.store import db, jobs
+from ragq.shared.store import db
+from ragq.shared.store.runs import spec_history
 
 
 @click.group()
@@ -40,7 +41,7 @@ def show(settings, name, runs, as_json) -> None:
     history = []
     if runs:
         with db.session(db.engine_for(settings)) as s:
-            history = jobs.spec_history(s, name)
+            history = spec_history(s, name)
         data["runs"] = history
     if as_json:
         print_json(data)
@@ -85,7 +86,7 @@ def add(settings, name, path, template, stop, system, **params) -> None:
     given = {k: v for k, v in params.items() if v is not None}
     prompt = {k: v for k, v in {"template": template, "stop": list(stop), "system": system}.items() if v}
     sp = catalog.add_model(settings, name, path, given, prompt)
-    click.echo(f"model '{sp.name}' added: {sp.source.path}")
+    click.echo(f"model '{sp.name}' added: {path.expanduser().resolve()}")
 
 
 @models.command()
@@ -99,7 +100,7 @@ def add(settings, name, path, template, stop, system, **params) -> None:
 def quantize(settings, name, types, threads, as_json) -> None:
     """Make quantized variants of NAME with llama.cpp's quantizer, each registered as NAME-TYPE (e.g.
     smollm2-135m-q8_0) with NAME's prompt and sampling; variants that exist are kept."""
-    from ragq.shared import quantize as quantizing
+    from ragq.producer.fetch import quantize as quantizing
 
     say = (lambda line: None) if as_json else click.echo  # noqa: E731
     variants = quantizing.quantize(settings, name, list(types), threads or default_threads()[0], say)
@@ -116,7 +117,7 @@ def quantize(settings, name, types, threads, as_json) -> None:
 def pull(settings, name, url, sha256, template) -> None:
     """Download a model: a catalog entry of kind url (`ragq models pull mistral`) or any GGUF URL with --url.
     Resumes a partial download, verifies size and sha256 where known, loads the file once before registering."""
-    from ragq.shared import pull as pulling
+    from ragq.producer.fetch import pull as pulling
 
     notice = lambda line: click.echo(line, err=True)  # noqa: E731
     with download_bar(f"pull {name}") as progress:

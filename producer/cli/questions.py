@@ -6,8 +6,8 @@ import click
 from sqlalchemy import func, select
 
 from ragq.producer.cli.output import json_option, print_json, print_table
-from ragq.shared.qa import parse_qa_file
-from ragq.shared.store import catalog_rows, db
+from ragq.producer.questions import parse_qa_file
+from ragq.shared.store import db, inputs
 from ragq.shared.store.schema import Question, QuestionSet
 
 
@@ -30,7 +30,7 @@ def import_(settings, file: Path, name: str, as_json: bool) -> None:
     """
     pairs = parse_qa_file(file)
     with db.session(db.engine_for(settings)) as s:
-        qset, created = catalog_rows.import_questions(s, name, str(file), pairs)
+        qset, created = inputs.import_questions(s, name, str(file), pairs)
     if as_json:
         print_json({"set": name, "questions": len(pairs), "created": created})
     else:
@@ -45,7 +45,7 @@ def list_(settings, name: str | None, as_json: bool) -> None:
     """List question sets, or the questions of one set."""
     with db.session(db.engine_for(settings)) as s:
         if name:
-            qset = catalog_rows.get_question_set(s, name)
+            qset = inputs.get_question_set(s, name)
             rows = s.scalars(select(Question).where(Question.set_id == qset.id).order_by(Question.position)).all()
             data = [
                 {

@@ -7,13 +7,13 @@ from pathlib import Path
 import click
 
 from ragq.producer.cli.output import fmt, json_option, print_json, print_table
+from ragq.producer.results import compare as cmp
+from ragq.producer.results import export as exp
+from ragq.producer.results import report as rep
+from ragq.producer.results.summary import as_dicts, summarize
 from ragq.shared.errors import UsageError
-from ragq.shared.output import compare as cmp
-from ragq.shared.output import export as exp
-from ragq.shared.output import report as rep
-from ragq.shared.output.summary import as_dicts, summarize
-from ragq.shared.rag.metrics import METRICS
-from ragq.shared.store import db, jobs
+from ragq.shared.metrics.answer import METRICS
+from ragq.shared.store import db, standing
 from ragq.shared.store.results import result_rows, select_runs
 
 
@@ -41,63 +41,54 @@ def print_results(
     settings, run_ids: list[int], as_json: bool, by_question: bool = True, metric: str = "cosine"
 ) -> None:
     with db.session(db.engine_for(settings)) as s:
-        run_ids = jobs.resolve_runs(s, run_ids)
+        run_ids = standing.resolve_runs(s, run_ids)
         rows, summaries = result_rows(s, run_ids), summarize(s, run_ids)
     if as_json:
         print_json({"results": as_dicts(rows), "summary": as_dicts(summaries)})
         return
     if by_question:
-        print_table(
-            "Answers",
-            ["run", "model", "ratio", "rep", "question", "cosine", *([metric] if metric != "cosine" else []), "seconds"]
-            + ["prompt tok", "gen tok"],
-            [
-                [
-                    r.run_id,
-                    r.model,
-                    r.ratio,
-                    r.repetition,
-                    r.question[:60],
-                    r.cosine,
-                    *([getattr(r, metric)] if metric != "cosine" else []),
-                    r.total_s,
-                    r.prompt_tokens,
-                    r.gen_tokens,
-                ]
-                for r in rows
-            ],
-        )
-    repeated = [m for m in summaries if m.repeat > 1]
-    if repeated:
-        print_table(
-            "Repetitions (each question's SD over its repetitions, averaged)",
-            ["run", "model", "repeat", "mean s", "SD s", "mean cosine", "SD cosine"],
-            [
-                [m.run_id, m.model, m.repeat, m.mean_total_s, m.repeat_sd_s, m.mean_cosine, m.repeat_sd_cosine]
-                for m in repeated
-            ],
-        )
+        _answers_table(rows, metric)
+    _repetitions_table([m for m in summaries if m.repeat > 1])
+    _runs_table(summaries, metric)
+    print_failures(settings, run_ids)
+
+
+def _answers_table(rows, metric: str) -> None:
+    extra = [metric] if metric != "cosine" else []
+    columns = ["run", "model", "ratio", "rep", "question", "cosine", *extra, "seconds", "prompt tok", "gen tok"]
+    print_table(
+        "Answers",
+        columns,
+        [
+            [r.run_id, r.model, r.ratio, r.repetition, r.question[:60], r.cosine]
+            + [getattr(r, m) for m in extra]
+            + [r.total_s, r.prompt_tokens, r.gen_tokens]
+            for r in rows
+        ],
+    )
+
+
+def _repetitions_table(repeated) -> None:
+    if not repeated:
+        return
+    print_table(
+        "Repetitions (each question's SD over its repetitions, averaged)",
+        ["run", "model", "repeat", "mean s", "SD s", "mean cosine", "SD cosine"],
+        [
+            [m.run_id, m.model, m.repeat, m.mean_total_s, m.repeat_sd_s, m.mean_cosine, m.repeat_sd_cosine]
+            for m in repeated
+        ],
+    )
+
+
+RUN_COLUMNS = ["run", "model", "spec", "ratio", "done", "failed", "{metric} [95% CI]", "abstained", "evidence"]
+RUN_COLUMNS += ["mean s (sd)", "p50 s", "p95 s", "ttft s", "gen tok", "pp tok/s", "tg tok/s", "RSS MB"]
+
+
+def _runs_table(summaries, metric: str) -> None:
     print_table(
         "Runs",
-        [
-            "run",
-            "model",
-            "spec",
-            "ratio",
-            "done",
-            "failed",
-            f"{metric} [95% CI]",
-            "abstained",
-            "evidence",
-            "mean s (sd)",
-            "p50 s",
-            "p95 s",
-            "ttft s",
-            "gen tok",
-            "pp tok/s",
-            "tg tok/s",
-            "RSS MB",
-        ],
+        [c.format(metric=metric) for c in RUN_COLUMNS],
         [
             [
                 m.run_id,
@@ -121,13 +112,12 @@ def print_results(
             for m in summaries
         ],
     )
-    print_failures(settings, run_ids)
 
 
 def print_failures(settings, run_ids: list[int]) -> None:
     """One line per distinct reason jobs failed, with its count and runs."""
     with db.session(db.engine_for(settings)) as s:
-        reasons = jobs.failure_reasons(s, run_ids)
+        reasons = standing.failure_reasons(s, run_ids)
     for reason, count, runs in reasons:
         click.echo(f"{count} failed (run {', '.join(map(str, runs))}): {' '.join(reason.split())[:300]}")
 
@@ -175,10 +165,10 @@ def results(settings, run_ids, by, metric, pareto, as_json) -> None:
 
 
 def print_pareto(settings, run_ids: list[int], metric: str, as_json: bool) -> None:
-    from ragq.shared.output import pareto
+    from ragq.producer.results import pareto
 
     with db.session(db.engine_for(settings)) as s:
-        pts = pareto.points(summarize(s, jobs.resolve_runs(s, run_ids)), metric)
+        pts = pareto.points(summarize(s, standing.resolve_runs(s, run_ids)), metric)
     if not pts:
         raise UsageError(f"no finished run has a {metric}, p50 seconds and peak RSS yet: run some first.")
     on_time = {p.run_id for p in pareto.front(pts, ("seconds",))}
@@ -213,7 +203,7 @@ def compare(settings, run_a, run_b, metric, as_json) -> None:
     """RUN_A against RUN_B per question: the metric on each side (cosine by default), difference (B - A),
     speed-up (A seconds / B seconds)."""
     with db.session(db.engine_for(settings)) as s:
-        jobs.resolve_runs(s, [run_a, run_b])
+        standing.resolve_runs(s, [run_a, run_b])
         rows = result_rows(s, [run_a, run_b])
         summaries = {m.run_id: m for m in summarize(s, [run_a, run_b])}
     label = {run_id: f"{m.model} spec {m.spec_id}" for run_id, m in summaries.items()}

@@ -7,14 +7,14 @@ from dataclasses import asdict
 import click
 
 from ragq.producer.cli.output import json_option, print_json, print_table
+from ragq.producer.ratios import parse_ratios
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import load_index
+from ragq.shared.metrics.retrieval import evaluate
 from ragq.shared.qa import QAPair
-from ragq.shared.rag.evaluate import evaluate
 from ragq.shared.rag.retrieval import RetrievalConfig, retrieve
-from ragq.shared.store import catalog_rows, db
+from ragq.shared.store import db, inputs
 from ragq.shared.store.schema import Question
-from ragq.shared.sweep import parse_ratios
 
 
 def retrieval_options(command):
@@ -76,7 +76,7 @@ def retrieval_eval(settings, index, questions, ratios, cfg, as_json) -> None:
     ratio_list = parse_ratios(ratios)
     idx = load_index(settings.indexes_dir, index)
     with db.session(db.engine_for(settings)) as s:
-        qset = catalog_rows.get_question_set(s, questions)
+        qset = inputs.get_question_set(s, questions)
         rows = s.query(Question).filter(Question.set_id == qset.id).order_by(Question.position).all()
         pairs = [QAPair(q.question, q.answer, q.evidence_pages, q.doc) for q in rows]
     score = evaluate(idx, pairs, Embedder.from_settings(settings).encode([p.question for p in pairs]), ratio_list, cfg)

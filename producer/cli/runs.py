@@ -1,4 +1,4 @@
-"""`ragq enqueue`, `requeue`, `worker`, `status`, `run`, `demo`: runs of (model, ratio) over a question set."""
+"""`ragq enqueue`, `requeue`, `status`, `run`, `demo`: runs of (model, ratio) over a question set."""
 
 import contextlib
 import dataclasses
@@ -8,7 +8,7 @@ from dataclasses import asdict
 from importlib import resources
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from ragq.producer import planning, supervisor
 from ragq.producer.cli.output import (
@@ -21,87 +21,89 @@ from ragq.producer.cli.output import (
     progress_bar,
 )
 from ragq.producer.cli.results import print_failures, print_results
-from ragq.shared.corpus.ingest import ingest
-from ragq.shared.qa import parse_qa_file
+from ragq.producer.ingest.pipeline import ingest
+from ragq.producer.questions import parse_qa_file
+from ragq.producer.ratios import parse_ratios
 from ragq.shared.rag.retrieval import RetrievalConfig
-from ragq.shared.store import catalog_rows, db, jobs
-from ragq.shared.sweep import parse_ratios
+from ragq.shared.store import db, inputs, standing
 
 DEMO_MODELS = ["smollm2-135m", "gemma3-270m"]
 DEMO_RATIOS = [0.3, 0.7]
 
 
+RUN_OPTIONS = [
+    click.option("--model", "models", multiple=True, required=True, help="Catalog model (repeatable)."),
+    click.option(
+        "--ratio",
+        "ratios",
+        multiple=True,
+        default=["0.3"],
+        show_default=True,
+        help="BM25 weight in [0, 1] (repeatable; 0.3,0.7 or a sweep 0:1:0.1).",
+    ),
+    click.option("--index", required=True, help="Index built by `ragq ingest`."),
+    click.option("--questions", required=True, help="Question set imported by `ragq questions import`."),
+    click.option(
+        "--fusion",
+        default="seed",
+        show_default=True,
+        help="seed (the study's), rrf (top K of N candidates each) or convex (normalised scores).",
+    ),
+    click.option("--k", default=4, show_default=True, type=int, help="Chunks in the prompt (rrf, convex)."),
+    click.option(
+        "--candidates",
+        default=20,
+        show_default=True,
+        type=int,
+        help="Chunks each retriever proposes (rrf, convex).",
+    ),
+    click.option("--c", default=60, show_default=True, type=int, help="RRF constant (seed, rrf)."),
+    click.option("--new-run", is_flag=True, help="Run the same work again as a new run."),
+    click.option(
+        "--repeat",
+        default=1,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Timed repetitions of each question (summaries give mean and deviation).",
+    ),
+    click.option(
+        "--kv-reuse",
+        is_flag=True,
+        help="Keep the KV cache's shared prompt prefix between jobs (recorded); default: reset.",
+    ),
+    click.option(
+        "--prompt",
+        "prompts",
+        multiple=True,
+        default=["chat"],
+        show_default=True,
+        help="chat (the GGUF's chat template, or the catalog's template) or study (the study's own layout, "
+        "mistral and tinyllama); repeatable.",
+    ),
+]
+
+
 def run_options(command):
     """Options shared by `enqueue` and `run`; the command receives them as one RunRequest, `req`."""
-    options = [
-        click.option("--model", "models", multiple=True, required=True, help="Catalog model (repeatable)."),
-        click.option(
-            "--ratio",
-            "ratios",
-            multiple=True,
-            default=["0.3"],
-            show_default=True,
-            help="BM25 weight in [0, 1] (repeatable; 0.3,0.7 or a sweep 0:1:0.1).",
-        ),
-        click.option("--index", required=True, help="Index built by `ragq ingest`."),
-        click.option("--questions", required=True, help="Question set imported by `ragq questions import`."),
-        click.option(
-            "--fusion",
-            default="seed",
-            show_default=True,
-            help="seed (the study's), rrf (top K of N candidates each) or convex (normalised scores).",
-        ),
-        click.option("--k", default=4, show_default=True, type=int, help="Chunks in the prompt (rrf, convex)."),
-        click.option(
-            "--candidates",
-            default=20,
-            show_default=True,
-            type=int,
-            help="Chunks each retriever proposes (rrf, convex).",
-        ),
-        click.option("--c", default=60, show_default=True, type=int, help="RRF constant (seed, rrf)."),
-        click.option("--new-run", is_flag=True, help="Run the same work again as a new run."),
-        click.option(
-            "--repeat",
-            default=1,
-            show_default=True,
-            type=click.IntRange(min=1),
-            help="Timed repetitions of each question (summaries give mean and deviation).",
-        ),
-        click.option(
-            "--kv-reuse",
-            is_flag=True,
-            help="Keep the KV cache's shared prompt prefix between jobs (recorded); default: reset.",
-        ),
-        click.option(
-            "--prompt",
-            "prompts",
-            multiple=True,
-            default=["chat"],
-            show_default=True,
-            help="chat (the GGUF's chat template, or the catalog's template) or study (the study's own layout, "
-            "mistral and tinyllama); repeatable.",
-        ),
-    ]
 
     @functools.wraps(command)
     def wrapper(
         *args, models, ratios, index, questions, fusion, k, candidates, c, new_run, repeat, kv_reuse, prompts, **kwargs
     ):
         req = planning.RunRequest(
-            list(models),
-            parse_ratios(ratios),
-            index,
-            questions,
-            RetrievalConfig(fusion, k, candidates, c),
-            new_run,
-            repeat,
-            kv_reuse,
-            list(prompts),
+            models=list(models),
+            ratios=parse_ratios(ratios),
+            index=index,
+            questions=questions,
+            retrieval=RetrievalConfig(fusion, k, candidates, c),
+            new_run=new_run,
+            repeat=repeat,
+            kv_reuse=kv_reuse,
+            prompts=list(prompts),
         )
         return command(*args, req=req, **kwargs)
 
-    for option in reversed(options):
+    for option in reversed(RUN_OPTIONS):
         wrapper = option(wrapper)
     return wrapper
 
@@ -133,66 +135,6 @@ def requeue(settings, runs) -> None:
     click.echo(f"{planning.requeue(settings, list(runs))} jobs queued again")
 
 
-@click.command()
-@click.option("--model", required=True, help="Catalog model this worker loads and serves.")
-@click.option("--threads", type=int, help="llama.cpp threads (default: physical cores).")
-@click.option("--index", "indexes", multiple=True, help="Index to load at start (others load on first use).")
-@click.option("--queue", help="Consume this queue instead of the model's own (runs enqueued with --queue NAME).")
-@click.option("--loglevel", default="INFO", show_default=True)
-@gpu_layers_option
-@click.pass_obj
-def worker(settings, model, threads, indexes, queue, loglevel, gpu_layers) -> None:
-    """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time.
-    The same as `python -m ragq.worker`, which this command becomes (the process is replaced)."""
-    supervisor.exec_worker(settings, model, threads, list(indexes), queue, loglevel, gpu_layers)
-
-
-@click.command()
-@click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds to wait.")
-@json_option
-@click.pass_obj
-def workers(settings, timeout, as_json) -> None:
-    """The live workers, asked over the broker: model, host, pid, threads, GPU layers, uptime, jobs done, the job
-    each holds now."""
-    from ragq.shared.broker import broker_url, check_broker
-    from ragq.shared.queue import fleet, make_app
-
-    url = broker_url(settings, start_embedded=False)
-    check_broker(url)  # one clear line when no broker answers, not Celery's retries
-    found = fleet(make_app(url), timeout)
-    if as_json:
-        print_json(found)
-        return
-    columns = ["worker", "model", "host", "pid", "threads", "gpu_layers", "uptime_s", "jobs_done", "job"]
-    print_table(f"{len(found)} live workers", columns, [[w[c] for c in columns] for w in found])
-
-
-@click.command()
-@click.option("--port", default=5555, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--address", default="127.0.0.1", show_default=True, help="Listen address; 0.0.0.0 for every host.")
-@click.pass_obj
-def monitor(settings, port, address) -> None:
-    """Flower, Celery's web monitor, on the configured broker: workers, queues, task events
-    (`pip install 'ragq[monitor]'`). Its HTTP API answers without login on a loopback address only."""
-    import importlib.util
-    import os
-    import sys
-
-    from ragq.shared.broker import broker_url, check_broker
-    from ragq.shared.errors import UsageError
-
-    if importlib.util.find_spec("flower") is None:
-        raise UsageError("Flower is not installed: run `pip install 'ragq[monitor]'` (or `pip install flower`).")
-    url = broker_url(settings, start_embedded=False)
-    check_broker(url)
-    env = {**os.environ}
-    if address.startswith("127.") or address in ("localhost", "::1"):
-        env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
-    args = [sys.executable, "-m", "celery", "--broker", url, "flower", f"--port={port}", f"--address={address}"]
-    click.echo(f"Flower on http://{address}:{port} (Ctrl-C stops it)", err=True)
-    os.execvpe(args[0], args, env)
-
-
 def _bar() -> Progress:
     return Progress(
         TextColumn("run {task.fields[run]:>4} {task.fields[status]}"),
@@ -205,7 +147,7 @@ def _bar() -> Progress:
 
 
 def _progress_display(progress: Progress) -> supervisor.Progress:
-    tasks: dict[int, int] = {}
+    tasks: dict[int, TaskID] = {}
 
     def update(counts: dict[int, dict[str, int]], status: dict[int, str] | None = None) -> None:
         for run_id, c in counts.items():
@@ -229,13 +171,13 @@ def status(settings, runs, watch, as_json) -> None:
     """Queued / running / done / failed jobs per run (all runs if none are given)."""
     engine = db.engine_for(settings)
     with db.session(engine) as s:
-        run_ids = jobs.resolve_runs(s, list(runs))
-        counts = jobs.progress(s, run_ids)
-        held = jobs.holders(s, run_ids)
+        run_ids = standing.resolve_runs(s, list(runs))
+        counts = standing.progress(s, run_ids)
+        held = standing.holders(s, run_ids)
     if as_json:
         print_json({str(k): v for k, v in counts.items()})
     elif not watch:
-        print_table("Runs", ["run", *jobs.STATES], [[r, *c.values()] for r, c in counts.items()])
+        print_table("Runs", ["run", *standing.STATES], [[r, *c.values()] for r, c in counts.items()])
         if held:
             print_table(
                 "Running jobs",
@@ -263,9 +205,9 @@ def status(settings, runs, watch, as_json) -> None:
         with live(progress):
             while True:
                 with db.session(engine) as s:
-                    counts = jobs.progress(s, run_ids)
-                update(counts)
-                if jobs.all_finished(counts):
+                    counts = standing.progress(s, run_ids)
+                update(counts, {})
+                if standing.all_finished(counts):
                     break
                 time.sleep(0.5)
 
@@ -320,8 +262,8 @@ def run(settings, req, threads, parallel, quants, gpu_layers, as_json) -> None:
     """Do the whole job on this machine: broker (embedded unless RAGQ_BROKER_URL is set), each model's worker in
     turn (--parallel N: N at once), enqueue, wait with progress, print results, stop everything started."""
     if quants:
+        from ragq.producer.fetch.quantize import quantize
         from ragq.shared.models.placement import default_threads
-        from ragq.shared.quantize import quantize
 
         types = [t.strip() for t in quants.split(",") if t.strip()]
         say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))  # noqa: E731
@@ -344,9 +286,9 @@ def demo(settings, new_run, as_json) -> None:
         with progress_bar(enabled=not as_json) as progress:
             ingest(settings, "demo", [pdf], progress)
         with db.session(db.engine_for(settings)) as s:
-            catalog_rows.import_questions(s, "demo", "ragq demo", parse_qa_file(qa))
-    req = planning.RunRequest(DEMO_MODELS, DEMO_RATIOS, "demo", "demo", new_run=new_run)
+            inputs.import_questions(s, "demo", "ragq demo", parse_qa_file(qa))
+    req = planning.RunRequest(models=DEMO_MODELS, ratios=DEMO_RATIOS, index="demo", questions="demo", new_run=new_run)
     _run(settings, req, None, as_json)
 
 
-COMMANDS = [enqueue, requeue, worker, workers, monitor, status, run, demo]
+COMMANDS = [enqueue, requeue, status, run, demo]

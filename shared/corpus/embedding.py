@@ -80,6 +80,7 @@ class Embedder:
 
     @cached_property
     def session(self):
+        assert self.cache_dir is not None  # checked in __init__ for the onnx runtime
         return onnx_session(ensure_onnx(self.cache_dir), self.threads)
 
     @cached_property

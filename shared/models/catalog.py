@@ -52,9 +52,9 @@ def _resolve(name: str, raws: dict[str, dict], chain: tuple[str, ...] = ()) -> d
 
 def _depth(name: str, raws: dict[str, dict]) -> int:
     """How many parents an entry has (cycles and unknown parents are refused by `_resolve`)."""
-    seen = 0
-    while (name := raws.get(name, {}).get("extends")) is not None and seen <= len(raws):
-        seen += 1
+    seen, parent = 0, raws.get(name, {}).get("extends")
+    while parent is not None and seen <= len(raws):
+        seen, parent = seen + 1, raws.get(parent, {}).get("extends")
     return seen
 
 

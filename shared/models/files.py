@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ragq.shared.config import Settings
 from ragq.shared.errors import ModelLoadError
-from ragq.shared.models.spec import ModelSpec
+from ragq.shared.models.spec import ModelSpec, PackageSource, PathSource, UrlSource
 from ragq.shared.provenance import cached_sha256
 
 GGUF_MAGIC = b"GGUF"
@@ -34,8 +34,7 @@ def check_gguf(path: Path) -> None:
         raise ModelLoadError(f"{path} has GGUF version {version}, which llama.cpp does not read.")
 
 
-def package_file(spec: ModelSpec) -> Path:
-    src = spec.source
+def package_file(spec: ModelSpec, src: PackageSource) -> Path:
     try:
         dist = importlib.metadata.distribution(src.package)
     except importlib.metadata.PackageNotFoundError as exc:
@@ -47,16 +46,16 @@ def package_file(spec: ModelSpec) -> Path:
 
 def pull_hint(spec: ModelSpec) -> str:
     """The command that downloads a url model, and its size where the catalog knows it."""
-    size = f" ({spec.source.size / 1e9:.2f} GB)" if spec.source.size else ""
+    known = spec.source.size if isinstance(spec.source, UrlSource) else None
+    size = f" ({known / 1e9:.2f} GB)" if known else ""
     return f"run `ragq models pull {spec.name}`{size}"
 
 
-def _assembled(settings: Settings, spec: ModelSpec) -> Path:
-    src = spec.source
+def _assembled(settings: Settings, spec: ModelSpec, src: PackageSource, assemble: str) -> Path:
     path = settings.models_dir / src.file
     if not path.exists():
-        package_file(spec)  # a clear error when the package is missing
-        module, func = src.assemble.split(":")
+        package_file(spec, src)  # a clear error when the package is missing
+        module, func = assemble.split(":")
         settings.models_dir.mkdir(parents=True, exist_ok=True)
         try:
             getattr(importlib.import_module(module), func)(output_path=path)
@@ -69,13 +68,13 @@ def _assembled(settings: Settings, spec: ModelSpec) -> Path:
 def model_path(settings: Settings, spec: ModelSpec) -> Path:
     """Where the GGUF file is (assembling it into $RAGQ_HOME/models first if its package ships it in parts)."""
     src = spec.source
-    if src.kind == "path":
+    if isinstance(src, PathSource):
         path = Path(src.path)
-    elif src.kind == "package":
-        path = _assembled(settings, spec) if src.assemble else package_file(spec)
+    elif isinstance(src, PackageSource):
+        path = _assembled(settings, spec, src, src.assemble) if src.assemble else package_file(spec, src)
         if not path.exists():
             raise ModelLoadError(f"package {src.package} has no {src.file}: reinstall it with `{src.install}`.")
-    elif src.kind == "url":
+    elif isinstance(src, UrlSource):
         path = settings.models_dir / src.file
         if not path.exists():
             raise ModelLoadError(f"model '{spec.name}' is not downloaded: {pull_hint(spec)}.")
@@ -96,11 +95,11 @@ def file_sha256(settings: Settings, path: Path) -> str:
 
 def file_status(settings: Settings, spec: ModelSpec) -> str:
     """The model's file path, or why it is missing and the command that fetches it."""
+    src = spec.source
     try:
-        if spec.source.kind == "package" and spec.source.assemble:
-            if not (settings.models_dir / spec.source.file).exists():
-                package_file(spec)
-                return "installed (assembled on first use)"
+        if isinstance(src, PackageSource) and src.assemble and not (settings.models_dir / src.file).exists():
+            package_file(spec, src)
+            return "installed (assembled on first use)"
         return str(model_path(settings, spec))
     except ModelLoadError as exc:
         if spec.source.kind == "url":

@@ -85,7 +85,7 @@ class RunWork:
 
 
 def flatten(data: dict, prefix: str = "") -> dict:
-    out = {}
+    out: dict = {}
     for key, value in data.items():
         if isinstance(value, dict):
             out |= flatten(value, f"{prefix}{key}.")

@@ -106,7 +106,7 @@ class Params(Strict):
 
     def sampling(self) -> dict:
         """create_completion's keyword arguments."""
-        keys = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "typical_p", "repeat_penalty")
+        keys: tuple[str, ...] = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "typical_p", "repeat_penalty")
         keys += ("presence_penalty", "frequency_penalty", "mirostat_mode", "mirostat_tau", "mirostat_eta", "seed")
         return {k: getattr(self, k) for k in keys}
 

@@ -5,8 +5,10 @@ llama.cpp's own counters sit behind private attributes; they are read here and n
 
 import inspect
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from ragq.shared.errors import ModelLoadError
 from ragq.shared.models import placement as placing
@@ -65,7 +67,7 @@ def chat_builder(llm, system: str, stop: list[str]) -> tuple[PromptBuilder, str,
     adds_bos = llm._model.add_bos_token()
 
     def render(messages: list[dict]) -> str:
-        text = formatter(messages=messages).prompt
+        text = formatter(messages=cast(Any, messages)).prompt
         # create_completion puts the BOS token in front itself: a template's own would make two
         return text[len(bos) :] if adds_bos and bos and text.startswith(bos) else text
 
@@ -231,7 +233,8 @@ class LlamaRunner:
         start = time.perf_counter()
         first = None
         pieces = []
-        for event in self.llm.create_completion(prompt.text, **self.sampling, stop=prompt.stop or None, stream=True):
+        stream = self.llm.create_completion(prompt.text, **self.sampling, stop=prompt.stop or None, stream=True)
+        for event in cast(Iterator[dict], stream):
             if first is None:
                 first = time.perf_counter() - start
             pieces.append(event["choices"][0]["text"])

@@ -4,11 +4,13 @@ answer metrics). No I/O."""
 import time
 from dataclasses import dataclass
 
-from ragq.shared.rag import metrics, retrieval, scoring
-from ragq.shared.rag.evidence import evidence_rank
+from ragq.shared.metrics import answer, cosine
+from ragq.shared.metrics.answer import AnswerMetrics
+from ragq.shared.metrics.evidence import evidence_rank
+from ragq.shared.rag import retrieval
 from ragq.shared.rag.llm import Generation
-from ragq.shared.rag.metrics import AnswerMetrics
 from ragq.shared.rag.prompting import fit_to_context
+from ragq.shared.rag.retrieval import RetrievalConfig
 
 
 @dataclass(frozen=True)
@@ -21,39 +23,44 @@ class Outcome:
     retrieval_ms: float
     generation: Generation
     evidence_rank: int | None = None
-    metrics: AnswerMetrics | None = None  # F1, ROUGE-L, abstention, groundedness... (shared/rag/metrics.py)
+    metrics: AnswerMetrics | None = None  # F1, ROUGE-L, abstention, groundedness... (shared/metrics/answer.py)
 
 
-def answer_question(
-    question: str,
-    reference: str,
-    ratio: float,
-    retrieval_cfg: retrieval.RetrievalConfig,
-    index,
-    embedder,
-    runner,
-    kv_reuse: bool = False,
-    prompt_kind: str = "chat",
-    evidence: tuple[list[int] | None, str | None] = (None, None),
-) -> Outcome:
+@dataclass(frozen=True, kw_only=True)
+class Ask:
+    """One question as a job asks it: the question and its reference answer, how to retrieve, how to prompt, and
+    where its evidence is (pages of a document) when the question set says."""
+
+    question: str
+    reference: str
+    ratio: float
+    retrieval: RetrievalConfig = RetrievalConfig()
+    prompt_kind: str = "chat"
+    kv_reuse: bool = False
+    evidence_pages: list[int] | None = None
+    doc: str | None = None
+
+
+def answer_question(ask: Ask, index, embedder, runner) -> Outcome:
     start = time.perf_counter()
+    question = ask.question
     query_vec = embedder.encode([question])[0]
-    hits = retrieval.retrieve(retrieval_cfg, index, question, query_vec, ratio)
+    hits = retrieval.retrieve(ask.retrieval, index, question, query_vec, ask.ratio)
     retrieval_ms = (time.perf_counter() - start) * 1000
     chunks = [index.chunks[h.position] for h in hits]
     p = runner.params
-    build = runner.layout(prompt_kind).build
+    build = runner.layout(ask.prompt_kind).build
     fitted = fit_to_context([c.text for c in chunks], question, build, runner.count_tokens, p.n_ctx, p.max_tokens)
-    generation = runner.generate(fitted.prompt, kv_reuse=kv_reuse)
+    generation = runner.generate(fitted.prompt, kv_reuse=ask.kv_reuse)
     context = "\n\n".join(c.text for c in chunks[: fitted.kept])
     return Outcome(
         answer=generation.text,
         prompt=fitted.prompt.text,
         chunk_ids=[c.id for c in chunks[: fitted.kept]],
         dropped_chunks=fitted.dropped,
-        cosine=scoring.cosine(embedder, generation.text, reference),
+        cosine=cosine.cosine(embedder, generation.text, ask.reference),
         retrieval_ms=retrieval_ms,
         generation=generation,
-        evidence_rank=evidence_rank(chunks[: fitted.kept], *evidence),
-        metrics=metrics.score_answer(generation.text, reference, context),
+        evidence_rank=evidence_rank(chunks[: fitted.kept], ask.evidence_pages, ask.doc),
+        metrics=answer.score_answer(generation.text, ask.reference, context),
     )

@@ -52,7 +52,8 @@ def dense_mmr(index, query_vec: np.ndarray, k: int = 4, fetch_k: int = 3, lambda
     return [found[i] for i in mmr(query_vec, vectors, k, lambda_mult)]
 
 
-SEED = {"bm25_k": 5, "mmr_k": 4, "fetch_k": 3, "lambda_mult": 0.5}
+SEED = {"bm25_k": 5, "mmr_k": 4, "fetch_k": 3}
+SEED_LAMBDA_MULT = 0.5
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class RetrievalConfig:
 def seed(index, question: str, query_vec: np.ndarray, ratio: float, cfg: RetrievalConfig) -> list[Retrieved]:
     """The study's retrieval; `ratio` is the BM25 weight. The union of both lists, no cut."""
     lexical = index.bm25.top_n(tokenize(question), SEED["bm25_k"])
-    dense = dense_mmr(index, query_vec, k=SEED["mmr_k"], fetch_k=SEED["fetch_k"], lambda_mult=SEED["lambda_mult"])
+    dense = dense_mmr(index, query_vec, k=SEED["mmr_k"], fetch_k=SEED["fetch_k"], lambda_mult=SEED_LAMBDA_MULT)
     return weighted_rrf([lexical, dense], [ratio, 1 - ratio], cfg.c)
 
 

@@ -46,7 +46,7 @@ def alembic_config(url: str):
 def head_revision(url: str) -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    return str(ScriptDirectory.from_config(alembic_config(url)).get_current_head())
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -56,7 +56,7 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(settings: Settings) -> tuple[str | None, str]:
+def upgrade(settings: Settings) -> tuple[str | None, str | None]:
     """Migrate to head; returns (before, after)."""
     from alembic import command
     from alembic.util import CommandError

@@ -1,4 +1,4 @@
-"""Reading results back: per-question rows, and the runs a selection names. Summaries: shared/output/summary.py."""
+"""Reading results back: per-question rows, and the runs a selection names. Summaries: producer/results/summary.py."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -6,8 +6,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ragq.shared.store.jobs import resolve_runs
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run
+from ragq.shared.store.standing import resolve_runs
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
         Result.answer_words,
         Result.provenance,
     )
-    return [ResultRow(*row[:-1], *placement(row[-1] or {})) for row in s.execute(of_runs(columns, run_ids)).all()]
+    rows = s.execute(of_runs(columns, run_ids)).all()
+    return [ResultRow(*row[:-1], *placement(row[-1] or {})) for row in rows]  # type: ignore[call-arg]
 
 
 def placement(provenance: dict) -> tuple[int | None, str | None]:

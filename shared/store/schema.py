@@ -120,7 +120,7 @@ class Result(Base):
     cpu_s: Mapped[float] = mapped_column(Float)  # user + system CPU seconds the worker spent on this job
     prefix_reused_tokens: Mapped[int] = mapped_column(Integer)  # KV cache tokens kept from the previous job
     evidence_rank: Mapped[int | None] = mapped_column(Integer)  # first prompt chunk on an evidence page; 0 = none
-    # answer metrics beside cosine (shared/rag/metrics.py); None in rows stored before revision 0004 could not be
+    # answer metrics beside cosine (shared/metrics/answer.py); None in rows stored before revision 0004 could not be
     # computed again (groundedness needs the retrieved context)
     token_f1: Mapped[float | None] = mapped_column(Float)
     exact_match: Mapped[float | None] = mapped_column(Float)

@@ -148,13 +148,13 @@ print(done, errors)
 def test_four_writers_on_one_sqlite_file(home, figures):
     from ragq.shared.config import load_settings
     from ragq.shared.qa import QAPair
-    from ragq.shared.store import catalog_rows, db
+    from ragq.shared.store import db, inputs
 
     engine = db.engine_for(load_settings())
     with db.session(engine) as s:
-        index = catalog_rows.record_index(s, {"name": "x", "chunk_count": 0, "embedder": "e", "sources": []}, "/x")
-        qset, _ = catalog_rows.import_questions(s, "q", "f", [QAPair(f"Q{i}?", "A") for i in range(2000)])
-        plan = plan_run(s, catalog_rows.record_model(s, "m", {}), index, qset)
+        index = inputs.record_index(s, {"name": "x", "chunk_count": 0, "embedder": "e", "sources": []}, "/x")
+        qset, _ = inputs.import_questions(s, "q", "f", [QAPair(f"Q{i}?", "A") for i in range(2000)])
+        plan = plan_run(s, inputs.record_model(s, "m", {}), index, qset)
     assert plan.job_ids == list(range(1, 2001))
     start = time.perf_counter()
     writers = [

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from ragq.shared.output.report import render
-from ragq.shared.output.summary import summarize
+from ragq.producer.results.report import render
+from ragq.producer.results.summary import summarize
 from ragq.shared.store import db
 from ragq.shared.store.results import result_rows
 

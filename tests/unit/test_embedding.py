@@ -10,7 +10,7 @@ import pytest
 from ragq.shared.corpus import embedding
 from ragq.shared.corpus.embedding import Embedder, mean_pool, normalise
 from ragq.shared.errors import ModelLoadError
-from ragq.shared.rag import scoring
+from ragq.shared.metrics import cosine
 
 TEXTS = [
     "",
@@ -42,7 +42,7 @@ def test_onnx_vectors_match_sentence_transformers(onnx, embedder):
     ],
 )
 def test_cosine_matches_the_study_scorer(onnx, embedder, answer, reference):
-    assert abs(scoring.cosine(onnx, answer, reference) - scoring.cosine(embedder, answer, reference)) <= 1e-5
+    assert abs(cosine.cosine(onnx, answer, reference) - cosine.cosine(embedder, answer, reference)) <= 1e-5
 
 
 def test_pooling_and_normalising_by_hand():
@@ -76,7 +76,7 @@ def test_unknown_runtime_is_refused(tmp_path):
 def test_onnx_embedding_never_imports_torch(onnx_export):
     code = (
         "import sys; from pathlib import Path; from ragq.shared.corpus.embedding import Embedder; "
-        "from ragq.shared.rag.scoring import cosine; "
+        "from ragq.shared.metrics.cosine import cosine; "
         f"e = Embedder('onnx', Path({str(onnx_export.parent)!r})); e.encode(['a question']); cosine(e, 'a', 'b'); "
         "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))"
     )

@@ -74,9 +74,9 @@ def test_device_name_per_platform():
 
 def test_a_model_that_cannot_fit_alone_is_refused_in_one_line():
     with pytest.raises(ResourceError) as err:
-        supervisor.check_fits_alone({"small": 500, "big": 6000}, (4000.0, "memory_limit_mb"))
+        memory.check_fits_alone({"small": 500, "big": 6000}, (4000.0, "memory_limit_mb"))
     assert "'big' needs about 6,000 MB" in str(err.value) and "\n" not in str(err.value)
-    supervisor.check_fits_alone({"small": 500}, (4000.0, "available memory"))
+    memory.check_fits_alone({"small": 500}, (4000.0, "available memory"))
 
 
 def test_threads_split_only_under_parallel(monkeypatch):

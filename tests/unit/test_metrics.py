@@ -2,7 +2,7 @@
 
 import pytest
 
-from ragq.shared.rag import metrics as m
+from ragq.shared.metrics import answer as m
 
 
 def test_squad_normalisation_and_exact_match():

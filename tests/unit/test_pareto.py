@@ -1,6 +1,6 @@
 """The Pareto view: the front on hand-made points, budgets rounded as a person states them, ties named."""
 
-from ragq.shared.output.pareto import Point, budget_sentences, front, round_up
+from ragq.producer.results.pareto import Point, budget_sentences, front, round_up
 
 
 def p(run_id, accuracy, seconds, rss, ci=0.02):

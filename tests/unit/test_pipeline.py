@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from ragq.shared.models.spec import SYSTEM_TEXT, Params
 from ragq.shared.rag.llm import Generation
-from ragq.shared.rag.pipeline import answer_question
+from ragq.shared.rag.pipeline import Ask, answer_question
 from ragq.shared.rag.prompting import Prompt, completion_builder
 from ragq.shared.rag.retrieval import RetrievalConfig
 
@@ -32,15 +32,13 @@ class FakeModel:
 
 def test_answer_question(demo_index, embedder):
     model = FakeModel(["The web interface listens on HTTPS port 8443."])
-    out = answer_question(
-        "On which port does the web management interface listen?",
-        "The web management interface listens on HTTPS port 8443.",
-        0.3,
-        RetrievalConfig(),
-        demo_index,
-        embedder,
-        model,
+    ask = Ask(
+        question="On which port does the web management interface listen?",
+        reference="The web management interface listens on HTTPS port 8443.",
+        ratio=0.3,
+        retrieval=RetrievalConfig(),
     )
+    out = answer_question(ask, demo_index, embedder, model)
     known = {c.id for c in demo_index.chunks}
     assert out.chunk_ids and set(out.chunk_ids) <= known and out.dropped_chunks == 0
     assert "8443" in model.prompts[0] and out.prompt == model.prompts[0]
@@ -49,7 +47,6 @@ def test_answer_question(demo_index, embedder):
 
 def test_small_context_drops_chunks(demo_index, embedder):
     model = FakeModel(["x"], Params(n_ctx=200, max_tokens=20))
-    out = answer_question(
-        "What happens when the fan fails?", "It blinks amber.", 0.5, RetrievalConfig(), demo_index, embedder, model
-    )
+    ask = Ask(question="What happens when the fan fails?", reference="It blinks amber.", ratio=0.5)
+    out = answer_question(ask, demo_index, embedder, model)
     assert out.dropped_chunks > 0 and len(out.prompt.split()) + 20 <= 200

@@ -3,8 +3,8 @@ import json
 import pytest
 from helpers import DEMO_QA, SHARED_DATA
 
+from ragq.producer.questions import parse_qa_file
 from ragq.shared.errors import QuestionFileError
-from ragq.shared.qa import parse_qa_file
 
 
 def write(tmp_path, name, content, mode="w"):

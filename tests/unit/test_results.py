@@ -9,11 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import RUN_A, RUN_B
 
+from ragq.producer.results import export as exp
+from ragq.producer.results.compare import compare
+from ragq.producer.results.summary import summarize
 from ragq.shared.errors import UnknownNameError
-from ragq.shared.output import export as exp
-from ragq.shared.output.compare import compare
-from ragq.shared.output.stats import bootstrap_ci, paired_bootstrap_ci
-from ragq.shared.output.summary import summarize
+from ragq.shared.metrics.stats import bootstrap_ci, paired_bootstrap_ci
 from ragq.shared.store import db
 from ragq.shared.store.results import result_rows, select_runs
 
@@ -37,7 +37,7 @@ def test_summary_by_hand(filled):
 
 
 def test_repeat_deviation_is_per_question():
-    from ragq.shared.output.summary import _repeat_sd
+    from ragq.producer.results.summary import _repeat_sd
     from ragq.shared.store.results import ResultRow
 
     def row(question, seconds):
@@ -112,7 +112,7 @@ def test_export_refuses_unknown_format_and_missing_folder(filled, tmp_path):
 
 
 def test_export_lifts_provenance_of_new_and_old_results():
-    from ragq.shared.output.export import PROVENANCE_COLUMNS, _dig
+    from ragq.producer.results.export import PROVENANCE_COLUMNS, _dig
 
     new = {"llama_cpp": {"sampling": {"temperature": 0.01, "top_k": 40}, "load": {"n_ctx": 2048}}}
     old = {"generation": {"temperature": 0.5, "n_ctx": 1024}}

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from ragq.shared.errors import UnknownNameError, UsageError
+from ragq.shared.metrics.evidence import evidence_rank
+from ragq.shared.metrics.retrieval import evaluate
 from ragq.shared.qa import QAPair
 from ragq.shared.rag.bm25 import tokenize
-from ragq.shared.rag.evaluate import evaluate
-from ragq.shared.rag.evidence import evidence_rank
 from ragq.shared.rag.retrieval import RetrievalConfig, _minmax, dense_top, retrieve
 
 Q = "What happens when the fan of the appliance fails?"

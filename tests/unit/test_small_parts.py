@@ -6,11 +6,11 @@ import pytest
 import torch
 from sentence_transformers import util
 
+from ragq.producer.ratios import parse_ratios
 from ragq.shared.config import load_settings
 from ragq.shared.errors import ModelLoadError, UnknownModelError, UsageError
+from ragq.shared.metrics.cosine import cosine
 from ragq.shared.models import catalog, files
-from ragq.shared.rag.scoring import cosine
-from ragq.shared.sweep import parse_ratios
 
 
 def test_settings_precedence(home, monkeypatch):

@@ -11,7 +11,7 @@ from ragq.shared.config import load_settings
 from ragq.shared.errors import DatabaseError, QuestionFileError
 from ragq.shared.qa import QAPair
 from ragq.shared.rag.retrieval import RetrievalConfig
-from ragq.shared.store import catalog_rows, db, jobs
+from ragq.shared.store import db, inputs, jobs, runs, standing
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, QuestionSet, Result, Run
 
 PAIRS = [QAPair("Q1?", "A1"), QAPair("Q2?", "A2", [3]), QAPair("Q3?", "A3")]
@@ -57,9 +57,9 @@ def engine(request, home):
 
 def make_plan(engine, new_run=False):
     with db.session(engine) as s:
-        index = catalog_rows.record_index(s, MANIFEST, "/tmp/x")
-        qset, _ = catalog_rows.import_questions(s, "qs", "file", PAIRS)
-        model = catalog_rows.record_model(s, "m", {})
+        index = inputs.record_index(s, MANIFEST, "/tmp/x")
+        qset, _ = inputs.import_questions(s, "qs", "file", PAIRS)
+        model = inputs.record_model(s, "m", {})
         return plan_run(s, model, index, qset, new_run=new_run)
 
 
@@ -98,8 +98,8 @@ def test_a_0001_database_with_rows_upgrades_in_place(home):
     with db.session(db.engine_for(settings)) as s:
         run = s.get(Run, 1)
         assert (run.spec, run.spec_digest, run.prompt_kind) == (old_spec, None, "chat")
-        assert jobs.last_spec(s, "m", "chat") == (None, old_spec)
-        assert jobs.spec_history(s, "m")[0]["spec_id"] == "legacy"
+        assert runs.last_spec(s, "m", "chat") == (None, old_spec)
+        assert runs.spec_history(s, "m")[0]["spec_id"] == "legacy"
 
 
 def test_stale_schema_is_refused(engine):
@@ -120,10 +120,10 @@ def test_same_work_is_not_enqueued_twice(engine):
 
 def test_question_sets_import_once(engine):
     with db.session(engine) as s:
-        assert catalog_rows.import_questions(s, "qs", "f", PAIRS)[1]
-        assert not catalog_rows.import_questions(s, "qs", "f", PAIRS)[1]
+        assert inputs.import_questions(s, "qs", "f", PAIRS)[1]
+        assert not inputs.import_questions(s, "qs", "f", PAIRS)[1]
         with pytest.raises(QuestionFileError, match="another --set"):
-            catalog_rows.import_questions(s, "qs", "f", PAIRS[:1])
+            inputs.import_questions(s, "qs", "f", PAIRS[:1])
 
 
 def test_claim_is_exclusive_and_lease_expiry_frees_it(engine):
@@ -156,7 +156,7 @@ def test_pending_and_progress(engine):
         jobs.fail(s, plan.job_ids[1], "boom")
     with db.session(engine) as s:
         assert [j for j, _ in jobs.pending(s, [plan.run_id])] == [plan.job_ids[2]]
-        assert jobs.progress(s, [plan.run_id])[plan.run_id] == {"queued": 1, "running": 1, "done": 0, "failed": 1}
+        assert standing.progress(s, [plan.run_id])[plan.run_id] == {"queued": 1, "running": 1, "done": 0, "failed": 1}
 
 
 def test_freed_and_pending_jobs_go_back_to_their_runs_queue(engine):
@@ -177,7 +177,7 @@ def test_holders_flag_expired_leases(engine):
         jobs.claim(s, plan.job_ids[0], "alive", timedelta(minutes=5), 3)
         jobs.claim(s, plan.job_ids[1], "dead", timedelta(seconds=-1), 3)
     with db.session(engine) as s:
-        held = {h["worker"]: h for h in jobs.holders(s, [plan.run_id])}
+        held = {h["worker"]: h for h in standing.holders(s, [plan.run_id])}
     assert (held["alive"]["expired"], held["dead"]["expired"]) == (False, True)
     assert held["dead"]["job"] == plan.job_ids[1] and held["dead"]["attempt"] == 1
 
@@ -189,7 +189,7 @@ def test_failure_reasons_grouped_with_counts_and_runs(engine):
         jobs.fail(s, plan.job_ids[1], "ValueError: Conversation roles must alternate")
         jobs.fail(s, plan.job_ids[2], "out of context")
     with db.session(engine) as s:
-        assert jobs.failure_reasons(s, [plan.run_id]) == [
+        assert standing.failure_reasons(s, [plan.run_id]) == [
             ("ValueError: Conversation roles must alternate", 2, [plan.run_id]),
             ("out of context", 1, [plan.run_id]),
         ]
@@ -250,14 +250,15 @@ def test_lock_errors_are_retried_others_are_not():
 
 def test_job_context_carries_the_run_settings(engine):
     with db.session(engine) as s:
-        index = catalog_rows.record_index(s, MANIFEST, "/tmp/x")
-        qset, _ = catalog_rows.import_questions(s, "qs", "file", PAIRS)
-        model = catalog_rows.record_model(s, "m", {})
+        index = inputs.record_index(s, MANIFEST, "/tmp/x")
+        qset, _ = inputs.import_questions(s, "qs", "file", PAIRS)
+        model = inputs.record_model(s, "m", {})
         cfg = RetrievalConfig("rrf", k=3, candidates=7, c=30)
         plan = plan_run(s, model, index, qset, cfg, 0.4, repeat=1, kv_reuse=True)
         ctx = jobs.job_context(s, plan.job_ids[1])
-    assert (ctx.question, ctx.reference, ctx.ratio, ctx.retrieval) == ("Q2?", "A2", 0.4, cfg)
-    assert (ctx.kv_reuse, ctx.index, ctx.model, ctx.evidence_pages, ctx.doc) == (True, "docs", "m", [3], None)
+    ask = ctx.ask
+    assert (ask.question, ask.reference, ask.ratio, ask.retrieval) == ("Q2?", "A2", 0.4, cfg)
+    assert (ask.kv_reuse, ctx.index, ctx.model, ask.evidence_pages, ask.doc) == (True, "docs", "m", [3], None)
 
 
 def test_a_0003_database_gets_answer_metrics_in_place(engine, home):

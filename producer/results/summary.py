@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ragq.shared.output.stats import bootstrap_ci, percentile
-from ragq.shared.rag.metrics import METRICS
+from ragq.shared.metrics.answer import METRICS
+from ragq.shared.metrics.stats import bootstrap_ci, percentile
 from ragq.shared.store.results import ResultRow, result_rows, spec_id
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, QuestionSet, Run
 

@@ -3,9 +3,9 @@
 import html
 from datetime import UTC, datetime
 
-from ragq.shared.output import pareto
-from ragq.shared.output.summary import RunSummary
-from ragq.shared.rag.metrics import METRICS
+from ragq.producer.results import pareto
+from ragq.producer.results.summary import RunSummary
+from ragq.shared.metrics.answer import METRICS
 from ragq.shared.store.results import ResultRow
 
 
@@ -28,7 +28,8 @@ def _tiles(rows: list[ResultRow], labels: dict[int, str], metric: str):
         mine = [value(r) for r in rows if r.run_id == run_id]
         return sum(mine) / len(mine) if mine else 0.0
 
-    tiles = [(label, "", label, 0, mean(run_id), label) for run_id, label in labels.items()]
+    tiles: list[tuple[str, str, str, float, float, str]]
+    tiles = [(label, "", label, 0.0, mean(run_id), label) for run_id, label in labels.items()]
     tiles += [
         (
             f"{labels[r.run_id]}/{r.repetition}/{r.question}",
@@ -150,17 +151,19 @@ def accuracy_vs_ratio(summaries: list[RunSummary]):
 
     fig = go.Figure()
     for model in sorted({s.model for s in summaries}):
-        mine = sorted((s for s in summaries if s.model == model and s.mean_cosine is not None), key=lambda s: s.ratio)
-        errors = [(s.cosine_ci_high or s.mean_cosine) - s.mean_cosine for s in mine]
+        mine = sorted(
+            ((s, s.mean_cosine) for s in summaries if s.model == model and s.mean_cosine is not None),
+            key=lambda pair: pair[0].ratio,
+        )
         fig.add_scatter(
             name=model,
-            x=[s.ratio for s in mine],
-            y=[s.mean_cosine for s in mine],
+            x=[s.ratio for s, _ in mine],
+            y=[mean for _, mean in mine],
             mode="lines+markers",
             error_y={
                 "type": "data",
-                "array": errors,
-                "arrayminus": [s.mean_cosine - (s.cosine_ci_low or s.mean_cosine) for s in mine],
+                "array": [(s.cosine_ci_high or mean) - mean for s, mean in mine],
+                "arrayminus": [mean - (s.cosine_ci_low or mean) for s, mean in mine],
             },
         )
     fig.update_layout(
@@ -199,71 +202,49 @@ def headline(summaries: list[RunSummary]) -> str:
     done = [s for s in summaries if s.mean_cosine is not None]
     if not done:
         return "No finished results yet."
-    best = max(done, key=lambda s: s.mean_cosine)
-    fastest = min(done, key=lambda s: s.mean_total_s)
-    slowest = max(done, key=lambda s: s.mean_total_s)
+    best = max(done, key=lambda s: s.mean_cosine or 0.0)
+    fastest = min(done, key=lambda s: s.mean_total_s or 0.0)
+    slowest = max(done, key=lambda s: s.mean_total_s or 0.0)
+    fast_s, slow_s = fastest.mean_total_s or 0.0, slowest.mean_total_s or 0.0
     return (
         f"Most accurate: <b>{html.escape(run_label(best))}</b>, mean cosine {best.mean_cosine:.3f}. "
-        f"Fastest: <b>{html.escape(run_label(fastest))}</b>, {fastest.mean_total_s:.2f} s per answer "
-        f"({slowest.mean_total_s / fastest.mean_total_s:.1f}x faster than the slowest run)."
+        f"Fastest: <b>{html.escape(run_label(fastest))}</b>, {fast_s:.2f} s per answer "
+        f"({slow_s / fast_s:.1f}x faster than the slowest run)."
     )
+
+
+SUMMARY_HEAD = ["run", "model", "ratio", "done", "failed", "mean cosine", "95% CI", "token F1", "ROUGE-L", "grounded"]
+SUMMARY_HEAD += ["numbers", "abstained", "evidence hit", "mean s", "p50 s", "p95 s", "TTFT s", "pp tok/s", "tg tok/s"]
+SUMMARY_HEAD += ["peak RSS MB"]
+
+
+def _num(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _summary_cells(s: RunSummary) -> list:
+    return [
+        s.run_id,
+        s.model,
+        f"{s.ratio:g}",
+        f"{s.done}/{s.jobs}",
+        s.failed,
+        _num(s.mean_cosine),
+        f"{_num(s.cosine_ci_low)} to {_num(s.cosine_ci_high)}",
+        *(_num(s.metric(m)["mean"]) for m in ("token_f1", "rouge_l", "groundedness", "number_match")),
+        _num(s.abstention_rate, 2),
+        _num(s.evidence_hit_rate, 2),
+        *(_num(v, 2) for v in (s.mean_total_s, s.p50_total_s, s.p95_total_s, s.mean_ttft_s)),
+        _num(s.prompt_tokens_per_s, 0),
+        _num(s.gen_tokens_per_s, 1),
+        _num(s.peak_rss_mb, 0),
+    ]
 
 
 def summary_table(summaries: list[RunSummary]) -> str:
-    head = [
-        "run",
-        "model",
-        "ratio",
-        "done",
-        "failed",
-        "mean cosine",
-        "95% CI",
-        "token F1",
-        "ROUGE-L",
-        "grounded",
-        "numbers",
-        "abstained",
-        "evidence hit",
-        "mean s",
-        "p50 s",
-        "p95 s",
-        "TTFT s",
-        "pp tok/s",
-        "tg tok/s",
-        "peak RSS MB",
-    ]
-    f = lambda v, d=3: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(str(c))}</td>"
-            for c in [
-                s.run_id,
-                s.model,
-                f"{s.ratio:g}",
-                f"{s.done}/{s.jobs}",
-                s.failed,
-                f(s.mean_cosine),
-                f"{f(s.cosine_ci_low)} to {f(s.cosine_ci_high)}",
-                f(s.metric("token_f1")["mean"]),
-                f(s.metric("rouge_l")["mean"]),
-                f(s.metric("groundedness")["mean"]),
-                f(s.metric("number_match")["mean"]),
-                f(s.abstention_rate, 2),
-                f(s.evidence_hit_rate, 2),
-                f(s.mean_total_s, 2),
-                f(s.p50_total_s, 2),
-                f(s.p95_total_s, 2),
-                f(s.mean_ttft_s, 2),
-                f(s.prompt_tokens_per_s, 0),
-                f(s.gen_tokens_per_s, 1),
-                f(s.peak_rss_mb, 0),
-            ]
-        )
-        + "</tr>"
-        for s in summaries
-    )
-    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + f"</tr>{body}</table>"
+    row = lambda cells: "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"  # noqa: E731
+    body = "".join(row(_summary_cells(s)) for s in summaries)
+    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in SUMMARY_HEAD) + f"</tr>{body}</table>"
 
 
 def render(summaries: list[RunSummary], rows: list[ResultRow]) -> str:

@@ -1,4 +1,4 @@
-"""Rows that name things: indexes, question sets, models."""
+"""The inputs a run is made of, as rows: indexes, question sets (with their questions), models."""
 
 import hashlib
 import json

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ragq.shared.metrics.evidence import evidence_rank
 from ragq.shared.qa import QAPair
-from ragq.shared.rag.evidence import evidence_rank
 from ragq.shared.rag.retrieval import RetrievalConfig, retrieve
 
 
@@ -49,7 +49,7 @@ def evaluate(index, pairs: list[QAPair], vectors: np.ndarray, ratios: list[float
             RatioScore(
                 ratio,
                 len(ranks),
-                float(np.mean([r > 0 for r in ranks])) if ranks else 0.0,
+                float(np.mean([(r or 0) > 0 for r in ranks])) if ranks else 0.0,
                 float(np.mean([1 / r if r else 0.0 for r in ranks])) if ranks else 0.0,
                 float(np.mean(sizes)) if sizes else 0.0,
             )

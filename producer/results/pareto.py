@@ -5,7 +5,7 @@ with its interval, and the runs it cannot be told apart from."""
 import math
 from dataclasses import dataclass
 
-from ragq.shared.output.summary import RunSummary
+from ragq.producer.results.summary import RunSummary
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def round_up(value: float) -> float:
 
 
 def _overlaps(a: Point, b: Point) -> bool:
-    if None in (a.ci_low, a.ci_high, b.ci_low, b.ci_high):
+    if a.ci_low is None or a.ci_high is None or b.ci_low is None or b.ci_high is None:
         return False
     return a.ci_low <= b.ci_high and b.ci_low <= a.ci_high
 

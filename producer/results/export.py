@@ -20,7 +20,7 @@ from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, Question
 
 # provenance fields lifted into their own columns, so a spreadsheet shows them without parsing JSON; each lists
 # where it is in a result's provenance, then where results made before spec digests (schema 0001) kept it
-PROVENANCE_COLUMNS = {
+PROVENANCE_COLUMNS: dict[str, list[tuple]] = {
     "model_file": [("model", "file")],
     "model_sha256": [("model", "sha256")],
     "quantization": [("model", "quantization")],
@@ -55,7 +55,7 @@ PROVENANCE_COLUMNS = {
 
 def _dig(data: dict, paths: list[tuple]):
     for path in paths:
-        value = data
+        value: object = data
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
         if value is not None:
@@ -93,7 +93,7 @@ def export_records(s: Session, run_ids: list[int]) -> list[dict]:
         record.update(
             {c.name: getattr(result, c.name) for c in Result.__table__.columns if c.name not in ("id", "job_id")}
         )
-        record.update({name: _dig(result.provenance, path) for name, path in PROVENANCE_COLUMNS.items()})
+        record.update({name: _dig(result.provenance, paths) for name, paths in PROVENANCE_COLUMNS.items()})
         records.append(record)
     return records
 

@@ -3,11 +3,11 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragq.producer.ingest.download import download, is_url
 from ragq.shared.config import Settings
 from ragq.shared.corpus import index as idx
-from ragq.shared.corpus.download import download, is_url
 from ragq.shared.corpus.embedding import Embedder
-from ragq.shared.store import catalog_rows, db
+from ragq.shared.store import db, inputs
 
 
 @dataclass(frozen=True)
@@ -41,5 +41,5 @@ def ingest(
         idx.save(folder, manifest, chunks, vectors)
         unchanged = False
     with db.session(engine) as s:
-        catalog_rows.record_index(s, manifest, str(folder))
+        inputs.record_index(s, manifest, str(folder))
     return IngestReport(name, unchanged, manifest)

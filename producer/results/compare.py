@@ -4,7 +4,7 @@ paired bootstrap interval."""
 import statistics
 from dataclasses import dataclass
 
-from ragq.shared.output.stats import paired_bootstrap_ci
+from ragq.shared.metrics.stats import paired_bootstrap_ci
 from ragq.shared.store.results import ResultRow
 
 

@@ -1,0 +1,1 @@
+"""Fetching model files: `ragq models pull` (download, verify, register) and `ragq models quantize`."""
