@@ -4,9 +4,9 @@ from pathlib import Path
 
 import click
 
-from ragq.producer.cli.output import GpuLayers, download_bar, gpu_layers_option, json_option, print_json, print_table
+from ragq.producer.cli.output import download_bar, gpu_layers_option, json_option, print_json, print_table
 from ragq.shared.models import catalog, files, identity
-from ragq.shared.models.placement import Placement, default_threads
+from ragq.shared.models.placement import Placement, default_threads, layers_from_text
 from ragq.shared.store import db
 from ragq.shared.store.runs import spec_history
 
@@ -74,7 +74,9 @@ def show(settings, name, runs, as_json) -> None:
 @click.option("--n-ctx", type=int, help="Context size (default 2048).")
 @click.option("--max-tokens", type=int, help="Answer length limit (default 256).")
 @click.option(
-    "--n-gpu-layers", type=GpuLayers(), help="Layers on the accelerator: N, -1 (all), 0 (CPU) or auto (default)."
+    "--n-gpu-layers",
+    callback=lambda ctx, param, value: None if value is None else layers_from_text(value),
+    help="Layers on the accelerator: N, -1 (all), 0 (CPU) or auto (default).",
 )
 @click.option("--temperature", type=float, help="Default: the study's 0.01.")
 @click.option("--top-k", type=int, help="Default: the study's 40.")

@@ -21,9 +21,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ragq.shared.errors import UsageError
-from ragq.shared.models.placement import gpu_layers_value
-
 # piped output gets a wide table instead of rich's 80-column default
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 
@@ -91,20 +88,7 @@ def download_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
-class GpuLayers(click.ParamType):
-    """`--gpu-layers`: a number of layers (-1: all) or "auto", checked by the placement's own type."""
-
-    name = "N|auto"
-
-    def convert(self, value, param, ctx):
-        try:
-            return gpu_layers_value(value)
-        except UsageError as exc:
-            self.fail(str(exc), param, ctx)
-
-
 gpu_layers_option = click.option(
     "--gpu-layers",
-    type=GpuLayers(),
     help="Layers on the accelerator, overriding the catalog's n_gpu_layers: N, -1 (all), 0 (CPU) or auto.",
 )

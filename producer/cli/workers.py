@@ -1,9 +1,13 @@
 """`ragq worker`, `workers`, `monitor`: the workers themselves, the live fleet, and Flower over it."""
 
+import os
+import sys
+
 import click
 
-from ragq.producer import workers as processes
 from ragq.producer.cli.output import gpu_layers_option, json_option, print_json, print_table
+from ragq.producer.supervisor import worker_command
+from ragq.shared.config import Settings
 
 
 @click.command()
@@ -17,7 +21,9 @@ from ragq.producer.cli.output import gpu_layers_option, json_option, print_json,
 def worker(settings, model, threads, indexes, queue, loglevel, gpu_layers) -> None:
     """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time.
     The same as `python -m ragq.worker`, which this command becomes (the process is replaced)."""
-    processes.exec_worker(settings, model, threads, list(indexes), queue, loglevel, gpu_layers)
+    exec_worker(
+        settings, model, threads=threads, gpu_layers=gpu_layers, indexes=list(indexes), queue=queue, loglevel=loglevel
+    )
 
 
 @click.command()
@@ -64,6 +70,20 @@ def monitor(settings, port, address) -> None:
     args = [sys.executable, "-m", "celery", "--broker", url, "flower", f"--port={port}", f"--address={address}"]
     click.echo(f"Flower on http://{address}:{port} (Ctrl-C stops it)", err=True)
     os.execvpe(args[0], args, env)
+
+
+def exec_worker(
+    settings: Settings, model: str, *, threads, gpu_layers, indexes: list[str], queue: str | None, loglevel: str
+) -> None:
+    """`ragq worker`: become the worker process (the same pid, so signals reach it directly)."""
+    options = [] if threads is None else ["--threads", str(threads)]
+    options += [] if gpu_layers is None else ["--gpu-layers", str(gpu_layers)]
+    options += [arg for name in indexes for arg in ("--index", name)]
+    options += ([] if queue is None else ["--queue", queue]) + ["--loglevel", loglevel]
+    cmd = worker_command(settings, model, options)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(cmd[0], cmd)
 
 
 COMMANDS = [worker, workers, monitor]

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragq.shared.errors import UsageError
 
@@ -32,11 +32,17 @@ class Placement(BaseModel):
 
     @classmethod
     def from_options(cls, threads: int | None, gpu_layers: str | int | None) -> "Placement":
-        """A placement from command-line values; the default threads where none are given."""
-        if threads is not None and threads < 1:
-            raise UsageError(f"--threads {threads}: give 1 or more threads.")
-        layers = None if gpu_layers is None else gpu_layers_value(gpu_layers, "--gpu-layers ")
-        return cls(n_threads=threads or default_threads()[0], n_gpu_layers=layers)
+        """A placement from command-line values (`--threads`, `--gpu-layers` as typed), checked here once; the
+        default threads where none are given."""
+        layers = None if gpu_layers is None else layers_from_text(gpu_layers)
+        try:
+            return cls(n_threads=default_threads()[0] if threads is None else threads, n_gpu_layers=layers)
+        except ValidationError as exc:
+            if exc.errors()[0]["loc"][0] == "n_threads":
+                raise UsageError(f"--threads {threads}: give 1 or more threads.") from None
+            raise UsageError(
+                f"--gpu-layers {gpu_layers!r}: give a number of layers (-1 for all, 0 for the CPU) or 'auto'."
+            ) from None
 
     def worker_args(self) -> list[str]:
         """The same placement as `python -m ragq.worker` options."""
@@ -57,16 +63,9 @@ class Placement(BaseModel):
         return catalog_gpu_layers if self.n_gpu_layers is None else self.n_gpu_layers
 
 
-_GPU_LAYERS: TypeAdapter = TypeAdapter(GpuLayers)
-
-
-def gpu_layers_value(value: str | int, option: str = "") -> int | str:
-    """A layer count as typed ("12", "-1", "auto"), checked by the one type every n_gpu_layers has."""
-    layers = int(value) if isinstance(value, str) and value.lstrip("-").isdigit() else value
-    try:
-        return _GPU_LAYERS.validate_python(layers)
-    except ValidationError:
-        raise UsageError(f"{option}{value!r}: give a number of layers (-1 for all, 0 for the CPU) or 'auto'.") from None
+def layers_from_text(value: str | int) -> int | str:
+    """A layer count as typed ("12", "-1", "auto") in the type it is checked as; the check is the model's."""
+    return int(value) if isinstance(value, str) and value.lstrip("-").isdigit() else value
 
 
 def resolve_gpu_layers(value: int | str, supports_offload: bool) -> int:

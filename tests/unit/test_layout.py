@@ -49,5 +49,5 @@ def test_modules_and_functions_stay_small():
 
 def test_the_worker_has_its_own_entry():
     assert (ROOT / "worker" / "__main__.py").is_file()
-    supervisor = (ROOT / "producer" / "workers.py").read_text()
+    supervisor = (ROOT / "producer" / "supervisor.py").read_text()
     assert '"-m", "ragq.worker"' in supervisor  # `ragq run` starts workers through it, not through `ragq`

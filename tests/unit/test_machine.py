@@ -1,12 +1,11 @@
 """Threads, memory, offload and scheduling decisions, each platform's branch faked where it cannot run here."""
 
-import click
 import pytest
 
 from ragq.producer import memory, supervisor
-from ragq.producer.cli.output import GpuLayers
-from ragq.shared.errors import ResourceError
+from ragq.shared.errors import ResourceError, UsageError
 from ragq.shared.models import placement as machine
+from ragq.shared.models.placement import Placement
 
 # SmolLM2-135M's GGUF metadata (read with llama.cpp from the catalog file)
 SMOLLM2 = {
@@ -98,13 +97,27 @@ def test_progress_names_the_running_model_and_who_waits():
     assert supervisor.statuses({1: "a"}, [], []) == {1: "a finished"}
 
 
-def test_gpu_layers_option():
-    param = GpuLayers()
-    assert param.convert("auto", None, None) == "auto" and param.convert("-1", None, None) == -1
-    with pytest.raises(click.BadParameter, match="'auto'"):
-        param.convert("all", None, None)
-    with pytest.raises(click.BadParameter):
-        param.convert("-2", None, None)
+def test_gpu_layers_checked_once_by_the_placement():
+    assert Placement.from_options(2, "auto").n_gpu_layers == "auto"
+    assert Placement.from_options(2, "-1").n_gpu_layers == -1 and Placement.from_options(2, None).n_gpu_layers is None
+    with pytest.raises(UsageError, match="'auto'"):
+        Placement.from_options(2, "all")
+    with pytest.raises(UsageError):
+        Placement.from_options(2, "-2")
+    with pytest.raises(UsageError, match="--threads 0"):
+        Placement.from_options(0, None)
+    assert Placement(n_threads=2, n_gpu_layers=12).worker_args() == ["--threads", "2", "--gpu-layers", "12"]
+
+
+def test_auto_resolves_in_one_place_for_worker_and_bench():
+    placement = Placement(n_threads=3)
+    assert placement.load_args("auto", supports_offload=False) == {
+        "n_threads": 3,
+        "n_threads_batch": 3,
+        "n_gpu_layers": 0,
+    }
+    assert placement.load_args("auto", supports_offload=True)["n_gpu_layers"] == -1
+    assert Placement(n_threads=3, n_gpu_layers=5).load_args("auto", supports_offload=True)["n_gpu_layers"] == 5
 
 
 def test_placement_from_provenance():
