@@ -91,3 +91,26 @@ def test_a_run_routed_to_a_queue_of_its_own(home, broker, tmp_path):
     finally:
         if worker is not None:
             stop(worker)
+
+
+def test_a_worker_records_its_own_peak_memory_not_its_parents(home, broker, tmp_path):
+    """Linux keeps ru_maxrss across fork and exec: a worker started by a process that holds 800 MB must still record
+    its own peak, the model's worker alone (SmolLM2's: about 500 MB, its GGUF 94 MB)."""
+    from helpers import engine_of
+    from sqlalchemy import text
+
+    held = bytearray(800 * 2**20)
+    held[::4096] = b"x" * len(held[::4096])  # touched, so resident: this test process is the worker's parent
+    worker = None
+    try:
+        ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 1)), "--set", "one")
+        ragq("enqueue", "--model", "smollm2-135m", "--index", "demo", "--questions", "one")
+        worker = start_worker("smollm2-135m", tmp_path / "worker.log", index="demo")
+        wait_until_finished(home, 1, while_alive=worker)
+    finally:
+        if worker is not None:
+            stop(worker)
+        del held
+    with engine_of(home).connect() as conn:
+        [peak] = conn.execute(text("SELECT peak_rss_mb FROM results")).scalars().all()
+    assert 94 < peak < 800, peak

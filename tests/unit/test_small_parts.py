@@ -87,18 +87,40 @@ def test_home_check_is_safe_for_processes_starting_together(home):
     assert not list(home.glob(".write-check*"))
 
 
-def test_peak_rss_unit_per_platform(monkeypatch):
-    """ru_maxrss is KiB on Linux, bytes on macOS: both give the same MiB for the same peak."""
+def test_peak_rss_unit_per_platform(monkeypatch, tmp_path):
+    """ru_maxrss is KiB on Linux, bytes on macOS: both give the same MiB for the same peak. On Linux the process's
+    own high-water mark (VmHWM) comes first: ru_maxrss there carries the parent's peak across exec."""
     import resource
 
     from ragq.shared.usage import peak_rss_mb
 
     peak = 512 * 2**20  # bytes
     usage = lambda kib_or_bytes: type("U", (), {"ru_maxrss": kib_or_bytes})  # noqa: E731
+    no_status = tmp_path / "missing"
     monkeypatch.setattr(resource, "getrusage", lambda who: usage(peak // 1024))
-    assert peak_rss_mb("linux") == 512
+    assert peak_rss_mb("linux", no_status) == 512  # no /proc: ru_maxrss in KiB
     monkeypatch.setattr(resource, "getrusage", lambda who: usage(peak))
-    assert peak_rss_mb("darwin") == 512
+    assert peak_rss_mb("darwin", no_status) == 512
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t  900000 kB\nVmHWM:\t  131072 kB\nVmRSS:\t  100000 kB\n")
+    assert peak_rss_mb("linux", status) == 128  # VmHWM, not the inherited ru_maxrss
+    assert peak_rss_mb("darwin", status) == 512  # macOS has no /proc: its ru_maxrss is the image's own
+
+
+def test_peak_rss_is_the_processs_own_not_its_parents():
+    """A child started by a process holding 300 MB reports its own peak (real processes, this machine's kernel)."""
+    import subprocess
+    import sys
+
+    child = "from ragq.shared.usage import peak_rss_mb; print(peak_rss_mb())"
+    parent = (
+        "import subprocess, sys\n"
+        "held = bytearray(300 * 2**20)\n"
+        "held[::4096] = b'x' * len(held[::4096])  # touched: resident\n"
+        f"print(subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True).stdout)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True).stdout
+    assert float(out) < 150, out  # the interpreter alone, not the parent's 300 MB
 
 
 def test_progress_ends_on_its_own_line(monkeypatch):
