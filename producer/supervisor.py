@@ -25,42 +25,36 @@ from ragq.shared.broker import broker_url, embedded
 from ragq.shared.celery_app import make_app, publish, worker_id
 from ragq.shared.config import Settings
 from ragq.shared.errors import RagqError
-from ragq.shared.models.placement import Placement, default_threads
+from ragq.shared.models import tuned
+from ragq.shared.models.placement import Placement, PlacementOptions, choose, default_placement, default_threads
 from ragq.shared.store import db, jobs, standing
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """What `ragq run` will do, said before it starts: the models in order, how many at once, threads each."""
+    """What `ragq run` will do, said before it starts: the models in order, how many at once, each one's placement
+    and why (tuned on this host, the machine's default, options)."""
 
     order: list[str]
     parallel: int
-    threads: int
-    threads_reason: str
+    placements: dict[str, Placement]
+    reasons: dict[str, str]
     need_mb: dict[str, float]
 
 
-def plan_threads(requested: int | None, parallel: int) -> tuple[int, str, str | None]:
-    """Threads per worker, why, and a warning when the workers would oversubscribe the cores.
+def oversubscribed(placement: Placement, parallel: int, cores: int | None = None) -> str | None:
+    """A warning when `parallel` workers with this placement would want more cores than the machine has.
 
     Measured here: two workers with 2 threads each on 2 cores ran 3-4x slower than one; with 1 each, near single speed.
     """
-    cores, reason = default_threads()
-    if requested:
-        threads, reason = requested, "--threads"
-    else:
-        threads = max(1, cores // max(1, parallel))
-        reason = f"{reason} / {parallel} workers" if parallel > 1 else reason
-    if threads * parallel > cores:
-        return (
-            threads,
-            reason,
-            (
-                f"{parallel} workers x {threads} threads on {cores} cores: the workers will slow each other "
-                f"down and their timings will not be comparable; use --threads {max(1, cores // parallel)}."
-            ),
-        )
-    return threads, reason, None
+    count = cores or default_threads()[0]
+    busiest = max(placement.n_threads, placement.batch_threads)
+    if parallel < 2 or busiest * parallel <= count:
+        return None
+    return (
+        f"{parallel} workers x {busiest} threads on {count} cores: the workers will slow each other down and their "
+        f"timings will not be comparable; use --threads {max(1, count // parallel)}."
+    )
 
 
 def host_workers(url: str, host: str) -> list[str]:
@@ -81,7 +75,11 @@ def _spawn_worker(settings: Settings, url: str, model: str, placement: Placement
     logs.mkdir(parents=True, exist_ok=True)
     log = (logs / f"worker-{model}.log").open("ab")
     cmd = worker_command(settings, model, [*placement.worker_args(), "--index", index])
-    env = {**os.environ, "RAGQ_BROKER_URL": url}
+    env = {
+        **os.environ,
+        "RAGQ_BROKER_URL": url,
+        "RAGQ_DATABASE_URL": settings.db_url,
+    }  # this run's, whatever else is set
     # a session of its own: Ctrl-C reaches ragq run, which then stops the workers itself
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
@@ -118,7 +116,7 @@ class Workers:
     settings: Settings
     url: str
     index: str
-    placement: Placement
+    placements: dict[str, Placement]
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     restarts: int = 0
 
@@ -126,7 +124,7 @@ class Workers:
         return worker_id(model, socket.gethostname(), self.procs[model].pid)
 
     def start(self, model: str) -> None:
-        self.procs[model] = _spawn_worker(self.settings, self.url, model, self.placement, self.index)
+        self.procs[model] = _spawn_worker(self.settings, self.url, model, self.placements[model], self.index)
 
     def finish(self, model: str) -> None:
         """Stop a worker whose model has no work left, so the next one gets the machine."""
@@ -212,16 +210,18 @@ def supervise(
 
 
 def make_schedule(
-    settings: Settings, plan: Plan, threads: int | None, parallel: int, needs: dict[str, float], warn
+    settings: Settings, plan: Plan, options: PlacementOptions, parallel: int, needs: dict[str, float], warn
 ) -> Schedule:
     with db.session(db.engine_for(settings)) as s:
         busy = jobs.pending_models(s, plan.run_ids)
     order = [m for m in dict.fromkeys(r.model for r in plan.runs) if m in busy]
     slots = max(1, min(parallel, len(order) or 1))
-    each, reason, warning = plan_threads(threads, slots)
-    if warning:
-        warn(warning)
-    return Schedule(order, slots, each, reason, {m: needs[m] for m in order})
+    chosen = {m: choose(options, tuned.saved_for(settings, m), slots) for m in order}
+    for warning in dict.fromkeys(oversubscribed(p, slots) for p, _ in chosen.values()):
+        if warning:
+            warn(warning)
+    placements = {m: p for m, (p, _) in chosen.items()}
+    return Schedule(order, slots, placements, {m: why for m, (_, why) in chosen.items()}, {m: needs[m] for m in order})
 
 
 def run(
@@ -229,8 +229,7 @@ def run(
     req: RunRequest,
     progress: Progress,
     *,
-    threads: int | None = None,
-    gpu_layers: str | int | None = None,
+    placement: PlacementOptions = PlacementOptions(),
     parallel: int = 1,
     warn=print,
     say=print,
@@ -238,7 +237,7 @@ def run(
     """Check that every model fits, enqueue, run the models' workers as scheduled, stop what was started."""
     if parallel < 1:
         raise RagqError(f"--parallel {parallel}: give 1 (one model at a time) or more.")
-    gpu = Placement.from_options(threads, gpu_layers).n_gpu_layers  # checked before anything is written
+    placement.over(default_placement()[0])  # checked before anything is written
     budget = memory.memory_budget_mb(settings)
     needs = {m: memory.estimate_need_mb(settings, m) for m in dict.fromkeys(req.models)}
     memory.check_fits_alone(needs, budget)
@@ -255,10 +254,10 @@ def run(
             )
         # enqueue also republishes unfinished jobs of existing runs (an interrupted run, a broker restart)
         plan = enqueue(settings, req)
-        schedule = make_schedule(settings, plan, threads, parallel, needs, warn)
+        schedule = make_schedule(settings, plan, placement, parallel, needs, warn)
         if schedule.order:
             say(describe(schedule))
-        workers = Workers(settings, url, req.index, Placement(n_threads=schedule.threads, n_gpu_layers=gpu))
+        workers = Workers(settings, url, req.index, schedule.placements)
         supervise(settings, {r.run_id: r.model for r in plan.runs}, schedule, workers, progress, budget[0])
         return plan
     finally:
@@ -270,5 +269,8 @@ def run(
 
 def describe(schedule: Schedule) -> str:
     how = "one at a time" if schedule.parallel == 1 else f"{schedule.parallel} at a time"
-    models = " -> ".join(f"{m} (~{schedule.need_mb[m]:,.0f} MB)" for m in schedule.order)
-    return f"models {how}, {schedule.threads} threads each ({schedule.threads_reason}): {models}"
+    models = " -> ".join(
+        f"{m} (~{schedule.need_mb[m]:,.0f} MB, {schedule.placements[m].label()}: {schedule.reasons[m]})"
+        for m in schedule.order
+    )
+    return f"models {how}: {models}"

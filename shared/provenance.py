@@ -96,6 +96,14 @@ def model_provenance(path: Path, runner, sha256: str) -> dict:
         "spec": runner.spec.model_dump(mode="json"),
         "llama_cpp": {**runner.llama_settings, "n_threads": runner.placement.n_threads},
         "offload": runner.offload,
+        # where and how it ran (not part of the spec digest): both thread counts, GPU layers, flash attention
+        "placement": {
+            **runner.placement.model_dump(),
+            "n_threads_batch": runner.placement.batch_threads,
+            "layers_offloaded": runner.offload["layers_offloaded"],
+            "threads": runner.placement.label().split(" ")[0] + (" fa" if runner.placement.flash_attn else ""),
+            "host": socket.gethostname(),
+        },
         "host": socket.gethostname(),
         "platform": platform.platform(),
     }

@@ -17,7 +17,8 @@ from ragq.shared.broker import broker_url, shared_database_warning
 from ragq.shared.celery_app import make_app, publish, queue_name
 from ragq.shared.cli_errors import Command
 from ragq.shared.config import load_settings
-from ragq.shared.models.placement import Placement
+from ragq.shared.models.placement import PlacementOptions, choose
+from ragq.shared.models.tuned import saved_for
 
 log = logging.getLogger("ragq.worker")
 
@@ -25,15 +26,21 @@ log = logging.getLogger("ragq.worker")
 @click.command(cls=Command)
 @click.option("--home", type=click.Path(path_type=Path), help="ragq home folder (default: $RAGQ_HOME or ~/.ragq).")
 @click.option("--model", required=True, help="Catalog model this worker loads and serves.")
-@click.option("--threads", type=int, help="llama.cpp threads (default: physical cores).")
+@click.option("--threads", type=int, help="llama.cpp threads for generation and prompts (default: tuned or machine).")
+@click.option("--threads-batch", type=int, help="llama.cpp threads for prompt evaluation alone.")
 @click.option("--gpu-layers", help="Layers on the accelerator: N, -1 (all), 0 (CPU) or auto (the catalog's default).")
+@click.option("--flash-attn/--no-flash-attn", default=None, help="llama.cpp's flash attention (default: off).")
+@click.option("--tuned/--no-tuned", default=True, help="Start from the placement `ragq models tune` saved here.")
 @click.option("--index", "indexes", multiple=True, help="Index to load at start (others load on first use).")
 @click.option("--queue", help="Consume this queue instead of the model's own (runs enqueued with --queue NAME).")
 @click.option("--loglevel", default="INFO", show_default=True)
-def main(home, model, threads, gpu_layers, indexes, queue, loglevel) -> None:
+def main(home, model, threads, threads_batch, gpu_layers, flash_attn, tuned, indexes, queue, loglevel) -> None:
     """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time."""
     settings = load_settings(home=home)
-    placement = Placement.from_options(threads, gpu_layers)
+    options = PlacementOptions(
+        threads=threads, threads_batch=threads_batch, gpu_layers=gpu_layers, flash_attn=flash_attn
+    )
+    placement, why = choose(options, saved_for(settings, model) if tuned else None)
     if warning := shared_database_warning(settings):
         click.echo(f"Warning: {warning}", err=True)
     # until Celery sets up its own logging: the runtime's "ready in ..." line with its start-up phases
@@ -42,6 +49,7 @@ def main(home, model, threads, gpu_layers, indexes, queue, loglevel) -> None:
     from ragq.worker.app import consume  # Celery and llama.cpp load after the options are known to be good
     from ragq.worker.runtime import WorkerRuntime
 
+    log.info("placement %s (%s)", placement.label(), why)
     runtime = WorkerRuntime(settings, model, placement, list(indexes))
     announce(runtime, url)
     reaper_app = make_app(url)  # its own connection pool: it publishes from its own thread

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import click
 
-from ragq.producer.cli.output import download_bar, gpu_layers_option, json_option, print_json, print_table
-from ragq.shared.models import catalog, files, identity
-from ragq.shared.models.placement import Placement, default_threads, layers_from_text
+from ragq.producer.cli.output import download_bar, json_option, placement_options, print_json, print_table
+from ragq.shared.models import catalog, files, identity, tuned
+from ragq.shared.models.placement import choose, default_threads, layers_from_text
 from ragq.shared.store import db
 from ragq.shared.store.runs import spec_history
 
@@ -134,16 +134,16 @@ def pull(settings, name, url, sha256, template) -> None:
 
 @models.command()
 @click.argument("name")
-@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads (default: physical cores).")
-@gpu_layers_option
+@placement_options
 @json_option
 @click.pass_obj
-def check(settings, name, threads, gpu_layers, as_json) -> None:
+def check(settings, name, placement, as_json) -> None:
     """Load a model, answer one prompt, print load time, tokens/s (prompt and generation) and memory."""
     from ragq.shared.rag.llm import check_model
 
     sp = catalog.get_model(settings, name)
-    report = check_model(files.model_path(settings, sp), sp, Placement.from_options(threads, gpu_layers))
+    chosen, _ = choose(placement, tuned.saved_for(settings, name))
+    report = check_model(files.model_path(settings, sp), sp, chosen)
     if as_json:
         print_json({"model": name, **report})
         return

@@ -81,7 +81,8 @@ def _repetitions_table(repeated) -> None:
     )
 
 
-RUN_COLUMNS = ["run", "model", "spec", "ratio", "done", "failed", "{metric} [95% CI]", "abstained", "evidence"]
+RUN_COLUMNS = ["run", "model", "spec", "placement", "ratio", "done", "failed", "{metric} [95% CI]", "abstained"]
+RUN_COLUMNS += ["evidence"]
 RUN_COLUMNS += ["mean s (sd)", "p50 s", "p95 s", "ttft s", "gen tok", "pp tok/s", "tg tok/s", "RSS MB"]
 
 
@@ -94,6 +95,7 @@ def _runs_table(summaries, metric: str) -> None:
                 m.run_id,
                 m.model,
                 m.spec_id + ("" if m.prompt_kind == "chat" else f" {m.prompt_kind}"),
+                m.placement,
                 m.ratio,
                 f"{m.done}/{m.jobs}",
                 m.failed,

@@ -13,9 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from ragq.producer import planning, supervisor
 from ragq.producer.cli.output import (
     console,
-    gpu_layers_option,
     json_option,
     live,
+    placement_options,
     print_json,
     print_table,
     progress_bar,
@@ -24,6 +24,7 @@ from ragq.producer.cli.results import print_failures, print_results
 from ragq.producer.ingest.pipeline import ingest
 from ragq.producer.questions import parse_qa_file
 from ragq.producer.ratios import parse_ratios
+from ragq.shared.models.placement import PlacementOptions
 from ragq.shared.rag.retrieval import RetrievalConfig
 from ragq.shared.store import db, inputs, standing
 
@@ -212,9 +213,7 @@ def status(settings, runs, watch, as_json) -> None:
                 time.sleep(0.5)
 
 
-def _run(
-    settings, req: planning.RunRequest, threads: int | None, as_json: bool, parallel: int = 1, gpu_layers=None
-) -> None:
+def _run(settings, req: planning.RunRequest, placement: PlacementOptions, as_json: bool, parallel: int = 1) -> None:
     progress = _bar()
     start = time.perf_counter()
     warn = lambda line: click.echo(f"Warning: {line}", err=True)  # noqa: E731
@@ -224,8 +223,7 @@ def _run(
             settings,
             req,
             _progress_display(progress),
-            threads=threads,
-            gpu_layers=gpu_layers,
+            placement=placement,
             parallel=parallel,
             warn=warn,
             say=say,
@@ -240,9 +238,6 @@ def _run(
 @click.command()
 @run_options
 @click.option(
-    "--threads", type=click.IntRange(min=1), help="llama.cpp threads per worker (default: physical cores / --parallel)."
-)
-@click.option(
     "--parallel",
     default=1,
     show_default=True,
@@ -255,10 +250,10 @@ def _run(
     help="Quantization sweep, e.g. Q2_K,Q4_K_M,Q8_0: each --model and its variants (made first where missing, "
     "as `ragq models quantize` does) all run.",
 )
-@gpu_layers_option
+@placement_options
 @json_option
 @click.pass_obj
-def run(settings, req, threads, parallel, quants, gpu_layers, as_json) -> None:
+def run(settings, req, parallel, quants, placement, as_json) -> None:
     """Do the whole job on this machine: broker (embedded unless RAGQ_BROKER_URL is set), each model's worker in
     turn (--parallel N: N at once), enqueue, wait with progress, print results, stop everything started."""
     if quants:
@@ -269,10 +264,10 @@ def run(settings, req, threads, parallel, quants, gpu_layers, as_json) -> None:
         say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))  # noqa: E731
         models = []
         for base in req.models:
-            variants = quantize(settings, base, types, threads or default_threads()[0], say)
+            variants = quantize(settings, base, types, placement.threads or default_threads()[0], say)
             models += [base, *(v.name for v in variants)]
         req = dataclasses.replace(req, models=list(dict.fromkeys(models)))
-    _run(settings, req, threads, as_json, parallel, gpu_layers)
+    _run(settings, req, placement, as_json, parallel)
 
 
 @click.command()
@@ -288,7 +283,7 @@ def demo(settings, new_run, as_json) -> None:
         with db.session(db.engine_for(settings)) as s:
             inputs.import_questions(s, "demo", "ragq demo", parse_qa_file(qa))
     req = planning.RunRequest(models=DEMO_MODELS, ratios=DEMO_RATIOS, index="demo", questions="demo", new_run=new_run)
-    _run(settings, req, None, as_json)
+    _run(settings, req, PlacementOptions(), as_json)
 
 
 COMMANDS = [enqueue, requeue, status, run, demo]

@@ -5,25 +5,23 @@ import sys
 
 import click
 
-from ragq.producer.cli.output import gpu_layers_option, json_option, print_json, print_table
+from ragq.producer.cli.output import json_option, placement_options, print_json, print_table
 from ragq.producer.supervisor import worker_command
 from ragq.shared.config import Settings
+from ragq.shared.models.placement import PlacementOptions
 
 
 @click.command()
 @click.option("--model", required=True, help="Catalog model this worker loads and serves.")
-@click.option("--threads", type=int, help="llama.cpp threads (default: physical cores).")
 @click.option("--index", "indexes", multiple=True, help="Index to load at start (others load on first use).")
 @click.option("--queue", help="Consume this queue instead of the model's own (runs enqueued with --queue NAME).")
 @click.option("--loglevel", default="INFO", show_default=True)
-@gpu_layers_option
+@placement_options
 @click.pass_obj
-def worker(settings, model, threads, indexes, queue, loglevel, gpu_layers) -> None:
+def worker(settings, model, indexes, queue, loglevel, placement) -> None:
     """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time.
     The same as `python -m ragq.worker`, which this command becomes (the process is replaced)."""
-    exec_worker(
-        settings, model, threads=threads, gpu_layers=gpu_layers, indexes=list(indexes), queue=queue, loglevel=loglevel
-    )
+    exec_worker(settings, model, placement=placement, indexes=list(indexes), queue=queue, loglevel=loglevel)
 
 
 @click.command()
@@ -73,11 +71,20 @@ def monitor(settings, port, address) -> None:
 
 
 def exec_worker(
-    settings: Settings, model: str, *, threads, gpu_layers, indexes: list[str], queue: str | None, loglevel: str
+    settings: Settings,
+    model: str,
+    *,
+    placement: PlacementOptions,
+    indexes: list[str],
+    queue: str | None,
+    loglevel: str,
 ) -> None:
     """`ragq worker`: become the worker process (the same pid, so signals reach it directly)."""
-    options = [] if threads is None else ["--threads", str(threads)]
-    options += [] if gpu_layers is None else ["--gpu-layers", str(gpu_layers)]
+    given = placement.model_dump(exclude_none=True)
+    options = [
+        arg for key, value in given.items() if key != "flash_attn" for arg in (f"--{key.replace('_', '-')}", str(value))
+    ]
+    options += [] if placement.flash_attn is None else ["--flash-attn" if placement.flash_attn else "--no-flash-attn"]
     options += [arg for name in indexes for arg in ("--index", name)]
     options += ([] if queue is None else ["--queue", queue]) + ["--loglevel", loglevel]
     cmd = worker_command(settings, model, options)

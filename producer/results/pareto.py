@@ -26,6 +26,7 @@ def points(summaries: list[RunSummary], metric: str) -> list[Point]:
         if m["mean"] is None or s.p50_total_s is None or s.peak_rss_mb is None:
             continue
         label = f"{s.model} r={s.ratio:g}" + ("" if s.prompt_kind == "chat" else f" {s.prompt_kind}")
+        label += f" [{s.placement}]" if s.placement else ""  # one spec placed two ways: two points, told apart
         out.append(Point(s.run_id, label, m["mean"], m["ci_low"], m["ci_high"], s.p50_total_s, s.peak_rss_mb))
     return out
 

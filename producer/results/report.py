@@ -10,7 +10,8 @@ from ragq.shared.store.results import ResultRow
 
 
 def run_label(s: RunSummary) -> str:
-    return f"{s.model} r={s.ratio:g} (run {s.run_id})"
+    where = f" {s.placement}" if s.placement else ""  # two runs of one spec placed differently are told apart
+    return f"{s.model} r={s.ratio:g}{where} (run {s.run_id})"
 
 
 def _short(question: str, n: int = 48) -> str:

@@ -23,44 +23,113 @@ GpuLayers = Annotated[int, Field(ge=-1)] | Literal["auto"]
 
 
 class Placement(BaseModel):
-    """One worker's placement. `n_gpu_layers` None: the catalog entry's (`Params.n_gpu_layers`)."""
+    """One worker's placement: generation threads, prompt-evaluation (batch) threads, layers on the accelerator
+    (None: the catalog entry's `n_gpu_layers`) and flash attention."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     n_threads: int = Field(ge=1)
+    n_threads_batch: int | None = Field(None, ge=1)  # None: as many as n_threads
     n_gpu_layers: GpuLayers | None = None
+    flash_attn: bool = False
 
     @classmethod
     def from_options(cls, threads: int | None, gpu_layers: str | int | None) -> "Placement":
-        """A placement from command-line values (`--threads`, `--gpu-layers` as typed), checked here once; the
-        default threads where none are given."""
-        layers = None if gpu_layers is None else layers_from_text(gpu_layers)
-        try:
-            return cls(n_threads=default_threads()[0] if threads is None else threads, n_gpu_layers=layers)
-        except ValidationError as exc:
-            if exc.errors()[0]["loc"][0] == "n_threads":
-                raise UsageError(f"--threads {threads}: give 1 or more threads.") from None
-            raise UsageError(
-                f"--gpu-layers {gpu_layers!r}: give a number of layers (-1 for all, 0 for the CPU) or 'auto'."
-            ) from None
+        """A placement from `--threads` and `--gpu-layers` as typed, over this machine's default."""
+        return PlacementOptions(threads=threads, gpu_layers=gpu_layers).over(default_placement()[0])
+
+    @property
+    def batch_threads(self) -> int:
+        return self.n_threads_batch or self.n_threads
 
     def worker_args(self) -> list[str]:
-        """The same placement as `python -m ragq.worker` options."""
-        args = ["--threads", str(self.n_threads)]
-        return args + (["--gpu-layers", str(self.n_gpu_layers)] if self.n_gpu_layers is not None else [])
+        """This placement, whole, as `python -m ragq.worker` options (a tuned placement saved on the host does not
+        apply: the caller has chosen)."""
+        args = ["--threads", str(self.n_threads), "--threads-batch", str(self.batch_threads)]
+        args += ["--gpu-layers", str(self.n_gpu_layers)] if self.n_gpu_layers is not None else []
+        return args + ["--flash-attn" if self.flash_attn else "--no-flash-attn", "--no-tuned"]
 
     def load_args(self, catalog_gpu_layers: int | str, supports_offload: bool) -> dict:
-        """Llama()'s placement arguments. Prompt evaluation gets the same threads as generation: its default, every
-        core, would oversubscribe two workers sharing a host."""
-        requested = catalog_gpu_layers if self.n_gpu_layers is None else self.n_gpu_layers
+        """Llama()'s placement arguments, "auto" resolved for this build."""
         return {
             "n_threads": self.n_threads,
-            "n_threads_batch": self.n_threads,
-            "n_gpu_layers": resolve_gpu_layers(requested, supports_offload),
+            "n_threads_batch": self.batch_threads,
+            "n_gpu_layers": resolve_gpu_layers(self.requested_gpu_layers(catalog_gpu_layers), supports_offload),
+            "flash_attn": self.flash_attn,
         }
 
     def requested_gpu_layers(self, catalog_gpu_layers: int | str) -> int | str:
         return catalog_gpu_layers if self.n_gpu_layers is None else self.n_gpu_layers
+
+    def label(self) -> str:
+        """Short and stable, for tables and run labels: 't1/b2', 't4/b8 gpu-1 fa'."""
+        text = f"t{self.n_threads}/b{self.batch_threads}"
+        text += f" gpu{self.n_gpu_layers}" if self.n_gpu_layers is not None else ""
+        return text + (" fa" if self.flash_attn else "")
+
+
+class PlacementOptions(BaseModel):
+    """What a command line asked for (None: not given), laid over a saved or default placement."""
+
+    threads: int | None = None
+    threads_batch: int | None = None
+    gpu_layers: str | int | None = None
+    flash_attn: bool | None = None
+
+    def given(self) -> bool:
+        return any(v is not None for v in (self.threads, self.threads_batch, self.gpu_layers, self.flash_attn))
+
+    def over(self, base: Placement) -> Placement:
+        """`base` with what was asked for instead, checked here once (one line naming the option when it is bad).
+        `--threads` alone sets both thread counts, as it always has."""
+        changes: dict = {}
+        if self.threads is not None:
+            changes |= {"n_threads": self.threads, "n_threads_batch": self.threads_batch or self.threads}
+        elif self.threads_batch is not None:
+            changes["n_threads_batch"] = self.threads_batch
+        if self.gpu_layers is not None:
+            changes["n_gpu_layers"] = layers_from_text(self.gpu_layers)
+        if self.flash_attn is not None:
+            changes["flash_attn"] = self.flash_attn
+        try:
+            return Placement(**{**base.model_dump(), **changes})
+        except ValidationError as exc:
+            field = str(exc.errors()[0]["loc"][0])
+            if field == "n_gpu_layers":
+                raise UsageError(
+                    f"--gpu-layers {self.gpu_layers!r}: give a number of layers (-1 for all, 0 for the CPU) or 'auto'."
+                ) from None
+            option, value = ("--threads", self.threads) if field == "n_threads" else ("--threads-batch", changes[field])
+            raise UsageError(f"{option} {value}: give 1 or more threads.") from None
+
+
+def choose(options: PlacementOptions, saved: tuple[Placement, str] | None, parallel: int = 1) -> tuple[Placement, str]:
+    """The placement a worker runs with, and why: what the command asked for, over the one measured on this host
+    (`ragq models tune`, used when the worker has the machine to itself), over this machine's default."""
+    if saved is not None and parallel == 1:
+        base, why = saved[0], f"tuned {saved[1][:10]}".strip()
+    else:
+        base, why = default_placement(parallel)
+    return options.over(base), ("options over " + why if options.given() else why)
+
+
+def default_placement(parallel: int = 1, cores: tuple[int, str] | None = None) -> tuple[Placement, str]:
+    """This machine's placement when none was measured (`ragq models tune`), and why.
+
+    Prompt evaluation is compute-bound and uses every core it is given: all of this worker's share. Generation is
+    bound by memory bandwidth and by how often its threads meet at a barrier once per token: a thread that waits
+    for a core (the OS, the worker's own threads: Celery's consumer, the lease heartbeat) stalls every token. So it
+    gets one core less than prompt evaluation, where there is more than one. Measured on 2 cores (bench/RESULTS.md,
+    tune): SmolLM2 and Gemma 3 270M generate fastest on 1 thread with prompts evaluated on 2. On many-core x86 the
+    same rule leaves one core free; on Apple Silicon the cores are the performance cores (efficiency cores slow every
+    barrier to their pace); with every layer on a GPU the threads matter little. `ragq models tune` measures it.
+    """
+    count, why = cores or default_threads()
+    each = max(1, count // max(1, parallel))
+    reason = f"{why} / {parallel} workers" if parallel > 1 else why
+    return Placement(
+        n_threads=max(1, each - 1), n_threads_batch=each
+    ), f"{reason}: generation {max(1, each - 1)}, prompt {each}"
 
 
 def layers_from_text(value: str | int) -> int | str:

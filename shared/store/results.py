@@ -86,7 +86,8 @@ def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
 
 
 def placement(provenance: dict) -> tuple[int | None, str | None]:
-    """How the result's host was shared, and where its model ran, from its provenance."""
+    """How the result's host was shared, and where its model ran, from its provenance: 'CPU t1/b2',
+    'CUDA 31/31 layers t4/b8 fa' (threads and flash attention where the result recorded them)."""
     off = provenance.get("offload")
     where = None
     if off:
@@ -95,6 +96,8 @@ def placement(provenance: dict) -> tuple[int | None, str | None]:
             if off["backend"] == "CPU"
             else f"{off['backend']} {off['layers_offloaded']}/{off['layers_total']} layers"
         )
+        threads = (provenance.get("placement") or {}).get("threads")
+        where += f" {threads}" if threads else ""
     return provenance.get("host_workers"), where
 
 

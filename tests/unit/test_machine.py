@@ -78,12 +78,31 @@ def test_a_model_that_cannot_fit_alone_is_refused_in_one_line():
     memory.check_fits_alone({"small": 500}, (4000.0, "available memory"))
 
 
-def test_threads_split_only_under_parallel(monkeypatch):
-    monkeypatch.setattr(supervisor, "default_threads", lambda: (8, "physical cores"))
-    assert supervisor.plan_threads(None, 1) == (8, "physical cores", None)
-    assert supervisor.plan_threads(None, 2)[:2] == (4, "physical cores / 2 workers")
-    threads, _, warning = supervisor.plan_threads(8, 2)
-    assert threads == 8 and "--threads 4" in warning
+def test_threads_split_only_under_parallel():
+    cores = (8, "physical cores")
+    alone, why = machine.default_placement(1, cores)
+    assert (alone.n_threads, alone.batch_threads) == (7, 8) and why.startswith("physical cores")
+    pair, why = machine.default_placement(2, cores)
+    assert (pair.n_threads, pair.batch_threads) == (3, 4) and "/ 2 workers" in why
+    two_cores, _ = machine.default_placement(1, (2, "physical cores"))
+    assert (two_cores.n_threads, two_cores.batch_threads) == (1, 2)  # bench/RESULTS.md, tune
+    assert machine.default_placement(2, (2, "physical cores"))[0].label() == "t1/b1"
+    assert supervisor.oversubscribed(Placement(n_threads=8), 2, cores=8) is not None
+    assert "--threads 4" in supervisor.oversubscribed(Placement(n_threads=8), 2, cores=8)
+    assert supervisor.oversubscribed(Placement(n_threads=3, n_threads_batch=4), 2, cores=8) is None
+
+
+def test_a_tuned_placement_is_used_unless_options_override_it(settings):
+    from ragq.shared.models import tuned
+
+    tuned.save(settings, "ab" * 32, "m", Placement(n_threads=1, n_threads_batch=2, flash_attn=True), [])
+    saved = tuned.saved(settings, "ab" * 32)
+    chosen, why = machine.choose(machine.PlacementOptions(), saved)
+    assert chosen.label() == "t1/b2 fa" and why.startswith("tuned ")
+    chosen, why = machine.choose(machine.PlacementOptions(threads=2), saved)
+    assert (chosen.label(), why.split()[0]) == ("t2/b2 fa", "options")
+    assert machine.choose(machine.PlacementOptions(), saved, parallel=2)[0].label() != "t1/b2 fa"  # shares the host
+    assert tuned.saved(settings, "cd" * 32) is None and tuned.saved(settings, "ab" * 32, host="elsewhere") is None
 
 
 def test_progress_names_the_running_model_and_who_waits():
@@ -106,7 +125,9 @@ def test_gpu_layers_checked_once_by_the_placement():
         Placement.from_options(2, "-2")
     with pytest.raises(UsageError, match="--threads 0"):
         Placement.from_options(0, None)
-    assert Placement(n_threads=2, n_gpu_layers=12).worker_args() == ["--threads", "2", "--gpu-layers", "12"]
+    assert Placement(n_threads=2, n_gpu_layers=12).worker_args() == [
+        "--threads", "2", "--threads-batch", "2", "--gpu-layers", "12", "--no-flash-attn", "--no-tuned"
+    ]  # fmt: skip
 
 
 def test_auto_resolves_in_one_place_for_worker_and_bench():
@@ -115,6 +136,7 @@ def test_auto_resolves_in_one_place_for_worker_and_bench():
         "n_threads": 3,
         "n_threads_batch": 3,
         "n_gpu_layers": 0,
+        "flash_attn": False,
     }
     assert placement.load_args("auto", supports_offload=True)["n_gpu_layers"] == -1
     assert Placement(n_threads=3, n_gpu_layers=5).load_args("auto", supports_offload=True)["n_gpu_layers"] == 5

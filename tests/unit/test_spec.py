@@ -147,6 +147,7 @@ def test_sampling_that_reaches_llama_cpp(monkeypatch, tmp_path):
         "seed": 42,
         "n_threads": 3,
         "n_threads_batch": 3,
+        "flash_attn": False,
         "verbose": False,
     }
 
