@@ -13,7 +13,7 @@ from ragq.shared.store.runs import spec_history
 
 @click.group()
 def models() -> None:
-    """The model catalog: list, show, add, pull, check."""
+    """The model catalog: list, show, add, pull, quantize, check, tune."""
 
 
 @models.command("list")
@@ -161,6 +161,57 @@ def check(settings, name, placement, as_json) -> None:
         f"{off['layers_total']} layers (n_gpu_layers {off['n_gpu_layers']})"
         + (f", GPU memory used {gpu['memory_used_mb']:,.0f} of {gpu['memory_total_mb']:,.0f} MB" if gpu else "")
     )
+
+
+@models.command()
+@click.argument("name")
+@click.option("--index", help="Tune on this index's prompts (with --questions); default: the shipped demo guide.")
+@click.option("--questions", help="Question set whose first questions are asked (with --index).")
+@click.option(
+    "--repeat", default=2, show_default=True, type=click.IntRange(min=1), help="Times each question is asked."
+)
+@click.option("--quick", is_flag=True, help="Two placements, two questions, once each (for CI).")
+@click.option("--no-save", is_flag=True, help="Measure and print only; keep the saved placement as it is.")
+@json_option
+@click.pass_obj
+def tune(settings, name, index, questions, repeat, quick, no_save, as_json) -> None:
+    """Measure model NAME's placements on this host (generation and prompt threads, GPU layers and flash attention
+    where the build offloads) in a real worker on real prompts, and save the fastest for this host and file:
+    workers and `ragq run` then use it unless an option says otherwise."""
+    from ragq.producer.tune import tune as measure
+
+    say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))  # noqa: E731
+    report = measure(
+        settings, name, index=index, questions=questions, repeat=repeat, quick=quick, save=not no_save, say=say
+    )
+    rows = report.rows()
+    if as_json:
+        print_json({"model": name, "rows": rows, "saved_to": report.saved_to})
+        return
+    spread = lambda d, digits: f"{d['median']:.{digits}f} ({d['min']:.{digits}f}-{d['max']:.{digits}f})"  # noqa: E731
+    print_table(
+        f"{name}: typical answer = {report.prompt_tokens:.0f} prompt + {report.gen_tokens:.0f} generated tokens",
+        [
+            "placement",
+            "threads",
+            "batch threads",
+            "gpu layers",
+            "fa",
+            "pp tok/s",
+            "tg tok/s",
+            "answer s",
+            "typical s",
+            "",
+        ],
+        [
+            [r["placement"], r["n_threads"], r["n_threads_batch"], r["n_gpu_layers"], r["flash_attn"]]
+            + [spread(r["prompt_tok_s"], 0), spread(r["gen_tok_s"], 1), spread(r["answer_s"], 2), r["typical_s"]]
+            + [" ".join(m for m, on in (("winner", r["winner"]), ("default", r["default"])) if on)]
+            for r in rows
+        ],
+    )
+    where = f"saved to {report.saved_to}" if report.saved_to else "not saved (--no-save)"
+    click.echo(f"{name}: {report.best.label()} is fastest on this host; {where}.")
 
 
 COMMANDS = [models]
