@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.common import HERE, Context, machine, save, stamp, versions
 
 # in the order they run and appear; each is a module with run(ctx) -> Section
-SECTIONS = ["startup", "memory", "overhead", "queueing", "scheduling", "ingest", "retrieval", "study"]
+SECTIONS = ["startup", "memory", "tune", "overhead", "queueing", "scheduling", "ingest", "retrieval", "study"]
 
 
 def render(folder: Path) -> str:
