@@ -1,14 +1,17 @@
-"""Overhead: what ragq adds to each answer over raw llama-cpp-python with the identical prompt and parameters.
+"""Overhead: what ragq adds to each answer over raw llama-cpp-python with the identical prompt, parameters and
+placement, and how fast llama.cpp runs inside a worker against a bare process.
 
 ragq side: a real `ragq run` (embedded Redis, one Celery worker, SQLite) of the demo set at ratios 0.3 and 0.7,
 one model at a time; a job's wall time runs from its start to its end in the database: claim, query embedding,
 retrieval, prompt, generation, scoring, storing the result. Raw side: a fresh process that loads the same GGUF with
-the same load settings and threads and calls `Llama.create_completion` on each stored prompt with the catalog's
-sampling values and stop strings, resetting the KV cache before each as ragq does. `same answer`: answers whose text
-is identical on both sides (seeded sampling: they should all be)."""
+the same load settings and placement (generation threads t, prompt threads b) and calls `Llama.create_completion`
+on each stored prompt with the catalog's sampling values and stop strings, resetting the KV cache before each as
+ragq does. Prompt and generation tok/s on both sides are llama.cpp's own counters per answer (prompt tokens over
+prompt evaluation time, generated tokens over generation time). Two placements, each on both sides: the default
+(generation one core fewer than prompts) and every core for both (the default before it). `same answer`: answers
+whose text is identical on both sides (seeded sampling: they should all be)."""
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -24,7 +27,7 @@ from ragq.shared.config import load_settings
 settings = load_settings()
 spec = catalog.get_model(settings, sys.argv[1])
 from ragq.shared.models.placement import Placement  # the worker's own placement arguments, "auto" resolved alike
-placement = Placement(n_threads=int(sys.argv[2]))
+placement = Placement(n_threads=int(sys.argv[2]), n_threads_batch=int(sys.argv[3]))
 supports = llama_cpp.llama_supports_gpu_offload()
 load = {**spec.params.load(), **placement.load_args(spec.params.n_gpu_layers, supports), "verbose": False}
 llm = llama_cpp.Llama(str(files.model_path(settings, spec)), **load)
@@ -33,81 +36,96 @@ llm.create_completion("Hello", **{**sampling, "max_tokens": 4})  # the same warm
 out = []
 for prompt in json.load(sys.stdin):
     llm.reset()
+    llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
     start = time.perf_counter()
     done = llm.create_completion(prompt, **sampling, stop=spec.prompt.stop or None)
     seconds = time.perf_counter() - start
-    out.append({"s": seconds, "tokens": done["usage"]["completion_tokens"], "text": done["choices"][0]["text"].strip()})
+    perf = llama_cpp.llama_perf_context(llm._ctx.ctx)
+    out.append({"s": seconds, "tokens": done["usage"]["completion_tokens"], "text": done["choices"][0]["text"].strip(),
+                "pp_tok_s": perf.n_p_eval / (perf.t_p_eval_ms / 1000), "tg_tok_s": perf.n_eval / (perf.t_eval_ms / 1000)})
 print(json.dumps(out))
 """
 
 
-def ragq_jobs(home, model: str, questions: str, ratios: list[str]) -> list[dict]:
+def ragq_jobs(home, model: str, questions: str, ratios: list[str], threads: int, batch: int) -> list[dict]:
     args = ["run", "--model", model, "--index", "demo", "--questions", questions, "--new-run", "--json"]
+    args += ["--threads", str(threads), "--threads-batch", str(batch)]
     for r in ratios:
         args += ["--ratio", r]
     ids = sorted({r["run_id"] for r in json.loads(ragq(home, *args))["results"]})
     rows = db_rows(
         home,
-        "SELECT r.prompt, r.started_at, r.finished_at, r.total_s, r.gen_tokens, r.answer FROM results r "
-        f"JOIN jobs j ON r.job_id = j.id WHERE j.run_id IN ({','.join(map(str, ids))}) ORDER BY r.id",
+        "SELECT r.prompt, r.started_at, r.finished_at, r.total_s, r.gen_tokens, r.answer, r.prompt_tokens, "
+        f"r.prompt_eval_s, r.gen_s FROM results r JOIN jobs j ON r.job_id = j.id WHERE j.run_id IN "
+        f"({','.join(map(str, ids))}) ORDER BY r.id",
     )
     from datetime import datetime
 
     def seconds(a, b) -> float:
         return (datetime.fromisoformat(str(b)) - datetime.fromisoformat(str(a))).total_seconds()
 
-    return [{"prompt": p, "job_s": seconds(s, f), "gen_s": t, "tokens": n, "answer": a} for p, s, f, t, n, a in rows]
+    return [
+        {"prompt": p, "job_s": seconds(s, f), "gen_s": t, "tokens": n, "answer": a}
+        | {"pp_tok_s": pt / pe if pe else None, "tg_tok_s": n / gs if gs else None}
+        for p, s, f, t, n, a, pt, pe, gs in rows
+    ]
 
 
-def raw_side(home, model: str, prompts: list[str], threads: int) -> list[dict]:
-    cmd = [sys.executable, "-c", RAW, model, str(threads)]
+def raw_side(home, model: str, prompts: list[str], threads: int, batch: int) -> list[dict]:
+    cmd = [sys.executable, "-c", RAW, model, str(threads), str(batch)]
     done = subprocess.run(cmd, input=json.dumps(prompts), env=env_for(home), capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"raw llama-cpp-python failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def placements(quick: bool) -> list[tuple[int, int]]:
+    from ragq.shared.models.placement import default_placement, default_threads
+
+    default = default_placement()[0]
+    cores = default_threads()[0]
+    found = [(default.n_threads, default.batch_threads)]
+    return found if quick else list(dict.fromkeys([*found, (cores, cores)]))
+
+
+def compare(home, model: str, questions: str, ratios: list[str], threads: int, batch: int) -> tuple[list, dict]:
+    jobs = ragq_jobs(home, model, questions, ratios, threads, batch)
+    raw = raw_side(home, model, [j["prompt"] for j in jobs], threads, batch)
+    pairs = list(zip(jobs, raw, strict=True))
+    per_job = [j["job_s"] / r["s"] for j, r in pairs]
+    extra_ms = [(j["job_s"] - r["s"]) * 1000 for j, r in pairs]
+    speed = {
+        side: {key: spread([x[key] for x in rows if x[key]]) for key in ("pp_tok_s", "tg_tok_s")}
+        for side, rows in (("worker", jobs), ("bare", raw))
+    }
+    ratios_ = {key: speed["worker"][key]["median"] / speed["bare"][key]["median"] for key in ("pp_tok_s", "tg_tok_s")}
+    row = [model, f"t{threads}/b{batch}", len(jobs), fmt(spread([r["s"] for r in raw]), 2)]
+    row += [fmt(spread([j["job_s"] for j in jobs]), 2), f"{statistics.median(per_job):.3f}", fmt(spread(extra_ms), 0)]
+    row += [fmt(speed["worker"]["pp_tok_s"], 0), fmt(speed["bare"]["pp_tok_s"], 0), f"{ratios_['pp_tok_s']:.2f}"]
+    row += [fmt(speed["worker"]["tg_tok_s"], 1), fmt(speed["bare"]["tg_tok_s"], 1), f"{ratios_['tg_tok_s']:.2f}"]
+    row += [f"{sum(j['answer'] == r['text'] for j, r in pairs)}/{len(jobs)}"]
+    entry = {"model": model, "placement": [threads, batch], "ratio": spread(per_job), "extra_ms": spread(extra_ms)}
+    entry |= {"speed": speed, "worker_over_bare": ratios_, "raw": raw}
+    entry["jobs"] = [{k: v for k, v in j.items() if k != "prompt"} for j in jobs]
+    return row, entry
+
+
 def run(ctx: Context) -> Section:
     home = demo_home(ctx)
     questions, ratios = ("one", ["0.3"]) if ctx.quick else ("demo", ["0.3", "0.7"])
-    threads = os.cpu_count() or 1
     rows, data = [], []
     for model in ctx.models:
-        jobs = ragq_jobs(home, model, questions, ratios)
-        raw = raw_side(home, model, [j["prompt"] for j in jobs], threads)
-        per_job = [j["job_s"] / r["s"] for j, r in zip(jobs, raw, strict=True)]
-        extra_ms = [(j["job_s"] - r["s"]) * 1000 for j, r in zip(jobs, raw, strict=True)]
-        same = sum(j["answer"] == r["text"] for j, r in zip(jobs, raw, strict=True))
-        job_s, raw_s = spread([j["job_s"] for j in jobs]), spread([r["s"] for r in raw])
-        entry = {"model": model, "jobs": jobs, "raw": raw, "ratio": spread(per_job), "extra_ms": spread(extra_ms)}
-        data.append({**entry, "jobs": [{k: v for k, v in j.items() if k != "prompt"} for j in jobs]})
-        gen_s = spread([j["gen_s"] for j in jobs])
-        rows.append(
-            [
-                model,
-                len(jobs),
-                fmt(raw_s, 2),
-                fmt(gen_s, 2),
-                fmt(job_s, 2),
-                f"{statistics.median(per_job):.3f}",
-                fmt(spread(extra_ms), 0),
-                f"{same}/{len(jobs)}",
-            ]
-        )
-    header = [
-        "model",
-        "answers",
-        "raw s",
-        "ragq generation s",
-        "ragq job s",
-        "job / raw (median)",
-        "ragq adds ms",
-        "same answer",
-    ]
+        for threads, batch in placements(ctx.quick):
+            row, entry = compare(home, model, questions, ratios, threads, batch)
+            rows.append(row)
+            data.append(entry)
+    header = ["model", "placement", "answers", "raw s", "ragq job s", "job / raw", "ragq adds ms"]
+    header += ["pp tok/s worker", "pp bare", "pp worker/bare", "tg tok/s worker", "tg bare", "tg worker/bare", "same"]
     text = "\n\n".join(
         [
             __doc__.split("\n\n", 1)[1].replace("\n", " "),
-            f"Seconds per answer, median (min-max) over the answers; {threads} threads on both sides.",
+            "Seconds and tok/s per answer, median (min-max) over the answers; worker/bare: ratio of the medians "
+            "(goal >= 0.95 for both at the default placement).",
             table(header, rows),
         ]
     )

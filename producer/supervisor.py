@@ -22,7 +22,7 @@ from ragq.producer import memory
 from ragq.producer.planning import Plan, RunRequest, enqueue
 from ragq.shared import presence
 from ragq.shared.broker import broker_url, embedded
-from ragq.shared.celery_app import make_app, publish, worker_id
+from ragq.shared.celery_app import activate, make_app, node_name, publish, queue_name, worker_id
 from ragq.shared.config import Settings
 from ragq.shared.errors import RagqError
 from ragq.shared.models import tuned
@@ -57,24 +57,18 @@ def oversubscribed(placement: Placement, parallel: int, cores: int | None = None
     )
 
 
-def host_workers(url: str, host: str) -> list[str]:
-    """ragq workers already live on this host, of any run or home that shares this broker."""
-    try:
-        return presence.on_host(presence.client(url), host)
-    except Exception:  # noqa: BLE001 - a warning we cannot give is no reason to stop the run
-        return []
-
-
 def worker_command(settings: Settings, model: str, options: list[str]) -> list[str]:
     """The command that starts a worker of `model` through the worker's own entry (`python -m ragq.worker`)."""
     return [sys.executable, "-m", "ragq.worker", "--home", str(settings.home), "--model", model, *options]
 
 
-def _spawn_worker(settings: Settings, url: str, model: str, placement: Placement, index: str) -> subprocess.Popen:
+def _spawn_worker(
+    settings: Settings, url: str, model: str, placement: Placement, index: str, standby: bool = False
+) -> subprocess.Popen:
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = (logs / f"worker-{model}.log").open("ab")
-    cmd = worker_command(settings, model, [*placement.worker_args(), "--index", index])
+    cmd = worker_command(settings, model, [*placement.worker_args(), "--index", index, *(["--standby"] * standby)])
     env = {
         **os.environ,
         "RAGQ_BROKER_URL": url,
@@ -118,19 +112,34 @@ class Workers:
     index: str
     placements: dict[str, Placement]
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    standby: set[str] = field(default_factory=set)  # loaded (or loading), taking no job until activated
     restarts: int = 0
 
     def _id(self, model: str) -> str:
         return worker_id(model, socket.gethostname(), self.procs[model].pid)
 
-    def start(self, model: str) -> None:
-        self.procs[model] = _spawn_worker(self.settings, self.url, model, self.placements[model], self.index)
+    def active(self) -> list[str]:
+        return [m for m in self.procs if m not in self.standby]
+
+    def start(self, model: str, standby: bool = False) -> None:
+        self.procs[model] = _spawn_worker(self.settings, self.url, model, self.placements[model], self.index, standby)
+        if standby:
+            self.standby.add(model)
+
+    def activate(self, app, model: str) -> bool:
+        """A standby worker starts taking its model's jobs (False while it is still loading)."""
+        node = node_name(model, socket.gethostname(), self.procs[model].pid)
+        if activate(app, node, queue_name(model)):
+            self.standby.discard(model)
+            return True
+        return False
 
     def finish(self, model: str) -> None:
         """Stop a worker whose model has no work left, so the next one gets the machine."""
         _stop([self.procs[model]])
         _release(self.settings, [self._id(model)])
         del self.procs[model]
+        self.standby.discard(model)
 
     def check(self, app) -> None:
         """A worker that exited by itself (bad model, bad settings) ends the run. A killed one is replaced and
@@ -145,29 +154,18 @@ class Workers:
                 )
             self.restarts += 1
             publish(app, _release(self.settings, [self._id(model)]))
-            self.start(model)
+            self.start(model, standby=model in self.standby)
 
     def stop(self) -> None:
         _stop(list(self.procs.values()))
         if self.procs:
             _release(self.settings, [self._id(m) for m in self.procs])
         self.procs.clear()
+        self.standby.clear()
 
 
-# (per-run job counts, per-run status: "smollm2-135m running", "gemma3-270m waits (1 model before it)")
-Progress = Callable[[dict[int, dict[str, int]], dict[int, str]], None]
-
-
-def statuses(run_models: dict[int, str], running: list[str], waiting: list[str]) -> dict[int, str]:
-    def status(model: str) -> str:
-        if model in running:
-            return f"{model} running"
-        if model in waiting:
-            ahead = waiting.index(model) + len(running)
-            return f"{model} waits ({ahead} model{'s' if ahead != 1 else ''} before it)"
-        return f"{model} finished"
-
-    return {run_id: status(model) for run_id, model in run_models.items()}
+# progress(per-run job counts, run -> model, models running, models waiting in order, models loading on standby)
+Progress = Callable[[dict[int, dict[str, int]], dict[int, str], list[str], list[str], set[str]], None]
 
 
 def supervise(
@@ -193,12 +191,11 @@ def supervise(
         for model in [m for m in workers.procs if m not in busy]:
             workers.finish(model)
         waiting = [m for m in schedule.order if m in busy and m not in workers.procs]
-        while waiting and len(workers.procs) < schedule.parallel:
-            in_use = sum(schedule.need_mb[m] for m in workers.procs)
-            if workers.procs and in_use + schedule.need_mb[waiting[0]] > budget_mb:
-                break  # it fits alone (checked before the run), not beside these: wait for one to finish
-            workers.start(waiting.pop(0))
-        progress(counts, statuses(run_models, list(workers.procs), waiting))
+        fill_slots(workers, schedule, waiting, budget_mb, app)
+        last_jobs = all(queued(counts, run_models, m) == 0 for m in workers.active())
+        if waiting and last_jobs and not workers.standby and fits(schedule, workers, waiting[0], budget_mb):
+            workers.start(waiting.pop(0), standby=True)  # loads while the running model answers its last jobs
+        progress(counts, run_models, workers.active(), waiting, workers.standby)
         if standing.all_finished(counts):
             return
         workers.check(app)
@@ -207,6 +204,26 @@ def supervise(
                 publish(app, jobs.release_expired(s, run_ids))
             next_reap = time.monotonic() + settings.lease_s / 3
         time.sleep(poll_s)
+
+
+def queued(counts: dict[int, dict[str, int]], run_models: dict[int, str], model: str) -> int:
+    return sum(c["queued"] for run_id, c in counts.items() if run_models[run_id] == model)
+
+
+def fits(schedule: Schedule, workers: Workers, model: str, budget_mb: float) -> bool:
+    """Whether `model`'s worker fits in memory beside the ones started (each fits alone: checked before the run)."""
+    in_use = sum(schedule.need_mb[m] for m in workers.procs)
+    return not workers.procs or in_use + schedule.need_mb[model] <= budget_mb
+
+
+def fill_slots(workers: Workers, schedule: Schedule, waiting: list[str], budget_mb: float, app) -> None:
+    """Free slots go first to standby workers (already loaded), then to new workers that fit in memory; a standby
+    worker still loading holds its slot."""
+    for model in sorted(workers.standby):
+        if len(workers.active()) < schedule.parallel:
+            workers.activate(app, model)
+    while waiting and len(workers.procs) < schedule.parallel and fits(schedule, workers, waiting[0], budget_mb):
+        workers.start(waiting.pop(0))
 
 
 def make_schedule(
@@ -246,7 +263,7 @@ def run(
     workers = None
     try:
         url = broker_url(settings)
-        others = host_workers(url, socket.gethostname()) if not started_here else []
+        others = presence.others_on_host(url, socket.gethostname()) if not started_here else []
         if others:
             warn(
                 f"{len(others)} ragq worker(s) already run on this host ({', '.join(others)}): "

@@ -21,6 +21,23 @@ def worker_id(model: str, host: str, pid: int) -> str:
     return f"{model}@{host}:{pid}"
 
 
+def node_name(model: str, host: str, pid: int) -> str:
+    """The worker's Celery node name, as control commands address it."""
+    return f"{model}@{host}-{pid}"
+
+
+def standby_queue(worker: str) -> str:
+    """A queue no job is published to: a worker started with --standby consumes it until told to take its model's."""
+    return f"ragq.standby.{worker}"
+
+
+def activate(app: "Celery", node: str, queue: str, timeout_s: float = 0.5) -> bool:
+    """Tell a standby worker to consume `queue` (Celery's add_consumer); True once it has answered. A worker still
+    loading has no control queue yet and misses the call: ask again later."""
+    replies = app.control.add_consumer(queue, destination=[node], reply=True, timeout=timeout_s)
+    return bool(replies)
+
+
 def queue_name(model: str) -> str:
     """A model's own queue; `ragq enqueue --queue NAME` routes a run's jobs elsewhere (workers: `--queue NAME`)."""
     return f"ragq.{model}"

@@ -47,3 +47,12 @@ def keep_alive(conn, host: str, worker: str, stop: threading.Event) -> threading
     thread = threading.Thread(target=beat, name="presence", daemon=True)
     thread.start()
     return thread
+
+
+def others_on_host(url: str, host: str) -> list[str]:
+    """ragq workers already live on this host, of any run or home that shares this broker ([] when it cannot say:
+    a warning we cannot give is no reason to stop a run)."""
+    try:
+        return on_host(client(url), host)
+    except Exception:  # noqa: BLE001
+        return []

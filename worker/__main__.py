@@ -14,7 +14,7 @@ import click
 
 from ragq.shared import presence
 from ragq.shared.broker import broker_url, shared_database_warning
-from ragq.shared.celery_app import make_app, publish, queue_name
+from ragq.shared.celery_app import make_app, publish, queue_name, standby_queue
 from ragq.shared.cli_errors import Command
 from ragq.shared.config import load_settings
 from ragq.shared.models.placement import PlacementOptions, choose
@@ -34,7 +34,13 @@ log = logging.getLogger("ragq.worker")
 @click.option("--index", "indexes", multiple=True, help="Index to load at start (others load on first use).")
 @click.option("--queue", help="Consume this queue instead of the model's own (runs enqueued with --queue NAME).")
 @click.option("--loglevel", default="INFO", show_default=True)
-def main(home, model, threads, threads_batch, gpu_layers, flash_attn, tuned, indexes, queue, loglevel) -> None:
+@click.option(
+    "--standby",
+    is_flag=True,
+    help="Load everything, then take no job until told to (`ragq run` starts the next model's worker this way "
+    "while the model before it answers its last jobs).",
+)
+def main(home, model, threads, threads_batch, gpu_layers, flash_attn, tuned, indexes, queue, loglevel, standby) -> None:
     """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time."""
     settings = load_settings(home=home)
     options = PlacementOptions(
@@ -51,10 +57,13 @@ def main(home, model, threads, threads_batch, gpu_layers, flash_attn, tuned, ind
 
     log.info("placement %s (%s)", placement.label(), why)
     runtime = WorkerRuntime(settings, model, placement, list(indexes))
-    announce(runtime, url)
+    if standby:  # counted among the host's workers from its first job: until then it only waits, loaded
+        runtime.before_first_job = lambda: announce(runtime, url)
+    else:
+        announce(runtime, url)
     reaper_app = make_app(url)  # its own connection pool: it publishes from its own thread
     runtime.start_reaper(lambda jobs: publish(reaper_app, jobs))
-    consume(runtime, url, queue or queue_name(model), loglevel)
+    consume(runtime, url, standby_queue(runtime.worker_id) if standby else queue or queue_name(model), loglevel)
 
 
 def announce(runtime, url: str) -> None:

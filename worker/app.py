@@ -7,11 +7,12 @@ too; a solo worker answers nothing while it generates.
 """
 
 import os
+import socket
 
 from celery import Task
 from celery.worker.control import inspect_command
 
-from ragq.shared.celery_app import TASK_NAME, make_app
+from ragq.shared.celery_app import TASK_NAME, make_app, node_name
 from ragq.worker.runtime import WorkerRuntime
 
 app = make_app(None)  # the broker URL is the entry's to set (worker/__main__.py), before it consumes
@@ -49,7 +50,7 @@ def consume(runtime: WorkerRuntime, broker_url: str, queue: str, loglevel: str) 
             "--concurrency=1",
             f"--queues={queue}",
             "--prefetch-multiplier=1",
-            f"--hostname={runtime.spec.name}@%h-{os.getpid()}",
+            f"--hostname={node_name(runtime.spec.name, socket.gethostname(), os.getpid())}",
             "--without-gossip",
             "--without-mingle",
             "--task-events",  # for Flower and other event monitors

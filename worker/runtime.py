@@ -60,6 +60,7 @@ class WorkerRuntime:
         self.jobs_done = 0
         self.current_job: int | None = None
         self.presence = None  # (redis connection, host) once the worker announces itself (worker/__main__.py)
+        self.before_first_job: Callable[[], None] | None = None  # a standby worker announces itself then
         self.startup = phases.seconds
         log.info("ready in %.2f s: %s", sum(self.startup.values()), json.dumps(self.startup))
         self.provenance = {
@@ -86,6 +87,9 @@ class WorkerRuntime:
 
     def process(self, job_id: int) -> str:
         """Claim the job, answer it, store exactly one result. A job done or leased elsewhere is skipped."""
+        if self.before_first_job is not None:
+            self.before_first_job()
+            self.before_first_job = None
         if not self._transaction(jobs.claim, job_id, self.worker_id, self.lease, self.settings.max_attempts):
             return "skipped"
         self.current_job = job_id

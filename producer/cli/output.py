@@ -112,3 +112,49 @@ def placement_options(command):
         return command(*args, placement=options, **kwargs)
 
     return wrapper
+
+
+def run_bar() -> Progress:
+    """One bar per run: its model's state, answers done of all, failures, time."""
+    return Progress(
+        TextColumn("run {task.fields[run]:>4} {task.fields[status]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def statuses(
+    run_models: dict[int, str], running: list[str], waiting: list[str], loading: set[str] | None = None
+) -> dict[int, str]:
+    def status(model: str) -> str:
+        if model in (loading or set()):
+            return f"{model} loading (takes over when the model before it finishes)"
+        if model in running:
+            return f"{model} running"
+        if model in waiting:
+            ahead = waiting.index(model) + len(running)
+            return f"{model} waits ({ahead} model{'s' if ahead != 1 else ''} before it)"
+        return f"{model} finished"
+
+    return {run_id: status(model) for run_id, model in run_models.items()}
+
+
+def run_progress(progress: Progress):
+    """The supervisor's progress callback, drawn as one bar per run with its model's state."""
+    tasks: dict[int, TaskID] = {}
+
+    def update(counts, run_models=None, running=(), waiting=(), loading=frozenset()) -> None:
+        status = statuses(run_models, list(running), list(waiting), set(loading)) if run_models else {}
+        for run_id, c in counts.items():
+            total = sum(c.values())
+            line = status.get(run_id, "")
+            if run_id not in tasks:
+                tasks[run_id] = progress.add_task("", total=total, run=run_id, failed=0, status=line)
+            progress.update(
+                tasks[run_id], completed=c["done"] + c["failed"], failed=c["failed"], total=total, status=line
+            )
+
+    return update

@@ -8,17 +8,17 @@ from dataclasses import asdict
 from importlib import resources
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from ragq.producer import planning, supervisor
 from ragq.producer.cli.output import (
-    console,
     json_option,
     live,
     placement_options,
     print_json,
     print_table,
     progress_bar,
+    run_bar,
+    run_progress,
 )
 from ragq.producer.cli.results import print_failures, print_results
 from ragq.producer.ingest.pipeline import ingest
@@ -136,33 +136,6 @@ def requeue(settings, runs) -> None:
     click.echo(f"{planning.requeue(settings, list(runs))} jobs queued again")
 
 
-def _bar() -> Progress:
-    return Progress(
-        TextColumn("run {task.fields[run]:>4} {task.fields[status]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        console=console,
-    )
-
-
-def _progress_display(progress: Progress) -> supervisor.Progress:
-    tasks: dict[int, TaskID] = {}
-
-    def update(counts: dict[int, dict[str, int]], status: dict[int, str] | None = None) -> None:
-        for run_id, c in counts.items():
-            total = sum(c.values())
-            line = (status or {}).get(run_id, "")
-            if run_id not in tasks:
-                tasks[run_id] = progress.add_task("", total=total, run=run_id, failed=0, status=line)
-            progress.update(
-                tasks[run_id], completed=c["done"] + c["failed"], failed=c["failed"], total=total, status=line
-            )
-
-    return update
-
-
 @click.command()
 @click.argument("runs", nargs=-1, type=int)
 @click.option("--watch", is_flag=True, help="Live progress bars until every job is finished.")
@@ -201,20 +174,20 @@ def status(settings, runs, watch, as_json) -> None:
             )
         print_failures(settings, run_ids)
     else:
-        progress = _bar()
-        update = _progress_display(progress)
+        progress = run_bar()
+        update = run_progress(progress)
         with live(progress):
             while True:
                 with db.session(engine) as s:
                     counts = standing.progress(s, run_ids)
-                update(counts, {})
+                update(counts)
                 if standing.all_finished(counts):
                     break
                 time.sleep(0.5)
 
 
 def _run(settings, req: planning.RunRequest, placement: PlacementOptions, as_json: bool, parallel: int = 1) -> None:
-    progress = _bar()
+    progress = run_bar()
     start = time.perf_counter()
     warn = lambda line: click.echo(f"Warning: {line}", err=True)  # noqa: E731
     say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
@@ -222,7 +195,7 @@ def _run(settings, req: planning.RunRequest, placement: PlacementOptions, as_jso
         plan = supervisor.run(
             settings,
             req,
-            _progress_display(progress),
+            run_progress(progress),
             placement=placement,
             parallel=parallel,
             warn=warn,

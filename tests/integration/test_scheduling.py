@@ -58,6 +58,18 @@ def test_models_run_one_at_a_time_by_default(ready):
             off = prov["offload"]
             assert (off["backend"], off["n_gpu_layers"], off["layers_offloaded"]) == ("CPU", "auto", 0)
             assert off["layers_total"] > 1 and prov["llama_cpp"]["load"]["n_gpu_layers"] == 0
+    # no idle gap: gemma3's worker started (on standby) while smollm2 answered its last job
+    second_start = worker_started(ready, MODELS[1])
+    assert second_start < max(e for _, e, _ in spans[MODELS[0]]), (second_start, spans[MODELS[0]])
+
+
+def worker_started(home, model: str) -> datetime:
+    """When the model's worker logged its placement (its first line, before anything is loaded), in UTC."""
+    from datetime import UTC
+
+    line = next(x for x in (home / "logs" / f"worker-{model}.log").read_text().splitlines() if "placement" in x)
+    local = datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")  # logging's asctime: local time
+    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def test_parallel_runs_models_at_once(ready):

@@ -3,6 +3,7 @@
 import pytest
 
 from ragq.producer import memory, supervisor
+from ragq.producer.cli.output import statuses
 from ragq.shared.errors import ResourceError, UsageError
 from ragq.shared.models import placement as machine
 from ragq.shared.models.placement import Placement
@@ -106,14 +107,14 @@ def test_a_tuned_placement_is_used_unless_options_override_it(settings):
 
 
 def test_progress_names_the_running_model_and_who_waits():
-    status = supervisor.statuses({1: "a", 2: "a", 3: "b", 4: "c"}, running=["a"], waiting=["b", "c"])
+    status = statuses({1: "a", 2: "a", 3: "b", 4: "c"}, running=["a"], waiting=["b", "c"])
     assert status == {
         1: "a running",
         2: "a running",
         3: "b waits (1 model before it)",
         4: "c waits (2 models before it)",
     }
-    assert supervisor.statuses({1: "a"}, [], []) == {1: "a finished"}
+    assert statuses({1: "a"}, [], []) == {1: "a finished"}
 
 
 def test_gpu_layers_checked_once_by_the_placement():
