@@ -1,11 +1,15 @@
 """Scheduling: each model of a 2-model grid measured alone, in turn (`ragq run`'s default), and both at once
 (`--parallel 2`, the cores split between them). In turn should match alone within noise: a model's timings do not
 depend on what else is in the grid. Demo set at ratio 0.3, every variant a new run in the same ingested home; per
-answer: seconds (job wall as stored) and generation tokens/s (llama.cpp's own counters)."""
+answer: seconds (job wall as stored) and generation tokens/s (llama.cpp's own counters). In turn, the second
+model's worker loads on standby while the first answers its last job: `gap` is the idle time between the first
+model's last answer and the second model's first (before standby workers: the second worker's whole start)."""
 
 import json
+import time
+from datetime import datetime
 
-from bench.common import Context, Section, fmt, ragq, spread, table
+from bench.common import Context, Section, db_rows, fmt, ragq, spread, table
 from bench.prepare import demo_home
 
 
@@ -18,17 +22,38 @@ def one_run(home, models: list[str], questions: str, *extra: str) -> dict[str, l
     return per_model
 
 
+def gap_s(home, models: list[str]) -> float:
+    """Seconds between the first model's last answer and the second model's first answer, in the latest runs."""
+    ends = []
+    for model, first in ((models[0], False), (models[1], True)):
+        pick = "min(r.started_at)" if first else "max(r.finished_at)"
+        (value,) = db_rows(
+            home,
+            f"SELECT {pick} FROM results r JOIN jobs j ON r.job_id = j.id WHERE j.run_id = (SELECT max(runs.id) "
+            "FROM runs JOIN models ON runs.model_id = models.id WHERE models.name = :m)",
+            {"m": model},
+        )[0]
+        ends.append(datetime.fromisoformat(str(value)))
+    return (ends[1] - ends[0]).total_seconds()
+
+
 def run(ctx: Context) -> Section:
     home = demo_home(ctx)
     questions = "one" if ctx.quick else "demo"
     models = ["smollm2-135m", "gemma3-270m"]
     seen: dict[tuple[str, str], list[dict]] = {}
+    grid: dict[str, list[float]] = {}
+    gaps: list[float] = []
     for _ in range(ctx.repeats):
         for model in models:
             seen.setdefault((model, "alone"), []).extend(one_run(home, [model], questions)[model])
         for mode, extra in (("in turn", ()), ("--parallel 2", ("--parallel", "2"))):
+            start = time.perf_counter()
             for model, rows in one_run(home, models, questions, *extra).items():
                 seen.setdefault((model, mode), []).extend(rows)
+            grid.setdefault(mode, []).append(time.perf_counter() - start)
+            if mode == "in turn":
+                gaps.append(gap_s(home, models))
     modes = ["alone", "in turn", "--parallel 2"]
     rows, data = [], {}
     for model in models:
@@ -47,6 +72,11 @@ def run(ctx: Context) -> Section:
             __doc__.replace("\n", " "),
             f"Median (min-max) over every answer of {ctx.repeats} repeat(s) of the `{questions}` set.",
             table(header, rows),
+            f"The whole grid (`ragq run` of both models, wall): in turn {fmt(spread(grid['in turn']), 1)} s, "
+            f"--parallel 2 {fmt(spread(grid['--parallel 2']), 1)} s; idle gap between the models in turn "
+            f"{fmt(spread(gaps), 2)} s.",
         ]
     )
+    data["grid_wall_s"] = {mode: spread(values) for mode, values in grid.items()}
+    data["gap_s"] = spread(gaps)
     return Section("scheduling", "Scheduling: in turn against --parallel, beside each model alone", text, data)
