@@ -3,6 +3,7 @@
 import hashlib
 import html.parser
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,8 @@ def _load_pdf(path: Path) -> list[Page]:
         reader = pypdf.PdfReader(str(path))
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError(f"{path.name} is encrypted with a password: decrypt it first (qpdf --decrypt).")
-        return [Page(path.name, i, page.extract_text() or "") for i, page in enumerate(reader.pages)]
+        texts = _page_texts(path, reader)
+        return [Page(path.name, i, text) for i, text in enumerate(texts)]
     except DocumentError:
         raise
     except LimitReachedError as exc:
@@ -122,3 +124,50 @@ def html_to_text(markup: str) -> str:
 
 def _load_html(path: Path) -> list[Page]:
     return [Page(path.name, 0, html_to_text(_read_text(path)))]
+
+
+# below this many pages, starting processes costs more than it saves
+PARALLEL_MIN_PAGES = 24
+
+
+def _page_texts(path: Path, reader) -> list[str]:
+    """Each page's text, the same as reading them one by one. On several cores the pages are cut into ranges and
+    every range but the first is read by a process of its own (pypdf is pure Python: one process reads on one
+    core); a plain interpreter per range, not multiprocessing, which would re-run a caller's unguarded script."""
+    count, cores = len(reader.pages), os.cpu_count() or 1
+    parts = min(cores, count // PARALLEL_MIN_PAGES + 1)
+    if parts < 2:
+        return [page.extract_text() or "" for page in reader.pages]
+    import json
+    import subprocess
+    import sys
+
+    bounds = [round(count * k / parts) for k in range(parts + 1)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _READ_RANGE, str(path), str(start), str(stop)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        for start, stop in zip(bounds[1:-1], bounds[2:], strict=True)
+    ]
+    texts = [reader.pages[i].extract_text() or "" for i in range(bounds[0], bounds[1])]
+    for child, start, stop in zip(children, bounds[1:-1], bounds[2:], strict=True):
+        out, _ = child.communicate()
+        texts += (
+            json.loads(out)
+            if child.returncode == 0
+            else [reader.pages[i].extract_text() or "" for i in range(start, stop)]
+        )
+    return texts
+
+
+_READ_RANGE = """
+import json, logging, sys
+import pypdf
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+reader = pypdf.PdfReader(sys.argv[1])
+if reader.is_encrypted:
+    reader.decrypt("")
+print(json.dumps([reader.pages[i].extract_text() or "" for i in range(int(sys.argv[2]), int(sys.argv[3]))]))
+"""

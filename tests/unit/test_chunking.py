@@ -32,3 +32,23 @@ def test_chunk_ids_are_stable():
     a = split_pages(load_document(DEMO_PDF), "x")
     b = split_pages(load_document(DEMO_PDF), "x")
     assert [c.id for c in a] == [c.id for c in b]
+
+
+def test_a_long_pdf_read_in_parallel_gives_the_same_pages(tmp_path, monkeypatch):
+    """Ranges of pages read by processes of their own give each page's text exactly as one reader does."""
+    from fpdf import FPDF
+
+    from ragq.shared.corpus import documents
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=11)
+    for number in range(31):
+        pdf.add_page()
+        pdf.multi_cell(0, 6, f"Page {number}: the relay's port {8000 + number} serves the admin console. " * 5)
+    path = tmp_path / "long.pdf"
+    pdf.output(str(path))
+    monkeypatch.setattr(documents.os, "cpu_count", lambda: 4)
+    parallel = load_document(path)
+    monkeypatch.setattr(documents.os, "cpu_count", lambda: 1)
+    serial = load_document(path)
+    assert len(serial) == 31 and parallel == serial and "port 8030" in serial[30].text
