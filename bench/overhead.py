@@ -7,8 +7,8 @@ retrieval, prompt, generation, scoring, storing the result. Raw side: a fresh pr
 the same load settings and placement (generation threads t, prompt threads b) and calls `Llama.create_completion`
 on each stored prompt with the catalog's sampling values and stop strings, resetting the KV cache before each as
 ragq does. Prompt and generation tok/s on both sides are llama.cpp's own counters per answer (prompt tokens over
-prompt evaluation time, generated tokens over generation time). Two placements, each on both sides: the default
-(generation one core fewer than prompts) and every core for both (the default before it). `same answer`: answers
+prompt evaluation time, generated tokens over generation time). Each placement on both sides: the default
+(every core for both) and generation on one core fewer. `same answer`: answers
 whose text is identical on both sides (seeded sampling: they should all be)."""
 
 import json
@@ -41,8 +41,9 @@ for prompt in json.load(sys.stdin):
     done = llm.create_completion(prompt, **sampling, stop=spec.prompt.stop or None)
     seconds = time.perf_counter() - start
     perf = llama_cpp.llama_perf_context(llm._ctx.ctx)
+    rate = lambda n, ms: n / (ms / 1000) if ms else None
     out.append({"s": seconds, "tokens": done["usage"]["completion_tokens"], "text": done["choices"][0]["text"].strip(),
-                "pp_tok_s": perf.n_p_eval / (perf.t_p_eval_ms / 1000), "tg_tok_s": perf.n_eval / (perf.t_eval_ms / 1000)})
+                "pp_tok_s": rate(perf.n_p_eval, perf.t_p_eval_ms), "tg_tok_s": rate(perf.n_eval, perf.t_eval_ms)})
 print(json.dumps(out))
 """
 
@@ -85,7 +86,7 @@ def placements(quick: bool) -> list[tuple[int, int]]:
     default = default_placement()[0]
     cores = default_threads()[0]
     found = [(default.n_threads, default.batch_threads)]
-    return found if quick else list(dict.fromkeys([*found, (cores, cores)]))
+    return found if quick else list(dict.fromkeys([*found, (max(1, cores - 1), cores), (cores, cores)]))
 
 
 def compare(home, model: str, questions: str, ratios: list[str], threads: int, batch: int) -> tuple[list, dict]:

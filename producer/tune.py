@@ -90,10 +90,11 @@ def _row(t: Trial, report: "TuneReport") -> dict:
 
 def candidates(cores: int, supports_offload: bool, quick: bool = False) -> list[Placement]:
     """What is worth measuring: generation on 1, half, all but one and all cores, prompts on half and all; with an
-    accelerator, every layer on it with and without flash attention. --quick: the default and all cores."""
+    accelerator, every layer on it with and without flash attention. --quick: the default and one generation
+    thread fewer."""
     default = default_placement(1, (cores, ""))[0]
     if quick:
-        return list(dict.fromkeys([default, Placement(n_threads=cores, n_threads_batch=cores)]))
+        return list(dict.fromkeys([default, Placement(n_threads=max(1, cores - 1), n_threads_batch=cores)]))
     gen = sorted({1, max(1, cores // 2), max(1, cores - 1), cores})
     batch = sorted({max(1, cores // 2), cores})
     found = [Placement(n_threads=g, n_threads_batch=b) for g in gen for b in batch]

@@ -114,22 +114,21 @@ def choose(options: PlacementOptions, saved: tuple[Placement, str] | None, paral
 
 
 def default_placement(parallel: int = 1, cores: tuple[int, str] | None = None) -> tuple[Placement, str]:
-    """This machine's placement when none was measured (`ragq models tune`), and why.
+    """This machine's placement when none was measured (`ragq models tune`), and why: this worker's share of the
+    cores (all of them when it runs alone) for prompt evaluation and for generation alike.
 
-    Prompt evaluation is compute-bound and uses every core it is given: all of this worker's share. Generation is
-    bound by memory bandwidth and by how often its threads meet at a barrier once per token: a thread that waits
-    for a core (the OS, the worker's own threads: Celery's consumer, the lease heartbeat) stalls every token. So it
-    gets one core less than prompt evaluation, where there is more than one. Measured on 2 cores (bench/RESULTS.md,
-    tune): SmolLM2 and Gemma 3 270M generate fastest on 1 thread with prompts evaluated on 2. On many-core x86 the
-    same rule leaves one core free; on Apple Silicon the cores are the performance cores (efficiency cores slow every
-    barrier to their pace); with every layer on a GPU the threads matter little. `ragq models tune` measures it.
+    Prompt evaluation is compute-bound and uses every core it is given. Generation is bound by memory bandwidth
+    and by a barrier its threads meet once per token, so a thread that waits for a core stalls every token; on
+    some machines one thread fewer generates faster. Measured on this project's 2-core machines (bench/RESULTS.md,
+    tune): both cores for both was the fastest for SmolLM2 and Gemma 3 270M, one generation thread 1.08x and 1.01x
+    slower per typical answer. On many-core x86 the same rule holds until memory bandwidth saturates; on Apple
+    Silicon the cores are the performance cores (efficiency cores slow every barrier to their pace); with every
+    layer on a GPU the threads matter little. `ragq models tune` measures the split for a model on its host.
     """
     count, why = cores or default_threads()
     each = max(1, count // max(1, parallel))
     reason = f"{why} / {parallel} workers" if parallel > 1 else why
-    return Placement(
-        n_threads=max(1, each - 1), n_threads_batch=each
-    ), f"{reason}: generation {max(1, each - 1)}, prompt {each}"
+    return Placement(n_threads=each, n_threads_batch=each), reason
 
 
 def layers_from_text(value: str | int) -> int | str:

@@ -82,15 +82,15 @@ def test_a_model_that_cannot_fit_alone_is_refused_in_one_line():
 def test_threads_split_only_under_parallel():
     cores = (8, "physical cores")
     alone, why = machine.default_placement(1, cores)
-    assert (alone.n_threads, alone.batch_threads) == (7, 8) and why.startswith("physical cores")
+    assert (alone.n_threads, alone.batch_threads) == (8, 8) and why.startswith("physical cores")
     pair, why = machine.default_placement(2, cores)
-    assert (pair.n_threads, pair.batch_threads) == (3, 4) and "/ 2 workers" in why
+    assert (pair.n_threads, pair.batch_threads) == (4, 4) and "/ 2 workers" in why
     two_cores, _ = machine.default_placement(1, (2, "physical cores"))
-    assert (two_cores.n_threads, two_cores.batch_threads) == (1, 2)  # bench/RESULTS.md, tune
+    assert (two_cores.n_threads, two_cores.batch_threads) == (2, 2)  # bench/RESULTS.md, tune
     assert machine.default_placement(2, (2, "physical cores"))[0].label() == "t1/b1"
     assert supervisor.oversubscribed(Placement(n_threads=8), 2, cores=8) is not None
     assert "--threads 4" in supervisor.oversubscribed(Placement(n_threads=8), 2, cores=8)
-    assert supervisor.oversubscribed(Placement(n_threads=3, n_threads_batch=4), 2, cores=8) is None
+    assert supervisor.oversubscribed(Placement(n_threads=4), 2, cores=8) is None
 
 
 def test_a_tuned_placement_is_used_unless_options_override_it(settings):
