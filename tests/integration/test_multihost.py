@@ -6,6 +6,7 @@ Traffic goes only to the addresses this test creates; everything it creates is r
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -42,6 +43,17 @@ def can_make_hosts() -> str | None:
     return None
 
 
+def remove_leftovers() -> None:
+    """A run that was killed (SIGKILL: no `finally`) leaves its namespaces and bridge behind, and a second bridge on
+    the same addresses would take the broker host's traffic: remove those whose test process is gone."""
+    names = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.split("\n")
+    names += subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split("\n")
+    for match in {re.search(r"\brq(\d+)(br|-broker|-w1|-w2)\b", line) for line in names} - {None}:
+        if match and match.group(1) != TAG[2:] and not os.path.exists(f"/proc/{match.group(1)}"):
+            kind = "link" if match.group(2) == "br" else "netns"
+            subprocess.run(["ip", kind, "del", match.group(0)], capture_output=True)
+
+
 class Network:
     """A bridge in the root namespace (.1) and one namespace per host (.2, .3, ...), each on a veth pair."""
 
@@ -49,6 +61,7 @@ class Network:
         self.bridge, self.made = f"{TAG}br", []
 
     def up(self) -> None:
+        remove_leftovers()
         sh("ip", "link", "add", self.bridge, "type", "bridge")
         self.made.append(("link", self.bridge))
         sh("ip", "addr", "add", f"{NET}.1/24", "dev", self.bridge)
