@@ -101,7 +101,7 @@ def model_provenance(path: Path, runner, sha256: str) -> dict:
             **runner.placement.model_dump(),
             "n_threads_batch": runner.placement.batch_threads,
             "layers_offloaded": runner.offload["layers_offloaded"],
-            "threads": runner.placement.label().split(" ")[0] + (" fa" if runner.placement.flash_attn else ""),
+            "threads": runner.placement.threads_label(),
             "host": socket.gethostname(),
         },
         "host": socket.gethostname(),

@@ -63,9 +63,12 @@ class Placement(BaseModel):
 
     def label(self) -> str:
         """Short and stable, for tables and run labels: 't1/b2', 't4/b8 gpu-1 fa'."""
-        text = f"t{self.n_threads}/b{self.batch_threads}"
-        text += f" gpu{self.n_gpu_layers}" if self.n_gpu_layers is not None else ""
-        return text + (" fa" if self.flash_attn else "")
+        gpu = f" gpu{self.n_gpu_layers}" if self.n_gpu_layers is not None else ""
+        return f"t{self.n_threads}/b{self.batch_threads}{gpu}" + (" fa" if self.flash_attn else "")
+
+    def threads_label(self) -> str:
+        """The label without GPU layers (results show the layers offloaded beside it): 't1/b2', 't4/b8 fa'."""
+        return f"t{self.n_threads}/b{self.batch_threads}" + (" fa" if self.flash_attn else "")
 
 
 class PlacementOptions(BaseModel):
