@@ -1,13 +1,11 @@
 """`ragq results`, `compare`, `export`, `report`: which model, which ratio, how accurate, how fast."""
 
 import functools
-from dataclasses import asdict
 from pathlib import Path
 
 import click
 
 from ragq.producer.cli.output import fmt, json_option, print_json, print_table
-from ragq.producer.results import compare as cmp
 from ragq.producer.results import export as exp
 from ragq.producer.results import report as rep
 from ragq.producer.results.summary import as_dicts, summarize
@@ -170,12 +168,13 @@ def print_pareto(settings, run_ids: list[int], metric: str, as_json: bool) -> No
     from ragq.producer.results import pareto
 
     with db.session(db.engine_for(settings)) as s:
-        pts = pareto.points(summarize(s, standing.resolve_runs(s, run_ids)), metric)
+        run_ids = standing.resolve_runs(s, run_ids)
+        pts, answers = pareto.points(summarize(s, run_ids), metric), result_rows(s, run_ids)
     if not pts:
         raise UsageError(f"no finished run has a {metric}, p50 seconds and peak RSS yet: run some first.")
     on_time = {p.run_id for p in pareto.front(pts, ("seconds",))}
     on_memory = {p.run_id for p in pareto.front(pts, ("rss_mb",))}
-    sentences = pareto.budget_sentences(pts, metric)
+    sentences = pareto.budget_sentences(pts, metric, answers)
     if as_json:
         rows = [
             {**p.__dict__, "front_seconds": p.run_id in on_time, "front_memory": p.run_id in on_memory} for p in pts
@@ -193,60 +192,6 @@ def print_pareto(settings, run_ids: list[int], metric: str, as_json: bool) -> No
     )  # fmt: skip
     for line in sentences:
         click.echo(line[0].upper() + line[1:])
-
-
-@click.command()
-@click.argument("run_a", type=int)
-@click.argument("run_b", type=int)
-@metric_option
-@json_option
-@click.pass_obj
-def compare(settings, run_a, run_b, metric, as_json) -> None:
-    """RUN_A against RUN_B per question: the metric on each side (cosine by default), difference (B - A),
-    speed-up (A seconds / B seconds)."""
-    with db.session(db.engine_for(settings)) as s:
-        standing.resolve_runs(s, [run_a, run_b])
-        rows = result_rows(s, [run_a, run_b])
-        summaries = {m.run_id: m for m in summarize(s, [run_a, run_b])}
-    label = {run_id: f"{m.model} spec {m.spec_id}" for run_id, m in summaries.items()}
-    notes = placement_notes(summaries[run_a], summaries[run_b])
-    result = cmp.compare([r for r in rows if r.run_id == run_a], [r for r in rows if r.run_id == run_b], metric)
-    if result is None:
-        raise UsageError(
-            f"runs {run_a} and {run_b} share no answered question with a {metric}: compare runs over one question "
-            "set (groundedness is missing from results stored before schema revision 0004)."
-        )
-    if as_json:
-        print_json({**asdict(result), "a": label[run_a], "b": label[run_b], "notes": notes})
-        return
-    print_table(
-        f"Run {run_a} (A: {label[run_a]}) against run {run_b} (B: {label[run_b]})",
-        ["question", f"{metric} A", f"{metric} B", "B - A", "seconds A", "seconds B", "B faster x"],
-        [
-            [p.question[:60], p.value_a, p.value_b, p.diff, p.seconds_a, p.seconds_b, fmt(p.speedup, 1)]
-            for p in result.pairs
-        ],
-    )
-    ci = f" (95% CI {result.diff_ci[0]:+.3f} to {result.diff_ci[1]:+.3f})" if result.diff_ci else ""
-    click.echo(
-        f"mean {metric} difference B - A: {result.mean_diff:+.3f}{ci}; B answered {result.speedup:.1f}x as fast "
-        f"on average, up to {result.max_speedup:.1f}x on one question"
-    )
-    for note in notes:
-        click.echo(f"Note: {note}")
-
-
-def placement_notes(a, b) -> list[str]:
-    """Why two runs' timings may not compare: their hosts were shared differently, or their models ran elsewhere."""
-    notes = []
-    if a.host_workers != b.host_workers:
-        notes.append(
-            f"up to {a.host_workers or '?'} ragq worker(s) shared the host during run A's jobs and "
-            f"{b.host_workers or '?'} during run B's: their seconds are not comparable."
-        )
-    if a.placement != b.placement:
-        notes.append(f"run A's model ran on {a.placement or '?'}, run B's on {b.placement or '?'}.")
-    return notes
 
 
 @click.command()
@@ -277,4 +222,4 @@ def report(settings, run_ids, output) -> None:
     click.echo(f"report for runs {', '.join(map(str, run_ids))} written to {output}")
 
 
-COMMANDS = [results, compare, export, report]
+COMMANDS = [results, export, report]

@@ -1,11 +1,15 @@
 """Which run to pick: every run as a point of mean accuracy against seconds per answer (p50) and worker peak RSS;
 the runs no other run beats on both (the Pareto front), and one sentence per budget naming the best run within it,
-with its interval, and the runs it cannot be told apart from."""
+with its interval, unless a paired test on the shared questions cannot tell it from another run in the budget:
+then the sentence says so, and how many questions would."""
 
 import math
 from dataclasses import dataclass
 
+from ragq.producer.results import verdict
+from ragq.producer.results.compare import Comparison, compare
 from ragq.producer.results.summary import RunSummary
+from ragq.shared.store.results import ResultRow
 
 
 @dataclass(frozen=True)
@@ -51,19 +55,37 @@ def round_up(value: float) -> float:
     return round(math.ceil(round(value / step, 6)) * step, 10)
 
 
-def _overlaps(a: Point, b: Point) -> bool:
-    if a.ci_low is None or a.ci_high is None or b.ci_low is None or b.ci_high is None:
-        return False
-    return a.ci_low <= b.ci_high and b.ci_low <= a.ci_high
-
-
 def _interval(p: Point) -> str:
     return f" [{p.ci_low:.2f}, {p.ci_high:.2f}]" if p.ci_low is not None else ""
 
 
-def budget_sentences(pts: list[Point], metric: str) -> list[str]:
+def _undetectable(best: Point, others: list[Point], rows: list[ResultRow], metric: str) -> tuple[list[str], str]:
+    """The runs the best one cannot be told apart from on their shared questions (paired test, Holm-corrected),
+    and what it would take: '7 questions; about 40 would detect 0.05'."""
+    mine = {p.run_id: [r for r in rows if r.run_id == p.run_id] for p in [best, *others]}
+    found = [(p, compare(mine[p.run_id], mine[best.run_id], metric)) for p in others]
+    tested = [(p, c) for p, c in found if c is not None]
+    adjusted = verdict.holm([c.test.p_value for _, c in tested])
+    ties: list[tuple[Point, Comparison | None]] = [
+        (p, c) for (p, c), pv in zip(tested, adjusted, strict=True) if pv >= verdict.ALPHA
+    ]
+    ties += [(p, None) for p, c in found if c is None]  # no shared question: nothing tells them apart either
+    if not ties:
+        return [], ""
+    counts = [c for _, c in ties if c is not None]
+    n = min((len(c.pairs) for c in counts), default=0)
+    needed = max((c.needed for c in counts if c.needed is not None), default=None)
+    plan = f"; about {needed} would detect {DETECT:g}" if needed else ""
+    return [p.label for p, _ in ties], f"{n} questions{plan}"
+
+
+DETECT = 0.05
+
+
+def budget_sentences(pts: list[Point], metric: str, rows: list[ResultRow]) -> list[str]:
     """For each run on the three-way front (accuracy, seconds, memory), its costs rounded up as a budget, and the
-    most accurate run within that budget; runs whose intervals overlap the winner's are named as a tie."""
+    most accurate run within that budget; where a paired test on the shared questions cannot tell it from another
+    run within the budget, it is not called a winner."""
     lines, seen = [], set()
     for anchor in front(pts, ("seconds", "rss_mb")):
         budget = (round_up(anchor.seconds), round_up(anchor.rss_mb))
@@ -72,10 +94,14 @@ def budget_sentences(pts: list[Point], metric: str) -> list[str]:
         seen.add(budget)
         within = [p for p in pts if p.seconds <= budget[0] and p.rss_mb <= budget[1]]
         best = max(within, key=lambda p: p.accuracy)
-        ties = [p.label for p in within if p is not best and _overlaps(p, best)]
+        ties, reach = _undetectable(best, [p for p in within if p is not best], rows, metric)
         memory = f"{budget[1] / 1024:.1f} GB" if budget[1] >= 1024 else f"{budget[1]:.0f} MB"
-        line = f"under {budget[0]:g} s per answer and {memory}: {best.label}, {metric} {best.accuracy:.2f}{_interval(best)}"
+        head = f"under {budget[0]:g} s per answer and {memory}"
         if ties:
-            line += f" (within the intervals of {', '.join(ties)}: not a clear winner)"
-        lines.append(line)
+            lines.append(
+                f"{head}: no detectable difference in {metric} between {best.label} ({best.accuracy:.2f}"
+                f"{_interval(best)}) and {', '.join(ties)} with {reach}: no winner yet"
+            )
+        else:
+            lines.append(f"{head}: {best.label}, {metric} {best.accuracy:.2f}{_interval(best)}")
     return lines

@@ -4,6 +4,7 @@ import html
 from datetime import UTC, datetime
 
 from ragq.producer.results import pareto
+from ragq.producer.results.flips import flips_html
 from ragq.producer.results.summary import RunSummary
 from ragq.shared.metrics.answer import METRICS
 from ragq.shared.store.results import ResultRow
@@ -126,10 +127,10 @@ def pareto_figure(summaries: list[RunSummary]):
     return fig
 
 
-def budgets_html(summaries: list[RunSummary]) -> str:
+def budgets_html(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
     parts = []
     for metric in METRICS:
-        lines = pareto.budget_sentences(pareto.points(summaries, metric), metric)
+        lines = pareto.budget_sentences(pareto.points(summaries, metric), metric, rows)
         if lines:
             items = "".join(f"<li>{html.escape(line[0].upper() + line[1:])}</li>" for line in lines)
             parts.append(f"<h3>{metric}</h3><ul>{items}</ul>")
@@ -268,8 +269,12 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{background:#
 <p class="headline">{headline(summaries)}</p>
 <h2>Summary</h2>{summary_table(summaries)}
 {charts}
+<h2>Flips and paired verdicts</h2>
+<p>Within each group of runs over one index, question set and ratio, every run against the group's first run (the
+base model of a <code>--quants</code> run): answers right on one side and wrong on the other, and a paired test.</p>
+{flips_html(summaries, rows)}
 <h2>Within a budget</h2>
 <p>For each run on the front of accuracy, seconds per answer and memory: its costs as a budget, and the most
-accurate run within it. A winner whose interval overlaps another's is not a clear winner.</p>
-{budgets_html(summaries)}
+accurate run within it, unless a paired test on the shared questions cannot tell it from another run there.</p>
+{budgets_html(summaries, rows)}
 </body></html>"""

@@ -38,6 +38,7 @@ class ResultRow:
     answer_words: int | None = None
     host_workers: int | None = None  # ragq workers alive on the host while it ran (None: not recorded)
     placement: str | None = None  # "CPU", "CUDA 31/31 layers"
+    doc: str | None = None  # the question's document, where its set names one (clusters in paired tests)
 
 
 def of_runs(query, run_ids: list[int]):
@@ -79,10 +80,15 @@ def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
         Result.groundedness,
         Result.number_match,
         Result.answer_words,
+        Question.doc,
         Result.provenance,
     )
     rows = s.execute(of_runs(columns, run_ids)).all()
-    return [ResultRow(*row[:-1], *placement(row[-1] or {})) for row in rows]  # type: ignore[call-arg]
+    out = []
+    for row in rows:
+        host_workers, where = placement(row[-1] or {})
+        out.append(ResultRow(*row[:-2], host_workers=host_workers, placement=where, doc=row[-2]))  # type: ignore[misc]
+    return out
 
 
 def placement(provenance: dict) -> tuple[int | None, str | None]:

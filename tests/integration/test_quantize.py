@@ -29,9 +29,23 @@ def test_quantize_run_all_three_and_pick(home, tmp_path):
     assert "exists" in again
     pareto = json.loads(ragq("results", "--pareto", "--metric", "token_f1", "--json").stdout)
     assert len(pareto["runs"]) == 3 and pareto["budgets"] and any(r["front_seconds"] for r in pareto["runs"])
+    # two questions cannot tell the variants apart: where a budget holds two runs, its sentence names no winner
+    assert all("with 2 questions" in line for line in pareto["budgets"] if "no detectable difference" in line)
     ragq("report", "-o", str(tmp_path / "r.html"))
     page = (tmp_path / "r.html").read_text()
     assert "Which run to pick" in page and "Within a budget" in page and "smollm2-135m-q2_k" in page
+    assert "Flips and paired verdicts" in page and page.count("token_f1 &gt;= 0.5") == 2  # base against each variant
+    base, q8, q2 = (s["run_id"] for s in summaries)
+    compared = json.loads(ragq("compare", str(base), str(q8), str(q2), "--metric", "token_f1", "--json").stdout)
+    assert [(c["run_a"], c["run_b"]) for c in compared] == [(base, q8), (base, q2)]
+    for c in compared:  # Holm over the two, flips counted, and a verdict two questions can support
+        assert c["p_holm"] >= c["test"]["p_value"] and len(c["pairs"]) == 2
+        assert len(c["right_to_wrong"]) + len(c["wrong_to_right"]) <= 2 and c["flips_p"] <= 1
+        assert c["verdict"].startswith(("no detectable difference", "A and B are equivalent", "B is"))
+    shown = ragq("compare", str(base), str(q2)).stdout
+    assert "Verdict:" in shown and "flips:" in shown and "right (cosine >= 0.75)" in shown
+    bad = ragq("compare", str(base), "99", check=False)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_a_bad_quantization_type_lists_the_valid_ones(home):

@@ -156,7 +156,7 @@ def test_placement_from_provenance():
 def test_compare_notes_runs_measured_differently():
     from types import SimpleNamespace
 
-    from ragq.producer.cli.results import placement_notes
+    from ragq.producer.results.compare import placement_notes
 
     alone = SimpleNamespace(host_workers=1, placement="CPU")
     shared = SimpleNamespace(host_workers=2, placement="CPU")
