@@ -18,9 +18,21 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
 
 def _register() -> None:
-    from ragq.producer.cli import compare, config, db, ingest, models, questions, results, retrieval, runs, workers
+    from ragq.producer.cli import (
+        compare,
+        config,
+        db,
+        drift,
+        ingest,
+        models,
+        questions,
+        results,
+        retrieval,
+        runs,
+        workers,
+    )
 
-    for module in (compare, config, db, ingest, models, questions, results, retrieval, runs, workers):
+    for module in (compare, config, db, drift, ingest, models, questions, results, retrieval, runs, workers):
         for command in module.COMMANDS:
             main.add_command(command)
 

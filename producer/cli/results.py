@@ -48,6 +48,7 @@ def print_results(
         _answers_table(rows, metric)
     _repetitions_table([m for m in summaries if m.repeat > 1])
     _runs_table(summaries, metric)
+    _drift_table([m for m in summaries if m.drift], metric)
     print_failures(settings, run_ids)
 
 
@@ -112,6 +113,28 @@ def _runs_table(summaries, metric: str) -> None:
             for m in summaries
         ],
     )
+
+
+def _drift_table(drifted, metric: str) -> None:
+    """Drift beside accuracy: how far each run's model moved from the reference's own answer distribution."""
+    if not drifted:
+        return
+
+    def reference(d: dict) -> str:
+        quant = d["reference_quantization"]
+        return d["reference"] + (f" (itself {quant})" if quant and not quant.startswith(("F16", "BF16", "F32")) else "")
+
+    print_table(
+        "Drift from a reference on its own answers (ragq drift; KLD in nats)",
+        ["run", "model", f"{metric} [95% CI]", "reference", "answers", "tokens", "mean KLD", "median", "p99", "max",
+         "same top %", "RMS dp"],
+        [
+            [m.run_id, m.model, _with_ci(m.metric(metric)), reference(m.drift), m.drift["answers"], m.drift["tokens"],
+             fmt(m.drift["kld_mean"], 4), fmt(m.drift["kld_median"], 4), fmt(m.drift["kld_p99"], 3),
+             fmt(m.drift["kld_max"], 3), fmt(100 * m.drift["same_top"], 1), fmt(m.drift["dp_rms"], 4)]
+            for m in drifted
+        ],
+    )  # fmt: skip
 
 
 def print_failures(settings, run_ids: list[int]) -> None:

@@ -24,6 +24,7 @@ from ragq.producer.cli.results import print_failures, print_results
 from ragq.producer.ingest.pipeline import ingest
 from ragq.producer.questions import parse_qa_file
 from ragq.producer.ratios import parse_ratios
+from ragq.shared.errors import UsageError
 from ragq.shared.models.placement import PlacementOptions
 from ragq.shared.rag.retrieval import RetrievalConfig
 from ragq.shared.store import db, inputs, standing
@@ -186,7 +187,10 @@ def status(settings, runs, watch, as_json) -> None:
                 time.sleep(0.5)
 
 
-def _run(settings, req: planning.RunRequest, placement: PlacementOptions, as_json: bool, parallel: int = 1) -> None:
+def _run(
+    settings, req: planning.RunRequest, placement: PlacementOptions, as_json: bool, parallel: int = 1, drift=None
+) -> None:
+    """Run, then (drift: {base: [variant, ...]}) measure each variant's drift from its base, then print."""
     progress = run_bar()
     start = time.perf_counter()
     warn = lambda line: click.echo(f"Warning: {line}", err=True)  # noqa: E731
@@ -203,6 +207,11 @@ def _run(settings, req: planning.RunRequest, placement: PlacementOptions, as_jso
         )
     for line in plan.changes if not as_json else []:
         click.echo(line)
+    for base, variants in (drift or {}).items():
+        from ragq.producer.drift import drift as measure
+
+        for ratio in req.ratios:
+            measure(settings, base, variants, index=req.index, questions=req.questions, ratio=ratio, say=say)
     print_results(settings, plan.run_ids, as_json, by_question=True)
     if not as_json:
         click.echo(f"wall time {time.perf_counter() - start:.1f} s for runs {', '.join(map(str, plan.run_ids))}")
@@ -223,12 +232,18 @@ def _run(settings, req: planning.RunRequest, placement: PlacementOptions, as_jso
     help="Quantization sweep, e.g. Q2_K,Q4_K_M,Q8_0: each --model and its variants (made first where missing, "
     "as `ragq models quantize` does) all run.",
 )
+@click.option(
+    "--drift", "with_drift", is_flag=True, help="With --quants: each variant's drift from its base (`ragq drift`)."
+)
 @placement_options
 @json_option
 @click.pass_obj
-def run(settings, req, parallel, quants, placement, as_json) -> None:
+def run(settings, req, parallel, quants, with_drift, placement, as_json) -> None:
     """Do the whole job on this machine: broker (embedded unless RAGQ_BROKER_URL is set), each model's worker in
     turn (--parallel N: N at once), enqueue, wait with progress, print results, stop everything started."""
+    if with_drift and not quants:
+        raise UsageError("--drift measures variants against their base: give --quants too, or use `ragq drift`.")
+    sweep: dict[str, list[str]] = {}
     if quants:
         from ragq.producer.fetch.quantize import quantize
         from ragq.shared.models.placement import default_threads
@@ -239,8 +254,9 @@ def run(settings, req, parallel, quants, placement, as_json) -> None:
         for base in req.models:
             variants = quantize(settings, base, types, placement.threads or default_threads()[0], say)
             models += [base, *(v.name for v in variants)]
+            sweep[base] = [v.name for v in variants]
         req = dataclasses.replace(req, models=list(dict.fromkeys(models)))
-    _run(settings, req, placement, as_json, parallel)
+    _run(settings, req, placement, as_json, parallel, drift=sweep if with_drift else {})
 
 
 @click.command()

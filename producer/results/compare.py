@@ -75,6 +75,26 @@ def _by_question(rows: list[ResultRow], metric: str) -> dict[str, tuple[float, f
     }
 
 
+def _pairs(a: dict, b: dict, threshold: float) -> list[QuestionPair]:
+    """The questions both sides answered, in A's order."""
+    return [
+        QuestionPair(
+            q,
+            a[q][2],
+            a[q][0],
+            b[q][0],
+            b[q][0] - a[q][0],
+            a[q][1],
+            b[q][1],
+            a[q][1] / b[q][1],
+            a[q][0] >= threshold,
+            b[q][0] >= threshold,
+        )  # fmt: skip
+        for q in a
+        if q in b
+    ]
+
+
 def right_threshold(metric: str, right_at: float | None) -> float:
     if right_at is not None:
         return right_at
@@ -94,25 +114,9 @@ def compare(
 ) -> Comparison | None:
     """A against B on their shared questions; None when they share none with the metric."""
     threshold = right_threshold(metric, right_at)
-    a, b = _by_question(rows_a, metric), _by_question(rows_b, metric)
-    shared = [q for q in a if q in b]
-    if not shared:
+    pairs = _pairs(_by_question(rows_a, metric), _by_question(rows_b, metric), threshold)
+    if not pairs:
         return None
-    pairs = [
-        QuestionPair(
-            q,
-            a[q][2],
-            a[q][0],
-            b[q][0],
-            b[q][0] - a[q][0],
-            a[q][1],
-            b[q][1],
-            a[q][1] / b[q][1],
-            a[q][0] >= threshold,
-            b[q][0] >= threshold,
-        )  # fmt: skip
-        for q in shared
-    ]
     paired = verdict.Paired(
         [p.value_a for p in pairs], [p.value_b for p in pairs], [p.doc for p in pairs], metric in BINARY
     )

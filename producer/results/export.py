@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ragq.shared.errors import UsageError
 from ragq.shared.registry import lookup
+from ragq.shared.store import drift as drift_store
 from ragq.shared.store.results import of_runs, spec_id
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run
 
@@ -70,6 +71,7 @@ def export_records(s: Session, run_ids: list[int]) -> list[dict]:
     columns = select(Run, ModelRow.name, IndexRow.name, QuestionSet.name, Job, Question, Result)
     query = of_runs(columns, run_ids).join(IndexRow, Run.index_id == IndexRow.id)
     rows = s.execute(query.join(QuestionSet, Run.set_id == QuestionSet.id)).all()
+    drifts = drift_store.by_question(s, run_ids)
     records = []
     for run, model, index, qset, job, question, result in rows:
         record = {
@@ -97,6 +99,7 @@ def export_records(s: Session, run_ids: list[int]) -> list[dict]:
             {c.name: getattr(result, c.name) for c in Result.__table__.columns if c.name not in ("id", "job_id")}
         )
         record.update({name: _dig(result.provenance, paths) for name, paths in PROVENANCE_COLUMNS.items()})
+        record.update(drifts.get((run.id, question.id)) or dict.fromkeys(drift_store.COLUMNS))  # `ragq drift`
         records.append(record)
     return records
 

@@ -217,7 +217,7 @@ def headline(summaries: list[RunSummary]) -> str:
 
 SUMMARY_HEAD = ["run", "model", "ratio", "done", "failed", "mean cosine", "95% CI", "token F1", "ROUGE-L", "grounded"]
 SUMMARY_HEAD += ["numbers", "abstained", "evidence hit", "mean s", "p50 s", "p95 s", "TTFT s", "pp tok/s", "tg tok/s"]
-SUMMARY_HEAD += ["peak RSS MB"]
+SUMMARY_HEAD += ["peak RSS MB", "drift from", "mean KLD", "p99 KLD", "same top %"]
 
 
 def _num(value, digits: int = 3) -> str:
@@ -240,7 +240,17 @@ def _summary_cells(s: RunSummary) -> list:
         _num(s.prompt_tokens_per_s, 0),
         _num(s.gen_tokens_per_s, 1),
         _num(s.peak_rss_mb, 0),
+        *_drift_cells(s.drift),
     ]
+
+
+def _drift_cells(d: dict | None) -> list[str]:
+    """Drift beside accuracy (`ragq drift`): the reference, quantized ones named as such."""
+    if not d:
+        return ["-"] * 4
+    quant = d["reference_quantization"]
+    ref = d["reference"] + (f" ({quant})" if quant else "")
+    return [ref, _num(d["kld_mean"], 4), _num(d["kld_p99"], 3), _num(100 * d["same_top"], 1)]
 
 
 def summary_table(summaries: list[RunSummary]) -> str:

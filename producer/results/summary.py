@@ -1,13 +1,14 @@
 """Per-run summaries and their statistics, from the rows shared/store/results.py reads."""
 
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ragq.shared.metrics.answer import METRICS
 from ragq.shared.metrics.stats import bootstrap_ci, percentile
+from ragq.shared.store import drift as drift_store
 from ragq.shared.store.results import ResultRow, result_rows, spec_id
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, QuestionSet, Run
 
@@ -47,6 +48,8 @@ class RunSummary:
     # every answer metric: {"token_f1": {"mean", "ci_low", "ci_high", "n"}, ...}, cosine included
     metrics: dict = field(default_factory=dict)
     abstention_rate: float | None = None  # share of answers that declined (counted apart from wrong ones)
+    # `ragq drift` from a reference on the same questions: shared/store/drift.by_run (None: not measured)
+    drift: dict | None = None
 
     def metric(self, name: str) -> dict:
         return self.metrics.get(name) or {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
@@ -95,7 +98,8 @@ def summarize(s: Session, run_ids: list[int]) -> list[RunSummary]:
         .where(Run.id.in_(run_ids))
         .order_by(Run.id)
     ).all()
-    return [_summary(s, run, rows.get(run[0], [])) for run in runs]
+    drifts = drift_store.by_run(s, run_ids)
+    return [replace(_summary(s, run, rows.get(run[0], [])), drift=drifts.get(run[0])) for run in runs]
 
 
 def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:

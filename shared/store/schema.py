@@ -135,3 +135,24 @@ class Result(Base):
     provenance: Mapped[dict] = mapped_column(JSON)  # model file and sha256, versions, template, parameters
     started_at: Mapped[datetime] = mapped_column()
     finished_at: Mapped[datetime] = mapped_column()
+
+
+class Drift(Base):
+    """How far a candidate model's token distribution is from a reference's on one reference answer, teacher-forced
+    on the reference's prompt (`ragq drift`; figures as llama-perplexity --kl-divergence defines them)."""
+
+    __tablename__ = "drift"
+    __table_args__ = (UniqueConstraint("reference_job_id", "model_id", "spec_digest"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference_job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)  # the reference's answer
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))  # the candidate
+    spec_digest: Mapped[str] = mapped_column(String(64))  # the candidate's spec
+    tokens: Mapped[int] = mapped_column(Integer)  # answer tokens scored
+    kld: Mapped[list] = mapped_column(JSON)  # KL(reference || candidate) in nats, one per answer token
+    kld_mean: Mapped[float] = mapped_column(Float)
+    same_top: Mapped[float] = mapped_column(Float)  # share of positions where both models' top token agree
+    dp_mean: Mapped[float] = mapped_column(Float)  # mean of p_candidate - p_reference of the reference's token
+    dp_rms: Mapped[float] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)  # the candidate's teacher-forced pass over this answer
+    provenance: Mapped[dict] = mapped_column(JSON)  # both models' files, quantizations, sha256; versions
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,188 @@
+"""`ragq drift`: how far each candidate's token distribution moves from a reference's on the user's own RAG prompts.
+
+The reference answers the questions first (a finished run of it over the same index, set and ratio is reused;
+otherwise `ragq run` makes one with real workers). Then, one model in memory at a time, each model reads the
+reference's prompt and answer teacher-forced: one evaluation of prompt + answer with logits kept for every position
+(llama.cpp's `logits_all`), no generation. The reference's log-probabilities over its answer positions wait in a
+scratch folder while the candidates are scored against them (shared/metrics/drift.py). Every figure is stored per
+answer in the `drift` table, replacing an earlier pass of the same candidate over the same answer.
+"""
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, select
+
+from ragq.producer import supervisor
+from ragq.producer.planning import RunRequest
+from ragq.shared.config import Settings
+from ragq.shared.errors import UsageError
+from ragq.shared.metrics import drift as dm
+from ragq.shared.models import catalog, files, identity
+from ragq.shared.models.placement import default_placement
+from ragq.shared.provenance import quantization
+from ragq.shared.store import db, inputs
+from ragq.shared.store.schema import Drift, Job, Result
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Answer:
+    job_id: int
+    prompt: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One candidate's figures over the reference run's answers."""
+
+    model: str
+    summary: dict  # shared/metrics/drift.summary over every answer token
+    answers: int
+    seconds: float  # the candidate's teacher-forced passes, summed (loading aside)
+
+
+def load(settings: Settings, name: str):
+    """The model with logits for every position; the default placement (drift does not depend on it)."""
+    import llama_cpp
+
+    spec = catalog.get_model(settings, name)
+    path = files.model_path(settings, spec)
+    placement = default_placement()[0]
+    supports = bool(llama_cpp.llama_supports_gpu_offload())
+    args = {**spec.params.load(), **placement.load_args(spec.params.n_gpu_layers, supports)}
+    return spec, path, llama_cpp.Llama(str(path), **args, logits_all=True, verbose=False)
+
+
+def tokens_of(llm, answer: Answer) -> tuple[list[int], list[int]]:
+    """The prompt as create_completion tokenizes it (BOS, special tokens), and the answer's text after it."""
+    prompt = llm.tokenize(answer.prompt.encode(), special=True)
+    return prompt, llm.tokenize(answer.text.encode(), add_bos=False, special=False)
+
+
+def answer_logprobs(llm, prompt: list[int], answer: list[int]) -> np.ndarray:
+    """Log-probabilities at each answer position (row i predicts answer[i]), from one teacher-forced evaluation."""
+    llm.reset()
+    llm.eval(prompt + answer)
+    rows = llm.scores[len(prompt) - 1 : len(prompt) + len(answer) - 1]
+    return dm.log_softmax(rows)
+
+
+def reference_answers(settings: Settings, reference: str, index: str, questions: str, ratio: float) -> list[Answer]:
+    """The reference run's answers (its first repetition), answering the questions first when it has not."""
+    plan = supervisor.run(
+        settings,
+        RunRequest(models=[reference], ratios=[ratio], index=index, questions=questions),
+        lambda *a: None,
+        warn=lambda line: None,
+        say=lambda line: None,
+    )
+    with db.session(db.engine_for(settings)) as s:
+        rows = s.execute(
+            select(Job.id, Result.prompt, Result.answer)
+            .join(Result, Result.job_id == Job.id)
+            .where(Job.run_id.in_(plan.run_ids), Job.repetition == 0)
+            .order_by(Job.id)
+        ).all()
+    if not rows:
+        raise UsageError(f"'{reference}' stored no answer over '{questions}': see `ragq status`.")
+    return [Answer(*row) for row in rows]
+
+
+def _file_facts(spec, path: Path, settings: Settings, llm) -> dict:
+    return {
+        "model": spec.name,
+        "file": str(path),
+        "sha256": files.file_sha256(settings, path),
+        "quantization": quantization(llm.metadata),  # a quantized reference is named so wherever drift is shown
+    }
+
+
+def drift(
+    settings: Settings,
+    reference: str,
+    candidates: list[str],
+    *,
+    index: str,
+    questions: str,
+    ratio: float = 0.3,
+    say: Say = print,
+) -> list[Pass]:
+    """Score each candidate against the reference's answers; store and return the figures."""
+    answers = reference_answers(settings, reference, index, questions, ratio)
+    scratch = Path(tempfile.mkdtemp(prefix="ragq-drift-"))
+    try:
+        say(f"{reference}: reading its {len(answers)} answers teacher-forced ...")
+        spec, path, llm = load(settings, reference)
+        ref_facts = _file_facts(spec, path, settings, llm)
+        vocab, tokens = llm.n_vocab(), []
+        for i, a in enumerate(answers):
+            prompt, answer = tokens_of(llm, a)
+            tokens.append((prompt, answer))
+            np.save(scratch / f"{i}.npy", answer_logprobs(llm, prompt, answer).astype(np.float32))
+        del llm
+        return [_candidate(settings, name, answers, tokens, vocab, scratch, ref_facts, say) for name in candidates]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _candidate(settings, name, answers, tokens, vocab, scratch, ref_facts, say) -> Pass:
+    say(f"{name}: scoring the reference's answers ...")
+    spec, path, llm = load(settings, name)
+    if llm.n_vocab() != vocab or tokens_of(llm, answers[0]) != tokens[0]:
+        raise UsageError(
+            f"'{name}' does not share '{ref_facts['model']}''s tokenizer: drift compares the same tokens, so give "
+            "a variant of the reference (e.g. from `ragq models quantize`)."
+        )
+    facts = {"reference": ref_facts, "candidate": _file_facts(spec, path, settings, llm)}
+    facts["llama_cpp_python"] = __import__("llama_cpp").__version__
+    digest = identity.resolve(settings, spec, "chat").digest
+    per_answer, total_s = [], 0.0
+    for i, (a, (prompt, answer)) in enumerate(zip(answers, tokens, strict=True)):
+        start = time.perf_counter()
+        cand = answer_logprobs(llm, prompt, answer)
+        seconds = time.perf_counter() - start
+        total_s += seconds
+        per_answer.append((a, dm.token_drift(np.load(scratch / f"{i}.npy"), cand, answer), seconds))
+    del llm
+    store(settings, spec, digest, per_answer, facts)
+    kld = np.concatenate([d.kld for _, d, _ in per_answer])
+    same = np.concatenate([d.same_top for _, d, _ in per_answer])
+    dp = np.concatenate([d.dp for _, d, _ in per_answer])
+    return Pass(name, dm.summary(kld, same, dp), len(per_answer), total_s)
+
+
+def store(settings: Settings, spec, digest: str, per_answer: list, facts: dict) -> None:
+    """One row per answer; an earlier pass of the same candidate spec over the same answers is replaced whole."""
+    with db.session(db.engine_for(settings)) as s:
+        model_id = inputs.record_model(s, spec.name, catalog.as_dict(spec)).id
+        job_ids = [a.job_id for a, _, _ in per_answer]
+        s.execute(
+            delete(Drift).where(
+                Drift.reference_job_id.in_(job_ids), Drift.model_id == model_id, Drift.spec_digest == digest
+            )
+        )
+        for a, d, seconds in per_answer:
+            figures = dm.summary(d.kld, d.same_top, d.dp)
+            s.add(
+                Drift(
+                    reference_job_id=a.job_id,
+                    model_id=model_id,
+                    spec_digest=digest,
+                    tokens=figures["tokens"],
+                    kld=[round(float(x), 9) for x in d.kld],
+                    kld_mean=figures["kld_mean"] or 0.0,
+                    same_top=figures["same_top"] or 0.0,
+                    dp_mean=figures["dp_mean"] or 0.0,
+                    dp_rms=figures["dp_rms"] or 0.0,
+                    seconds=seconds,
+                    provenance=facts,
+                )
+            )
