@@ -20,7 +20,8 @@ from pathlib import Path
 from bench.common import HERE, Context, machine, save, stamp, versions
 
 # in the order they run and appear; each is a module with run(ctx) -> Section
-SECTIONS = ["startup", "memory", "tune", "overhead", "queueing", "scheduling", "ingest", "retrieval", "study"]
+SECTIONS = ["startup", "memory", "tune", "overhead", "queueing", "scheduling", "ingest", "retrieval", "study", "choose"]
+FULL_ONLY = {"choose"}  # too long for --quick (the same commands run in the test suite): only in a full run
 
 
 def render(folder: Path) -> str:
@@ -65,7 +66,7 @@ def main() -> None:
         ctx.models = ctx.models[:1]
     print(f"machine: {machine()}\nversions: {versions()}\nscratch: {work}\nresults: {out}", flush=True)
     try:
-        for name in args.only or SECTIONS:
+        for name in args.only or [s for s in SECTIONS if not (args.quick and s in FULL_ONLY)]:
             start = time.perf_counter()
             print(f"\n== {name} ...", flush=True)
             section = importlib.import_module(f"bench.{name}").run(ctx)

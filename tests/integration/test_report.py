@@ -42,8 +42,8 @@ def test_report_renders_its_treemap_in_chromium(filled, tmp_path):
     assert "Most accurate: <b>tiny r=0.7 (run 2)</b>" in dom and "Fastest: <b>tiny r=0.7 (run 2)</b>" in dom
     # the Pareto view, with the metric menu (one self-contained page, no server) and a sentence per budget
     assert "Which run to pick" in dom and dom.count('class="updatemenu-button"') + dom.count("updatemenu-header") >= 2
-    # three questions: the paired test cannot tell the faster, more accurate run from the other, and says so
-    assert "Within a budget" in dom and "no detectable difference in cosine between tiny r=0.7 (0.73" in dom
+    # run A (20 s per answer) is outside the 4 s budget: run B is alone there, so it is named
+    assert "Within a budget" in dom and "s per answer and 500 MB: tiny r=0.7, cosine 0.73" in dom
     assert "Flips and paired verdicts" in dom
     shot = tmp_path / "report.png"
     subprocess.run(
