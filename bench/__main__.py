@@ -21,7 +21,8 @@ from bench.common import HERE, Context, machine, save, stamp, versions
 
 # in the order they run and appear; each is a module with run(ctx) -> Section
 SECTIONS = ["startup", "memory", "tune", "overhead", "queueing", "scheduling", "ingest", "retrieval", "study", "choose"]
-FULL_ONLY = {"choose"}  # too long for --quick (the same commands run in the test suite): only in a full run
+# not in --quick: too long for CI, and the same commands run in the test suite (test_tune, test_quantize)
+FULL_ONLY = {"tune", "choose"}
 
 
 def render(folder: Path) -> str:

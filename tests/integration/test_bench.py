@@ -37,8 +37,6 @@ def test_quick_bench_writes_every_section(tmp_path, home):
     overhead = json.loads((out / "results" / "overhead.json").read_text())["models"]
     assert all(m["ratio"]["median"] > 0 for m in overhead)
     assert all(m["worker_over_bare"]["tg_tok_s"] > 0 and m["worker_over_bare"]["pp_tok_s"] > 0 for m in overhead)
-    [tuned] = json.loads((out / "results" / "tune.json").read_text())["models"]
-    assert sum(r["winner"] for r in tuned["rows"]) == 1 and sum(r["default"] for r in tuned["rows"]) == 1
     scheduling = json.loads((out / "results" / "scheduling.json").read_text())
     assert scheduling["gap_s"]["n"] >= 1 and scheduling["grid_wall_s"]["in turn"]["median"] > 0
     study = json.loads((out / "results" / "study.json").read_text())
