@@ -56,9 +56,17 @@ def ragq(*args, env=None, check=True, timeout=600) -> subprocess.CompletedProces
 
 
 def start_worker(
-    model: str, log: Path, env=None, threads: int = 2, index: str | None = None, extra: list[str] | None = None
+    model: str,
+    log: Path,
+    env=None,
+    threads: int = 2,
+    index: str | None = None,
+    extra: list[str] | None = None,
+    prefix: list[str] | None = None,
 ) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "ragq.producer.cli", "worker", "--model", model, "--threads", str(threads)]
+    """A standalone worker (`ragq worker`); `prefix` runs it under another command, e.g. faketime."""
+    cmd = [*(prefix or []), sys.executable, "-m", "ragq.producer.cli", "worker", "--model", model]
+    cmd += ["--threads", str(threads)]
     cmd += extra or []
     if index:
         cmd += ["--index", index]
@@ -76,7 +84,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def engine_of(home: Path):
-    return create_engine(f"sqlite:///{home / 'ragq.db'}")
+    """The test's database: the home's SQLite file, or RAGQ_DATABASE_URL where a test set one."""
+    return create_engine(os.environ.get("RAGQ_DATABASE_URL") or f"sqlite:///{home / 'ragq.db'}")
 
 
 def finished(home: Path) -> int:
@@ -154,8 +163,8 @@ def fill(engine):
         for model, ratio, values in (("small", 0.3, RUN_A), ("tiny", 0.7, RUN_B)):
             plan = plan_run(s, inputs.record_model(s, model, {}), index, qset, ratio=ratio)
             for job_id, (cosine, seconds, rank) in zip(plan.job_ids, values, strict=True):
-                jobs.claim(s, job_id, "w", timedelta(minutes=1), 3)
-                jobs.complete(s, job_id, result(cosine, seconds, rank))
+                holder = jobs.claim(s, job_id, "w", timedelta(minutes=1), 3)
+                jobs.complete(s, job_id, result(cosine, seconds, rank), holder)
             run_ids.append(plan.run_id)
     return run_ids
 

@@ -29,6 +29,10 @@ from ragq.shared.store.schema import utcnow
 from ragq.shared.usage import cpu_seconds, peak_rss_mb
 
 log = logging.getLogger("ragq.worker")
+REFUSED = (
+    "job %s: this worker's attempt %s lost its lease (paused or cut off longer than a lease) and another worker took "
+    "the job over: its late result was refused, not stored (counted on the job: `ragq status`)"
+)
 
 
 class WorkerRuntime:
@@ -90,11 +94,12 @@ class WorkerRuntime:
         if self.before_first_job is not None:
             self.before_first_job()
             self.before_first_job = None
-        if not self._transaction(jobs.claim, job_id, self.worker_id, self.lease, self.settings.max_attempts):
+        holder = self._transaction(jobs.claim, job_id, self.worker_id, self.lease, self.settings.max_attempts)
+        if holder is None:
             return "skipped"
         self.current_job = job_id
         try:
-            outcome = self._answer(job_id)
+            outcome = self._answer(job_id, holder)
         finally:
             self.current_job = None
         self.jobs_done += outcome == "done"
@@ -125,7 +130,7 @@ class WorkerRuntime:
         except Exception:  # noqa: BLE001 - provenance without the count beats a failed job
             return None
 
-    def _answer(self, job_id: int) -> str:
+    def _answer(self, job_id: int, holder: jobs.Holder) -> str:
         started, cpu_start = utcnow(), cpu_seconds()
         sharing = [self.host_workers()]
         try:
@@ -135,19 +140,21 @@ class WorkerRuntime:
                 raise RagqError(f"job {job_id} is for model '{ctx.model}', this worker runs '{self.spec.name}'.")
             self._check_settings(ctx)
             faults.on_question(ctx.ask.question)
-            with self._heartbeat(job_id):
+            with self._heartbeat(job_id, holder):
                 index = self.index(ctx.index, ctx.index_manifest)
                 outcome = answer_question(ctx.ask, index, self.embedder, self.runner)
         except RagqError as exc:
-            return self._fail(job_id, str(exc))
+            return self._fail(job_id, str(exc), holder)
         except Exception as exc:  # a bug or a model crash: record it on the job, keep serving the queue
             log.error("job %s failed:\n%s", job_id, traceback.format_exc())
-            return self._fail(job_id, f"{type(exc).__name__}: {exc}")
+            return self._fail(job_id, f"{type(exc).__name__}: {exc}", holder)
         sharing.append(self.host_workers())
         counted = [n for n in sharing if n is not None]
         fields = self._result_fields(ctx, outcome, started, cpu_seconds() - cpu_start, max(counted, default=None))
-        stored = self._transaction(jobs.complete, job_id, fields)
-        return "done" if stored else "duplicate"
+        stored = self._transaction(jobs.complete, job_id, fields, holder)
+        if stored == "refused":
+            log.warning(REFUSED, job_id, holder.attempt)
+        return stored
 
     @functools.cache  # noqa: B019 - one runtime per worker process: the cache lives as long as it
     def digest(self, prompt_kind: str) -> str:
@@ -195,7 +202,7 @@ class WorkerRuntime:
         return db.retry_locked(attempt)
 
     @contextmanager
-    def _heartbeat(self, job_id: int):
+    def _heartbeat(self, job_id: int, holder: jobs.Holder):
         """Renew the job's lease while it runs (llama.cpp releases the GIL), so only a dead worker loses it."""
         stop = threading.Event()
 
@@ -203,7 +210,7 @@ class WorkerRuntime:
             while not stop.wait(self.lease.total_seconds() / 3):
                 try:
                     with db.session(self.engine) as s:
-                        jobs.renew(s, job_id, self.worker_id, self.lease)
+                        jobs.renew(s, job_id, holder, self.lease)
                 except Exception:  # noqa: BLE001 - a missed beat only shortens the lease; the job goes on
                     log.warning("could not renew the lease of job %s:\n%s", job_id, traceback.format_exc())
 
@@ -215,9 +222,11 @@ class WorkerRuntime:
             stop.set()
             thread.join()
 
-    def _fail(self, job_id: int, error: str) -> str:
-        self._transaction(jobs.fail, job_id, error)
-        return "failed"
+    def _fail(self, job_id: int, error: str, holder: jobs.Holder) -> str:
+        outcome = self._transaction(jobs.fail, job_id, error, holder)
+        if outcome == "refused":
+            log.warning(REFUSED, job_id, holder.attempt)
+        return outcome
 
     def _result_fields(self, ctx: jobs.JobContext, o: Outcome, started, cpu_s: float, host_workers) -> dict:
         g = o.generation

@@ -148,11 +148,12 @@ def status(settings, runs, watch, as_json) -> None:
     with db.session(engine) as s:
         run_ids = standing.resolve_runs(s, list(runs))
         counts = standing.progress(s, run_ids)
-        held = standing.holders(s, run_ids)
+        held, late = standing.holders(s, run_ids), standing.refused(s, run_ids)
     if as_json:
-        print_json({str(k): v for k, v in counts.items()})
+        print_json({str(k): {**v, "refused": late.get(k, 0)} for k, v in counts.items()})
     elif not watch:
-        print_table("Runs", ["run", *standing.STATES], [[r, *c.values()] for r, c in counts.items()])
+        head = ["run", *standing.STATES, "refused (late results)"]
+        print_table("Runs", head, [[r, *c.values(), late.get(r, 0)] for r, c in counts.items()])
         if held:
             print_table(
                 "Running jobs",

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ragq.shared.rag.pipeline import Ask
 from ragq.shared.rag.retrieval import RetrievalConfig
+from ragq.shared.store.clock import db_now
 from ragq.shared.store.queues import QUEUE
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, Result, Run, utcnow
 
@@ -26,12 +27,27 @@ def claimable(now):
     return or_(Job.state == "queued", and_(Job.state == "running", Job.lease_until < now))
 
 
-def claim(s: Session, job_id: int, worker: str, lease: timedelta, max_attempts: int) -> bool:
-    """Take a queued job, or a running one whose lease ran out. Exactly one claimer wins.
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a job: the worker and which attempt. Completion, failure and renewal are accepted only from the
+    job's current holder (a fence): a worker that lost its lease (paused, partitioned) cannot overwrite the
+    work of the one that took the job over."""
+
+    worker: str
+    attempt: int
+
+
+def _held_by(job_id: int, holder: Holder):
+    return and_(Job.id == job_id, Job.state == "running", Job.worker == holder.worker, Job.attempts == holder.attempt)
+
+
+def claim(s: Session, job_id: int, worker: str, lease: timedelta, max_attempts: int) -> Holder | None:
+    """Take a queued job, or a running one whose lease ran out. Exactly one claimer wins; it gets its Holder.
 
     A job already tried max_attempts times (each try ended with its worker dead, or it would not be
-    claimable) is marked failed instead, so a job that kills workers cannot do so forever."""
-    now = utcnow()
+    claimable) is marked failed instead, so a job that kills workers cannot do so forever. Lease times are the
+    database's (shared/store/clock.py), never this host's."""
+    now = db_now()
     exhausted = _execute(
         s,
         update(Job)
@@ -45,44 +61,50 @@ def claim(s: Session, job_id: int, worker: str, lease: timedelta, max_attempts: 
         ),
     )
     if exhausted.rowcount:
-        return False
-    taken = _execute(
-        s,
+        return None
+    taken = s.execute(
         update(Job)
         .where(Job.id == job_id, claimable(now))
-        .values(state="running", attempts=Job.attempts + 1, lease_until=now + lease, worker=worker),
-    )
-    return taken.rowcount == 1
+        .values(state="running", attempts=Job.attempts + 1, lease_until=db_now(lease.total_seconds()), worker=worker)
+        .returning(Job.attempts)
+    ).scalar()
+    return Holder(worker, taken) if taken is not None else None
 
 
-def renew(s: Session, job_id: int, worker: str, lease: timedelta) -> bool:
-    """Extend the lease of a job this worker still holds."""
-    renewed = _execute(
-        s,
-        update(Job)
-        .where(Job.id == job_id, Job.state == "running", Job.worker == worker)
-        .values(lease_until=utcnow() + lease),
-    )
+def renew(s: Session, job_id: int, holder: Holder, lease: timedelta) -> bool:
+    """Extend the lease of a job this holder still holds."""
+    renewed = _execute(s, update(Job).where(_held_by(job_id, holder)).values(lease_until=db_now(lease.total_seconds())))
     return renewed.rowcount == 1
 
 
-def complete(s: Session, job_id: int, result: dict) -> bool:
-    """Store the one result of a job and mark it done; a second result for the job is refused."""
+def _refuse(s: Session, job_id: int) -> str:
+    """Count late work on the job (shown by `ragq status`); nothing of it is stored."""
+    s.execute(update(Job).where(Job.id == job_id).values(refused=Job.refused + 1))
+    return "refused"
+
+
+def complete(s: Session, job_id: int, result: dict, holder: Holder) -> str:
+    """Store the one result of a job and mark it done: "done"; "refused" when the holder no longer holds the job
+    (its lease ran out and the job was freed or taken over); "duplicate" when the job already has a result."""
+    done = _execute(
+        s, update(Job).where(_held_by(job_id, holder)).values(state="done", finished_at=utcnow(), error=None)
+    )
+    if done.rowcount != 1:
+        return _refuse(s, job_id)
     try:
         with s.begin_nested():
             s.add(Result(job_id=job_id, **result))
     except IntegrityError:
-        return False
-    s.execute(update(Job).where(Job.id == job_id).values(state="done", finished_at=utcnow(), error=None))
-    return True
+        return "duplicate"
+    return "done"
 
 
-def fail(s: Session, job_id: int, error: str) -> None:
-    s.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.state != "done")
-        .values(state="failed", error=error[:2000], finished_at=utcnow())
+def fail(s: Session, job_id: int, error: str, holder: Holder) -> str:
+    """Mark the job failed with its reason: "failed", or "refused" when the holder no longer holds it."""
+    failed = _execute(
+        s, update(Job).where(_held_by(job_id, holder)).values(state="failed", error=error[:2000], finished_at=utcnow())
     )
+    return "failed" if failed.rowcount == 1 else _refuse(s, job_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +158,7 @@ def pending(s: Session, run_ids: list[int]) -> list[tuple[int, str]]:
         .select_from(Job)
         .join(Run, Job.run_id == Run.id)
         .join(ModelRow, Run.model_id == ModelRow.id)
-        .where(Job.run_id.in_(run_ids), claimable(utcnow()))
+        .where(Job.run_id.in_(run_ids), claimable(db_now()))
         .order_by(Job.id)
     ).all()
     return [(job_id, queue) for job_id, queue in rows]
@@ -149,7 +171,7 @@ def pending_models(s: Session, run_ids: list[int]) -> set[str]:
         .select_from(Job)
         .join(Run, Job.run_id == Run.id)
         .join(ModelRow)
-        .where(Job.run_id.in_(run_ids), claimable(utcnow()))
+        .where(Job.run_id.in_(run_ids), claimable(db_now()))
     )
     return set(rows)
 
@@ -177,7 +199,7 @@ def _release(s: Session, condition) -> list[tuple[int, str]]:
 def release_expired(s: Session, run_ids: list[int] | None = None) -> list[tuple[int, str]]:
     """Jobs (of these runs, or of any run) whose worker stopped renewing its lease. One UPDATE ... RETURNING:
     of two processes reaping at once, each job goes to exactly one, so it is published once."""
-    expired = Job.lease_until < utcnow()
+    expired = Job.lease_until < db_now()
     return _release(s, expired if run_ids is None else and_(Job.run_id.in_(run_ids), expired))
 
 

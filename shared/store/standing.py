@@ -4,16 +4,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ragq.shared.errors import UnknownNameError
-from ragq.shared.store.schema import Job, Run, utcnow
+from ragq.shared.store.clock import db_now
+from ragq.shared.store.schema import Job, Run
 
 STATES = ("queued", "running", "done", "failed")
 
 
 def holders(s: Session, run_ids: list[int]) -> list[dict]:
     """Every running job of these runs: who holds it, until when, and whether that lease ran out (a dead worker)."""
-    now = utcnow()
     rows = s.execute(
-        select(Job.id, Job.run_id, Job.worker, Job.lease_until, Job.attempts)
+        select(Job.id, Job.run_id, Job.worker, Job.lease_until, Job.attempts, Job.lease_until < db_now())
         .where(Job.run_id.in_(run_ids), Job.state == "running")
         .order_by(Job.id)
     ).all()
@@ -24,9 +24,9 @@ def holders(s: Session, run_ids: list[int]) -> list[dict]:
             "worker": worker,
             "lease_until": lease,
             "attempt": attempts,
-            "expired": lease is not None and lease < now,
+            "expired": bool(expired),  # judged by the database's clock, as leases are
         }
-        for job, run, worker, lease, attempts in rows
+        for job, run, worker, lease, attempts, expired in rows
     ]
 
 
@@ -52,6 +52,13 @@ def progress(s: Session, run_ids: list[int]) -> dict[int, dict[str, int]]:
     for run_id, state, n in rows:
         counts[run_id][state] = n
     return counts
+
+
+def refused(s: Session, run_ids: list[int]) -> dict[int, int]:
+    """Late completions and failures refused per run: work done by a worker after it lost its lease (wasted work,
+    never stored)."""
+    rows = s.execute(select(Job.run_id, func.sum(Job.refused)).where(Job.run_id.in_(run_ids)).group_by(Job.run_id))
+    return {run_id: int(n or 0) for run_id, n in rows}
 
 
 def all_finished(counts: dict[int, dict[str, int]]) -> bool:

@@ -20,6 +20,16 @@ def figures(capsys):
 @pytest.fixture
 def demo_home(home, monkeypatch):
     """The demo guide ingested, short leases (1 s heartbeats), and an embedded Redis running."""
+    yield from _demo(home, monkeypatch)
+
+
+@pytest.fixture
+def pg_demo_home(home, postgres, monkeypatch):
+    """demo_home with its database on the PostgreSQL server (`postgres`: after `home`, which clears the URL)."""
+    yield from _demo(home, monkeypatch)
+
+
+def _demo(home, monkeypatch):
     monkeypatch.setenv("RAGQ_LEASE_S", "3")
     ragq("ingest", str(DEMO_PDF), "--index", "demo")
     broker = EmbeddedRedis(home / "redis")

@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,13 +132,14 @@ now = datetime(2026, 1, 1)
 for job_id in ids:
     try:
         with db.session(engine) as s:
-            if not jobs.claim(s, job_id, f"writer{sys.argv[1]}", timedelta(minutes=5), 3):
+            holder = jobs.claim(s, job_id, f"writer{sys.argv[1]}", timedelta(minutes=5), 3)
+            if holder is None:
                 continue
         with db.session(engine) as s:
-            done += jobs.complete(s, job_id, dict(answer="a", prompt="p", chunk_ids=[], dropped_chunks=0,
+            done += "done" == jobs.complete(s, job_id, dict(answer="a", prompt="p", chunk_ids=[], dropped_chunks=0,
                 cosine=0.5, retrieval_ms=1.0, ttft_s=0.1, prompt_tokens=1, prompt_eval_s=0.1, gen_tokens=1,
                 gen_s=0.1, total_s=0.2, peak_rss_mb=1.0, cpu_s=0.1, prefix_reused_tokens=0, host="h", pid=os.getpid(), worker="w", provenance={}, started_at=now,
-                finished_at=now))
+                finished_at=now), holder)
     except Exception as exc:
         errors += 1
         print("ERROR", type(exc).__name__, exc, file=sys.stderr)
@@ -221,3 +223,73 @@ def test_producer_killed_mid_enqueue(demo_home, tmp_path, figures):
     assert enqueue_killed == -signal.SIGKILL and queued_before == 3
     assert not any(r["created"] for r in again["runs"])
     assert t == {**t, "jobs": 8, "done": 8, "results": 8, "duplicates": 0, "lost": 0}
+
+
+FAKETIME = shutil.which("faketime")
+
+
+@pytest.mark.skipif(FAKETIME is None, reason="no faketime here (Debian: apt-get install faketime); .ci/run installs it")
+def test_workers_whose_clocks_are_minutes_apart_free_no_live_job(pg_demo_home, tmp_path, figures):
+    """One worker's clock 2 minutes ahead, another's 2 minutes behind (libfaketime), leases of 3 s, one PostgreSQL
+    server: leases are set and judged by the server's clock, so neither worker's reaper frees the other's job."""
+    plan = json.loads(enqueue(tmp_path, 6, "0.3").stdout)
+    log = tmp_path / "worker.log"
+    # the wall clock shifted, the monotonic one left alone: a host whose clock is off, not a broken kernel
+    # (libfaketime would also shift the monotonic clock that timed waits use, and the lease heartbeat would stall)
+    real_monotonic = {"FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    workers = [
+        start_worker(MODEL, log, env=real_monotonic, index="demo", threads=1, prefix=[FAKETIME, "-f", shift])
+        for shift in ("+120s", "-120s")
+    ]
+    try:
+        wait_until_finished(pg_demo_home, plan["published"], timeout=240, while_alive=workers[0])
+    finally:
+        for worker in workers:
+            stop(worker)
+    t = tally(pg_demo_home)
+    freed = log.read_text().count("queued again")
+    figures("clocks 2 min ahead and 2 min behind, 3 s leases", freed_from_live_workers=freed, **t)
+    assert t == {**t, "jobs": 6, "done": 6, "results": 6, "duplicates": 0, "lost": 0}
+    assert t["retried"] == 0 and freed == 0  # no job taken from a live worker, none answered twice
+
+
+def test_a_paused_workers_late_result_is_refused(demo_home, tmp_path, figures):
+    """A worker stopped (SIGSTOP) mid-answer for longer than its lease: the other worker takes its job over; resumed,
+    the paused one finds its late result refused by the fence, says so in its log, and goes on."""
+    plan = json.loads(enqueue(tmp_path, 4, "0.3").stdout)
+    log = tmp_path / "worker.log"
+    paused, other = (start_worker(MODEL, log, index="demo", threads=1) for _ in range(2))
+    try:
+        deadline = time.monotonic() + 120
+        while (job := job_held_by(demo_home, paused.pid)) is None:
+            assert time.monotonic() < deadline and paused.poll() is None, "the worker to pause never took a job"
+            time.sleep(0.05)
+        paused.send_signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        while job_held_by(demo_home, paused.pid) == job or not taken_over(demo_home, job):
+            assert time.monotonic() - stopped_at < 60, f"job {job} was not taken over from the paused worker"
+            time.sleep(0.1)
+        paused.send_signal(signal.SIGCONT)
+        wait_until_finished(demo_home, plan["published"], while_alive=other)
+        deadline = time.monotonic() + 60
+        while refused_on(demo_home, job) == 0 and time.monotonic() < deadline:  # the resumed worker's late result
+            time.sleep(0.2)
+    finally:
+        paused.send_signal(signal.SIGCONT)
+        for worker in (paused, other):
+            stop(worker)
+    t, refused = tally(demo_home), refused_on(demo_home, job)
+    figures("worker paused past its lease", paused_s=round(time.monotonic() - stopped_at), refused=refused, **t)
+    assert t == {**t, "jobs": 4, "done": 4, "results": 4, "duplicates": 0, "lost": 0}
+    assert refused == 1 and "its late result was refused" in log.read_text()
+
+
+def taken_over(home, job: int) -> bool:
+    with engine_of(home).connect() as conn:
+        state, attempts = conn.execute(select(Job.state, Job.attempts).where(Job.id == job)).one()
+    return attempts >= 2 and state in ("running", "done")
+
+
+def refused_on(home, job: int) -> int:
+    with engine_of(home).connect() as conn:
+        return conn.scalar(select(Job.refused).where(Job.id == job))

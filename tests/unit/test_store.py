@@ -141,19 +141,46 @@ def test_claim_is_exclusive_and_lease_expiry_frees_it(engine):
 def test_one_result_per_job(engine):
     job = make_plan(engine).job_ids[0]
     with db.session(engine) as s:
-        assert jobs.complete(s, job, result_fields())
+        holder = jobs.claim(s, job, "w1", timedelta(minutes=5), 3)
+        assert holder == jobs.Holder("w1", 1)
+        assert jobs.complete(s, job, result_fields(), holder) == "done"
     with db.session(engine) as s:
-        assert not jobs.complete(s, job, result_fields(answer="second"))
+        assert jobs.complete(s, job, result_fields(answer="second"), holder) == "refused"  # done: nobody holds it
     with db.session(engine) as s:
         assert [r.answer for r in s.scalars(select(Result))] == ["a"]
-        assert s.get(Job, job).state == "done"
+        assert (s.get(Job, job).state, s.get(Job, job).refused) == ("done", 1)
+
+
+def test_a_late_holder_is_fenced_off(engine):
+    """Worker 1 loses its lease (paused past it); worker 2 takes the job over. Worker 1's late renewal, result and
+    failure are refused and counted; worker 2's result is the one stored."""
+    job = make_plan(engine).job_ids[0]
+    with db.session(engine) as s:
+        late = jobs.claim(s, job, "w1", timedelta(seconds=-1), 3)  # its lease already over
+    with db.session(engine) as s:
+        current = jobs.claim(s, job, "w2", timedelta(minutes=5), 3)
+        assert current == jobs.Holder("w2", 2)
+    with db.session(engine) as s:
+        assert not jobs.renew(s, job, late, timedelta(minutes=5))
+        assert jobs.complete(s, job, result_fields(answer="late"), late) == "refused"
+        assert jobs.fail(s, job, "late failure", late) == "refused"
+        assert jobs.renew(s, job, current, timedelta(minutes=5))
+    # the same worker name on a later attempt is another holder: the attempt is part of the fence
+    with db.session(engine) as s:
+        assert jobs.complete(s, job, result_fields(), jobs.Holder("w2", 1)) == "refused"
+        assert jobs.complete(s, job, result_fields(), current) == "done"
+    with db.session(engine) as s:
+        row = s.get(Job, job)
+        assert (row.state, row.refused, row.worker) == ("done", 3, "w2")
+        assert [r.answer for r in s.scalars(select(Result))] == ["a"]
+        assert standing.refused(s, [row.run_id]) == {row.run_id: 3}
 
 
 def test_pending_and_progress(engine):
     plan = make_plan(engine)
     with db.session(engine) as s:
         jobs.claim(s, plan.job_ids[0], "w", timedelta(minutes=5), 3)
-        jobs.fail(s, plan.job_ids[1], "boom")
+        jobs.fail(s, plan.job_ids[1], "boom", jobs.claim(s, plan.job_ids[1], "w", timedelta(minutes=5), 3))
     with db.session(engine) as s:
         assert [j for j, _ in jobs.pending(s, [plan.run_id])] == [plan.job_ids[2]]
         assert standing.progress(s, [plan.run_id])[plan.run_id] == {"queued": 1, "running": 1, "done": 0, "failed": 1}
@@ -182,12 +209,14 @@ def test_holders_flag_expired_leases(engine):
     assert held["dead"]["job"] == plan.job_ids[1] and held["dead"]["attempt"] == 1
 
 
+ROLES = "ValueError: Conversation roles must alternate"
+
+
 def test_failure_reasons_grouped_with_counts_and_runs(engine):
     plan = make_plan(engine)
     with db.session(engine) as s:
-        jobs.fail(s, plan.job_ids[0], "ValueError: Conversation roles must alternate")
-        jobs.fail(s, plan.job_ids[1], "ValueError: Conversation roles must alternate")
-        jobs.fail(s, plan.job_ids[2], "out of context")
+        for job, reason in zip(plan.job_ids, [ROLES, ROLES, "out of context"], strict=True):
+            jobs.fail(s, job, reason, jobs.claim(s, job, "w", timedelta(minutes=5), 3))
     with db.session(engine) as s:
         assert standing.failure_reasons(s, [plan.run_id]) == [
             ("ValueError: Conversation roles must alternate", 2, [plan.run_id]),
