@@ -73,7 +73,7 @@ def test_kill_worker_mid_generation_ten_times(demo_home, tmp_path, figures, monk
 def test_standalone_workers_heal_themselves(demo_home, tmp_path, figures):
     """No `ragq run` watching, no `ragq requeue`: a live worker frees and republishes a killed worker's job."""
     lease = 3  # RAGQ_LEASE_S in demo_home
-    plan = json.loads(enqueue(tmp_path, 8, "0.3", "0.7").stdout)
+    plan = json.loads(enqueue(tmp_path, 4, "0.3", "0.7").stdout)
     log, rng = tmp_path / "worker.log", random.Random(11)
     survivor = start_worker(MODEL, log, index="demo", threads=1)
     victims = [start_worker(MODEL, log, index="demo", threads=1) for _ in range(2)]
@@ -93,7 +93,7 @@ def test_standalone_workers_heal_themselves(demo_home, tmp_path, figures):
             stop(proc)
     t = tally(demo_home)
     figures("standalone workers, SIGKILL twice, no requeue", kills=2, seconds_to_free=recovered, lease_s=lease, **t)
-    assert t == {**t, "jobs": 16, "done": 16, "results": 16, "duplicates": 0, "lost": 0}
+    assert t == {**t, "jobs": 8, "done": 8, "results": 8, "duplicates": 0, "lost": 0}
     assert t["retried"] >= 2
 
 
