@@ -20,9 +20,13 @@ from pathlib import Path
 from bench.common import HERE, Context, machine, save, stamp, versions
 
 # in the order they run and appear; each is a module with run(ctx) -> Section
-SECTIONS = ["startup", "memory", "tune", "overhead", "queueing", "scheduling", "ingest", "retrieval", "study", "choose"]
+SECTIONS = [
+    "startup", "memory", "tune", "overhead", "queueing", "scheduling", "ingest", "retrieval", "study", "choose", "soak",
+]  # fmt: skip
 # not in --quick: too long for CI, and the same commands run in the test suite (test_tune, test_quantize)
 FULL_ONLY = {"tune", "choose"}
+# only with --only NAME: needs root (network namespaces) and runs for up to 20 minutes
+ON_REQUEST = {"soak"}
 
 
 def render(folder: Path) -> str:
@@ -67,7 +71,8 @@ def main() -> None:
         ctx.models = ctx.models[:1]
     print(f"machine: {machine()}\nversions: {versions()}\nscratch: {work}\nresults: {out}", flush=True)
     try:
-        for name in args.only or [s for s in SECTIONS if not (args.quick and s in FULL_ONLY)]:
+        chosen = [s for s in SECTIONS if s not in ON_REQUEST and not (args.quick and s in FULL_ONLY)]
+        for name in args.only or chosen:
             start = time.perf_counter()
             print(f"\n== {name} ...", flush=True)
             section = importlib.import_module(f"bench.{name}").run(ctx)

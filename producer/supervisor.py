@@ -91,12 +91,6 @@ def _stop(procs: list[subprocess.Popen], timeout: float = 15) -> None:
             proc.wait()
 
 
-def _release(settings: Settings, workers: list[str]) -> list[tuple[int, str]]:
-    """Jobs that gone workers held go back to queued, for the next worker to take."""
-    with db.session(db.engine_for(settings)) as s:
-        return jobs.release_workers(s, workers)
-
-
 def _log_tail(settings: Settings, model: str, lines: int = 5) -> str:
     path = settings.home / "logs" / f"worker-{model}.log"
     tail = path.read_text(errors="replace").strip().splitlines()[-lines:] if path.exists() else []
@@ -111,9 +105,21 @@ class Workers:
     url: str
     index: str
     placements: dict[str, Placement]
+    warn: Callable[[str], None] = print  # a database outage is reported in one line when it starts and ends
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     standby: set[str] = field(default_factory=set)  # loaded (or loading), taking no job until activated
     restarts: int = 0
+
+    def __post_init__(self):
+        self.engine = db.engine_for(self.settings)
+
+    def transaction(self, fn, *args):
+        """fn(session, *args), waiting out a database restart (RAGQ_DB_OUTAGE_S) instead of ending the run."""
+        return db.transaction(self.engine, fn, *args, limit_s=self.settings.db_outage_s, say=self.warn)
+
+    def _release(self, workers: list[str]) -> list[tuple[int, str]]:
+        """Jobs that gone workers held go back to queued, for the next worker to take."""
+        return self.transaction(jobs.release_workers, workers)
 
     def _id(self, model: str) -> str:
         return worker_id(model, socket.gethostname(), self.procs[model].pid)
@@ -137,7 +143,7 @@ class Workers:
     def finish(self, model: str) -> None:
         """Stop a worker whose model has no work left, so the next one gets the machine."""
         _stop([self.procs[model]])
-        _release(self.settings, [self._id(model)])
+        self._release([self._id(model)])
         del self.procs[model]
         self.standby.discard(model)
 
@@ -153,13 +159,13 @@ class Workers:
                     f"{_log_tail(self.settings, model)} (log: {self.settings.home / 'logs'})"
                 )
             self.restarts += 1
-            publish(app, _release(self.settings, [self._id(model)]))
+            publish(app, self._release([self._id(model)]))
             self.start(model, standby=model in self.standby)
 
     def stop(self) -> None:
         _stop(list(self.procs.values()))
         if self.procs:
-            _release(self.settings, [self._id(m) for m in self.procs])
+            self._release([self._id(m) for m in self.procs])
         self.procs.clear()
         self.standby.clear()
 
@@ -179,13 +185,11 @@ def supervise(
 ) -> None:
     """Until every job is done or failed: start workers in the schedule's order as slots and memory allow, stop
     each once its model's work is done, replace killed ones, requeue expired leases."""
-    engine = db.engine_for(settings)
     app = make_app(workers.url)
     run_ids = list(run_models)
     next_reap = time.monotonic() + settings.lease_s / 3
     while True:
-        with db.session(engine) as s:
-            counts = standing.progress(s, run_ids)
+        counts = workers.transaction(standing.progress, run_ids)
         # a model has work while any of its jobs is queued or running (a running job may yet be released)
         busy = {run_models[r] for r, c in counts.items() if c["queued"] or c["running"]}
         for model in [m for m in workers.procs if m not in busy]:
@@ -200,8 +204,7 @@ def supervise(
             return
         workers.check(app)
         if time.monotonic() >= next_reap:  # a worker elsewhere that died without anyone noticing
-            with db.session(engine) as s:
-                publish(app, jobs.release_expired(s, run_ids))
+            publish(app, workers.transaction(jobs.release_expired, run_ids))
             next_reap = time.monotonic() + settings.lease_s / 3
         time.sleep(poll_s)
 
@@ -274,7 +277,7 @@ def run(
         schedule = make_schedule(settings, plan, placement, parallel, needs, warn)
         if schedule.order:
             say(describe(schedule))
-        workers = Workers(settings, url, req.index, schedule.placements)
+        workers = Workers(settings, url, req.index, schedule.placements, warn)
         supervise(settings, {r.run_id: r.model for r in plan.runs}, schedule, workers, progress, budget[0])
         return plan
     finally:

@@ -26,6 +26,9 @@ class Settings(BaseModel):
     debug: bool = False
     lease_s: int = Field(60, ge=1, description="a dead worker's job is free again after this many seconds")
     max_attempts: int = Field(3, ge=1, description="a job that took down its worker this often is marked failed")
+    db_outage_s: int = Field(
+        300, ge=1, description="workers and `ragq run` wait this long for a database that went away, then stop"
+    )
     download_max_mb: int = Field(200, ge=1, description="documents at URLs larger than this are refused")
     download_timeout_s: int = Field(60, ge=1)
     memory_limit_mb: int | None = Field(

@@ -181,25 +181,23 @@ class WorkerRuntime:
             while True:
                 time.sleep(self.lease.total_seconds() / 3 * rng.uniform(0.8, 1.2))
                 try:
-                    released = self._transaction(jobs.release_expired)
+                    with db.session(self.engine) as s:  # one try: a missed round waits for the next
+                        released = jobs.release_expired(s)
                     if released:
                         publish(released)
                         log.warning("queued again %d job(s) whose worker stopped: %s", len(released), released)
-                except Exception:  # noqa: BLE001 - a missed round only delays recovery to the next one
-                    log.warning("could not free expired jobs:\n%s", traceback.format_exc())
+                except Exception as exc:  # noqa: BLE001 - a missed round only delays recovery to the next one
+                    detail = db.first_line(exc) if db.transient(exc) else "\n" + traceback.format_exc()
+                    log.warning("could not free expired jobs: %s", detail)
 
         thread = threading.Thread(target=reap, name="reaper", daemon=True)
         thread.start()
         return thread
 
     def _transaction(self, fn, *args):
-        """fn(session, *args) in its own short transaction, tried again while SQLite's lock stays taken."""
-
-        def attempt():
-            with db.session(self.engine) as s:
-                return fn(s, *args)
-
-        return db.retry_locked(attempt)
+        """fn(session, *args) in its own short transaction, tried again while the database is away (a restart,
+        SQLite's lock) for up to RAGQ_DB_OUTAGE_S."""
+        return db.transaction(self.engine, fn, *args, limit_s=self.settings.db_outage_s)
 
     @contextmanager
     def _heartbeat(self, job_id: int, holder: jobs.Holder):
@@ -211,8 +209,11 @@ class WorkerRuntime:
                 try:
                     with db.session(self.engine) as s:
                         jobs.renew(s, job_id, holder, self.lease)
-                except Exception:  # noqa: BLE001 - a missed beat only shortens the lease; the job goes on
-                    log.warning("could not renew the lease of job %s:\n%s", job_id, traceback.format_exc())
+                except Exception as exc:  # noqa: BLE001 - a missed beat only shortens the lease; the job goes on
+                    if db.transient(exc):  # the database restarts or is cut off: one line, the next beat tries again
+                        log.warning("could not renew the lease of job %s: %s", job_id, db.first_line(exc))
+                    else:
+                        log.warning("could not renew the lease of job %s:\n%s", job_id, traceback.format_exc())
 
         thread = threading.Thread(target=beat, name=f"lease-{job_id}", daemon=True)
         thread.start()

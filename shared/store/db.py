@@ -1,5 +1,6 @@
 """Engine, sessions and the schema check. SQLite by default (WAL, busy timeout); any SQLAlchemy URL works."""
 
+import logging
 import time
 from contextlib import contextmanager
 from functools import cache
@@ -7,7 +8,7 @@ from importlib import resources
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from ragq.shared.config import Settings
@@ -24,9 +25,14 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor.close()
 
 
+log = logging.getLogger("ragq.db")
+
+
 @cache
 def _engine(url: str) -> Engine:
-    engine = create_engine(url)
+    # a server restarts: each pooled connection is checked before use, so one broken by the restart is replaced
+    # instead of failing the transaction that drew it
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         # read-then-write in a deferred transaction fails with SQLITE_BUSY_SNAPSHOT: take the write lock at BEGIN
@@ -102,15 +108,81 @@ def engine_for(settings: Settings) -> Engine:
     return engine
 
 
-def retry_locked(fn, attempts: int = 5, pause_s: float = 1.0):
-    """Run a short transaction again when SQLite reports its lock still taken after the busy timeout."""
-    for attempt in range(1, attempts + 1):
+# what a server going away or coming back says (PostgreSQL through psycopg), and SQLite's lock left taken
+TRANSIENT = (
+    "database is locked",
+    "connection refused",
+    "server closed the connection",
+    "terminating connection",
+    "connection is closed",
+    "connection timed out",
+    "could not receive data",
+    "could not send data",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "consuming input failed",
+    "no route to host",
+    "network is unreachable",
+)
+
+
+def transient(exc: BaseException) -> bool:
+    """An error worth waiting out: the database restarted or cannot be reached for now, or SQLite's lock stayed
+    taken past its busy timeout. A wrong query or a missing table is not."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower()
+    return any(marker in text for marker in TRANSIENT)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def retrying(fn, limit_s: float, say=log.warning, first_pause_s: float = 0.5, most_pause_s: float = 5.0):
+    """fn() again after a transient database error, pausing 0.5 s, 1 s, 2 s ... (at most `most_pause_s`) for at
+    most `limit_s` seconds in all; the outage is reported in one line when it starts and one when it ends. Past the
+    limit, or on any other error, the error is raised (a DatabaseError naming the outage for a transient one).
+
+    fn must be one whole transaction: when the connection breaks during COMMIT the outcome is unknown, so what fn
+    writes must be safe to try again (jobs.complete and jobs.fail recognise their own earlier success)."""
+    started, pause = None, first_pause_s
+    while True:
         try:
-            return fn()
-        except OperationalError as exc:
-            if "locked" not in str(exc.orig) or attempt == attempts:
+            value = fn()
+        except DBAPIError as exc:
+            if not transient(exc):
                 raise
-            time.sleep(pause_s * attempt)
+            now = time.monotonic()
+            if started is None:
+                started = now
+                say(f"database unavailable ({first_line(exc)}): trying again for up to {limit_s:.0f} s")
+            waited = now - started
+            if waited >= limit_s:
+                raise DatabaseError(
+                    f"the database stayed unavailable for {waited:.0f} s ({first_line(exc)}): check that the "
+                    "server runs and is reachable (RAGQ_DATABASE_URL), or raise RAGQ_DB_OUTAGE_S."
+                ) from exc
+            time.sleep(min(pause, limit_s - waited))
+            pause = min(pause * 2, most_pause_s)
+            continue
+        if started is not None:
+            say(f"database back after {time.monotonic() - started:.1f} s: going on")
+        return value
+
+
+def transaction(engine: Engine, fn, *args, limit_s: float, say=log.warning):
+    """fn(session, *args) in one short transaction, tried again across a database outage (`retrying`)."""
+
+    def attempt():
+        with session(engine) as s:
+            return fn(s, *args)
+
+    return retrying(attempt, limit_s, say)
 
 
 @contextmanager

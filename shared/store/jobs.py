@@ -83,6 +83,13 @@ def _refuse(s: Session, job_id: int) -> str:
     return "refused"
 
 
+def _already(s: Session, job_id: int, holder: Holder, state: str) -> bool:
+    """Whether this holder itself already moved the job to `state`: its first try committed but the connection
+    broke before it heard so (a database restart), and it tried again (db.retrying). Not late work: not refused."""
+    row = s.execute(select(Job.state, Job.worker, Job.attempts).where(Job.id == job_id)).one_or_none()
+    return row is not None and tuple(row) == (state, holder.worker, holder.attempt)
+
+
 def complete(s: Session, job_id: int, result: dict, holder: Holder) -> str:
     """Store the one result of a job and mark it done: "done"; "refused" when the holder no longer holds the job
     (its lease ran out and the job was freed or taken over); "duplicate" when the job already has a result."""
@@ -90,6 +97,8 @@ def complete(s: Session, job_id: int, result: dict, holder: Holder) -> str:
         s, update(Job).where(_held_by(job_id, holder)).values(state="done", finished_at=utcnow(), error=None)
     )
     if done.rowcount != 1:
+        if _already(s, job_id, holder, "done") and s.scalar(select(Result.id).where(Result.job_id == job_id)):
+            return "done"
         return _refuse(s, job_id)
     try:
         with s.begin_nested():
@@ -104,7 +113,9 @@ def fail(s: Session, job_id: int, error: str, holder: Holder) -> str:
     failed = _execute(
         s, update(Job).where(_held_by(job_id, holder)).values(state="failed", error=error[:2000], finished_at=utcnow())
     )
-    return "failed" if failed.rowcount == 1 else _refuse(s, job_id)
+    if failed.rowcount == 1 or _already(s, job_id, holder, "failed"):
+        return "failed"
+    return _refuse(s, job_id)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,18 @@ import sys
 import time
 
 import pytest
-from helpers import demo_questions, engine_of, plan_run, ragq, start_worker, stop, tally, wait_until_finished
+from helpers import (
+    DEMO_PDF,
+    demo_questions,
+    engine_of,
+    finished,
+    plan_run,
+    ragq,
+    start_worker,
+    stop,
+    tally,
+    wait_until_finished,
+)
 from sqlalchemy import select
 
 from ragq.shared.broker import EmbeddedRedis
@@ -293,3 +304,40 @@ def taken_over(home, job: int) -> bool:
 def refused_on(home, job: int) -> int:
     with engine_of(home).connect() as conn:
         return conn.scalar(select(Job.refused).where(Job.id == job))
+
+
+def test_a_database_restart_mid_run_costs_no_job(home, own_postgres, tmp_path, figures, monkeypatch):
+    """`ragq run` on a PostgreSQL server that is stopped for a few seconds and started again after the first result:
+    the workers and the run wait it out with a bounded backoff, say so in one line each way, and every job is done
+    once."""
+    monkeypatch.setenv("RAGQ_LEASE_S", "30")  # the outage is shorter than a lease: no job changes hands
+    ragq("ingest", str(DEMO_PDF), "--index", "demo")
+    ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 6)), "--set", "qs")
+    log = tmp_path / "run.log"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "ragq.producer.cli", "run", "--model", MODEL, "--ratio", "0.3", "--index", "demo",
+         "--questions", "qs", "--threads", "1"],
+        stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while finished(home) < 1:
+            assert time.monotonic() < deadline and run.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        down_s = 12.0  # longer than an answer: the worker meets the outage in its own transactions
+        own_postgres.restart(down_s)
+        assert run.wait(300) == 0, log.read_text()[-3000:]
+    finally:
+        stop(run)
+    t = tally(home)
+    output = log.read_text()
+    worker_log = (home / "logs" / f"worker-{MODEL}.log").read_text()
+    said = {
+        who: [line.strip() for line in text.splitlines() if "database" in line or "renew" in line]
+        for who, text in (("run", output), ("worker", worker_log))
+    }
+    figures("PostgreSQL restarted mid-run", down_s=down_s, **t, **said)
+    assert t == {**t, "jobs": 6, "done": 6, "results": 6, "duplicates": 0, "lost": 0, "retried": 0}
+    assert "Warning: database unavailable" in output and "database back after" in output
+    assert "database unavailable" in worker_log and "database back after" in worker_log
+    assert "Traceback" not in output

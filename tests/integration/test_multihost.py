@@ -6,207 +6,198 @@ Traffic goes only to the addresses this test creates; everything it creates is r
 
 import json
 import os
-import re
-import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from fleet import NET, TAG, Network, Relay, can_make_hosts
 from helpers import DEMO_PDF, demo_questions, ragq
 from sqlalchemy import create_engine, func, select
 
 from ragq.shared.store.schema import Job, ModelRow, Result, Run
 
 pytestmark = pytest.mark.integration
-NET = "169.254.77"  # link-local: no route leaves the machine
-TAG = f"rq{os.getpid() % 100000}"
 HOSTS = {"broker": 2, "w1": 3, "w2": 4}
-MODELS = {"w1": "smollm2-135m", "w2": "gemma3-270m"}
 
 
-def sh(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True, text=True)
+class Fleet:
+    """The broker host's Redis, the relay to PostgreSQL, and `ragq worker` processes on the worker hosts."""
 
-
-def can_make_hosts() -> str | None:
-    if os.geteuid() != 0:
-        return "network namespaces need root"
-    for tool in ("ip", "unshare"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed (Debian: iproute2, util-linux)"
-    if shutil.which("redis-server") is None:
-        return "no redis-server binary for the broker host"
-    return None
-
-
-def remove_leftovers() -> None:
-    """A run that was killed (SIGKILL: no `finally`) leaves its namespaces and bridge behind, and a second bridge on
-    the same addresses would take the broker host's traffic: remove those whose test process is gone."""
-    names = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.split("\n")
-    names += subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split("\n")
-    for match in {re.search(r"\brq(\d+)(br|-broker|-w1|-w2)\b", line) for line in names} - {None}:
-        if match and match.group(1) != TAG[2:] and not os.path.exists(f"/proc/{match.group(1)}"):
-            kind = "link" if match.group(2) == "br" else "netns"
-            subprocess.run(["ip", kind, "del", match.group(0)], capture_output=True)
-
-
-class Network:
-    """A bridge in the root namespace (.1) and one namespace per host (.2, .3, ...), each on a veth pair."""
-
-    def __init__(self):
-        self.bridge, self.made = f"{TAG}br", []
+    def __init__(self, postgres: str, tmp_path: Path, extra_env: dict | None = None):
+        self.net, self.tmp, self.procs, self.relay = Network(HOSTS), tmp_path, {}, None
+        self.broker_url = f"redis://{self.net.address('broker')}:6379/0"
+        self.worker_db = postgres.replace("127.0.0.1:5432", f"{NET}.1:15432")
+        self.root_env = {"RAGQ_BROKER_URL": self.broker_url, **(extra_env or {})}
+        self.engine = create_engine(postgres)
 
     def up(self) -> None:
-        remove_leftovers()
-        sh("ip", "link", "add", self.bridge, "type", "bridge")
-        self.made.append(("link", self.bridge))
-        sh("ip", "addr", "add", f"{NET}.1/24", "dev", self.bridge)
-        sh("ip", "link", "set", self.bridge, "up")
-        for host, last in HOSTS.items():
-            ns, outside, inside = f"{TAG}-{host}", f"{TAG}{host}o", f"{TAG}{host}i"
-            sh("ip", "netns", "add", ns)
-            self.made.append(("netns", ns))
-            sh("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
-            self.made.append(("link", outside))
-            sh("ip", "link", "set", outside, "master", self.bridge)
-            sh("ip", "link", "set", outside, "up")
-            sh("ip", "link", "set", inside, "netns", ns)
-            sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{NET}.{last}/24", "dev", inside)
-            sh("ip", "netns", "exec", ns, "ip", "link", "set", inside, "up")
-            sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-
-    def down(self) -> None:
-        for kind, name in reversed(self.made):
-            subprocess.run(["ip", kind, "del", name], capture_output=True)
-
-    def run(self, host: str, cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
-        """cmd on `host`: in its namespace, with a hostname of its own (a UTS namespace)."""
-        name = f"{TAG}-{host}"
-        wrapped = ["ip", "netns", "exec", name, "unshare", "--uts", "sh", "-c", f'hostname {name} && exec "$@"', "sh"]
-        return subprocess.Popen(wrapped + cmd, env=env, stdout=log.open("a"), stderr=subprocess.STDOUT)
-
-
-class Relay:
-    """A TCP relay from the bridge address to PostgreSQL on 127.0.0.1, so the worker hosts reach the database."""
-
-    def __init__(self, listen: tuple[str, int], target: tuple[str, int]):
-        self.server = socket.create_server(listen)
-        self.target, self.stopped = target, threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.server.close()
-
-
-def test_workers_on_two_hosts_each_write_their_models_results(home, postgres, tmp_path, capsys):
-    reason = can_make_hosts()
-    if reason:
-        pytest.skip(reason)
-    net, procs, relay = Network(), [], None
-    broker_url = f"redis://{NET}.{HOSTS['broker']}:6379/0"
-    try:
-        net.up()
-        procs.append(
-            net.run(
-                "broker",
-                # no password on a link-local test network that only this machine's namespaces reach
-                ["redis-server", "--bind", f"{NET}.2", "--port", "6379", "--save", "", "--protected-mode", "no"],
-                dict(os.environ),
-                tmp_path / "redis.log",
-            )
-        )
-        relay = Relay((f"{NET}.1", 15432), ("127.0.0.1", 5432))
-        worker_db = postgres.replace("127.0.0.1:5432", f"{NET}.1:15432")
-        root_env = {"RAGQ_BROKER_URL": broker_url}
-        qa = demo_questions(tmp_path / "qa.txt", 3)
+        self.net.up()
+        self.procs["broker"] = self.net.run(
+            "broker",
+            # no password on a link-local test network that only this machine's namespaces reach
+            ["redis-server", "--bind", self.net.address("broker"), "--port", "6379", "--save", "", "--protected-mode", "no"],
+            dict(os.environ),
+            self.tmp / "redis.log",
+        )  # fmt: skip
+        self.relay = Relay((f"{NET}.1", 15432), ("127.0.0.1", 5432))
         deadline = time.monotonic() + 20
-        while ragq("workers", "--timeout", "0.2", env=root_env, check=False).returncode:
+        while ragq("workers", "--timeout", "0.2", env=self.root_env, check=False).returncode:
             assert time.monotonic() < deadline, "the broker host's Redis never answered"
             time.sleep(0.2)
-        ragq("ingest", str(DEMO_PDF), "--index", "demo", env=root_env)
-        ragq("questions", "import", str(qa), "--set", "qs", env=root_env)
-        for host, model in MODELS.items():
-            home = tmp_path / host
-            env = {**os.environ, "RAGQ_HOME": str(home), "RAGQ_BROKER_URL": broker_url, "RAGQ_DATABASE_URL": worker_db}
-            ragq("ingest", str(DEMO_PDF), "--index", "demo", env=env)  # each host its own copy: same content id
-            cmd = [sys.executable, "-m", "ragq.producer.cli", "worker", "--model", model, "--threads", "1"]
-            procs.append(net.run(host, cmd, env, tmp_path / f"{host}.log"))
-        plan = json.loads(
-            ragq(
-                "enqueue", "--model", "smollm2-135m", "--model", "gemma3-270m", "--index", "demo",
-                "--questions", "qs", "--json", env=root_env,
-            ).stdout
-        )  # fmt: skip
-        engine = create_engine(postgres)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                finished = conn.scalar(select(func.count()).select_from(Job).where(Job.state.in_(["done", "failed"])))
-            if finished >= plan["published"]:
-                break
-            assert all(p.poll() is None for p in procs), "a host's process exited: " + "".join(
-                (tmp_path / f"{h}.log").read_text()[-2000:] for h in MODELS
-            )
+        ragq("ingest", str(DEMO_PDF), "--index", "demo", env=self.root_env)
+
+    def worker(self, host: str, model: str) -> None:
+        env = {
+            **os.environ, **self.root_env, "RAGQ_HOME": str(self.tmp / host), "RAGQ_DATABASE_URL": self.worker_db,
+        }  # fmt: skip
+        ragq("ingest", str(DEMO_PDF), "--index", "demo", env=env)  # each host its own copy: same content id
+        cmd = [sys.executable, "-m", "ragq.producer.cli", "worker", "--model", model, "--threads", "1"]
+        self.procs[host] = self.net.run(host, cmd, env, self.log(host))
+
+    def wait_ready(self, hosts: list[str], timeout: float = 120) -> None:
+        """Until each host's worker consumes its queue (Celery says "ready.")."""
+        deadline = time.monotonic() + timeout
+        while not all(self.log(h).exists() and " ready." in self.log(h).read_text() for h in hosts):
+            assert time.monotonic() < deadline, f"workers on {hosts} not ready in {timeout} s"
+            time.sleep(0.2)
+
+    def log(self, host: str) -> Path:
+        return self.tmp / f"{host}.log"
+
+    def finished(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(Job).where(Job.state.in_(["done", "failed"])))
+
+    def wait_finished(self, expected: int, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while self.finished() < expected:
+            assert time.monotonic() < deadline, f"only {self.finished()} of {expected} jobs finished in {timeout} s"
+            exited = [h for h, p in self.procs.items() if p.poll() is not None]
+            assert not exited, f"{exited} exited: " + "".join(self.log(h).read_text()[-2000:] for h in exited)
             time.sleep(0.5)
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(ModelRow.name, Result.host, Result.job_id)
+
+    def results(self) -> list:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(ModelRow.name, Result.host, Result.job_id, Result.finished_at)
                 .select_from(Result)
                 .join(Job, Result.job_id == Job.id)
                 .join(Run, Job.run_id == Run.id)
                 .join(ModelRow, Run.model_id == ModelRow.id)
             ).all()
-            jobs_total = conn.scalar(select(func.count()).select_from(Job))
-        per_host = {host: sum(1 for _, h, _ in rows if h == f"{TAG}-{host}") for host in MODELS}
-        duplicates = len(rows) - len({job for _, _, job in rows})
-        with capsys.disabled():
-            print(
-                f"\n[multi-host figures] hosts=broker,{','.join(MODELS)}, jobs={jobs_total}, results={len(rows)}, "
-                f"per_host={per_host}, duplicates={duplicates}, lost={jobs_total - len(rows)}"
-            )
-        assert jobs_total == plan["published"] == 6 and len(rows) == 6 and duplicates == 0
-        for model, host, _ in rows:
-            expected = next(h for h, m in MODELS.items() if m == model)
-            assert host == f"{TAG}-{expected}", f"{model} answered on {host}"
-    finally:
-        for proc in procs:
+
+    def down(self) -> None:
+        for proc in self.procs.values():
             proc.terminate()
-        for proc in procs:
+        for proc in self.procs.values():
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if relay is not None:
-            relay.close()
-        net.down()
+        if self.relay is not None:
+            self.relay.close()
+        self.net.down()
+        self.engine.dispose()
+
+
+@pytest.fixture
+def fleet(home, postgres, tmp_path):
+    reason = can_make_hosts()
+    if reason:
+        pytest.skip(reason)
+    made = []
+
+    def make(**extra_env) -> Fleet:
+        made.append(Fleet(postgres, tmp_path, {k: str(v) for k, v in extra_env.items()}))
+        made[-1].up()
+        return made[-1]
+
+    yield make
+    for f in made:
+        f.down()
     leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert TAG not in leftovers
+
+
+def test_workers_on_two_hosts_each_write_their_models_results(fleet, tmp_path, capsys):
+    """Two worker hosts, a different model each: every result arrives once, written by the host of its model."""
+    models = {"w1": "smollm2-135m", "w2": "gemma3-270m"}
+    f = fleet()
+    ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 3)), "--set", "qs", env=f.root_env)
+    for host, model in models.items():
+        f.worker(host, model)
+    plan = json.loads(
+        ragq(
+            "enqueue", "--model", "smollm2-135m", "--model", "gemma3-270m", "--index", "demo",
+            "--questions", "qs", "--json", env=f.root_env,
+        ).stdout
+    )  # fmt: skip
+    f.wait_finished(plan["published"])
+    rows = f.results()
+    with f.engine.connect() as conn:
+        jobs_total = conn.scalar(select(func.count()).select_from(Job))
+    per_host = {host: sum(1 for _, h, _, _ in rows if h == f.net.namespace(host)) for host in models}
+    duplicates = len(rows) - len({job for _, _, job, _ in rows})
+    with capsys.disabled():
+        print(
+            f"\n[multi-host figures] hosts=broker,{','.join(models)}, jobs={jobs_total}, results={len(rows)}, "
+            f"per_host={per_host}, duplicates={duplicates}, lost={jobs_total - len(rows)}"
+        )
+    assert jobs_total == plan["published"] == 6 and len(rows) == 6 and duplicates == 0
+    for model, host, _, _ in rows:
+        expected = next(h for h, m in models.items() if m == model)
+        assert host == f.net.namespace(expected), f"{model} answered on {host}"
+
+
+def test_a_host_cut_off_past_its_lease_loses_its_job_and_comes_back(fleet, tmp_path, capsys):
+    """Two hosts serve one model. Host w1's link goes down while it answers, for longer than a lease: w2 takes the
+    job over; when the link returns, w1's late result is refused by the fence, and w1 goes on answering."""
+    lease_s, cut_s = 5, 14
+    f = fleet(RAGQ_LEASE_S=lease_s)
+    # two jobs first, one for each host: the job freed from w1 is then the only one waiting, and w2 takes it
+    ragq("questions", "import", str(demo_questions(tmp_path / "two.txt", 2)), "--set", "two", env=f.root_env)
+    ragq("questions", "import", str(demo_questions(tmp_path / "three.txt", 3)), "--set", "three", env=f.root_env)
+    for host in ("w1", "w2"):
+        f.worker(host, "smollm2-135m")
+    f.wait_ready(["w1", "w2"])
+    enqueue = ["enqueue", "--model", "smollm2-135m", "--index", "demo", "--json", "--questions"]
+    first = json.loads(ragq(*enqueue, "two", env=f.root_env).stdout)["published"]
+    w1 = f.net.namespace("w1")
+    deadline = time.monotonic() + 180
+    while True:  # cut w1 off while it holds a job
+        with f.engine.connect() as conn:
+            held = conn.scalar(select(Job.id).where(Job.state == "running", Job.worker.like(f"%{w1}%")).limit(1))
+        if held is not None:
+            break
+        assert time.monotonic() < deadline and f.finished() < first, "w1 never took a job"
+        time.sleep(0.1)
+    f.net.link("w1", up=False)
+    time.sleep(cut_s)
+    f.net.link("w1", up=True)
+    back = time.monotonic()
+    f.wait_finished(first)
+    # w1 keeps working: with w2 stopped, a second batch is w1's alone
+    f.procs.pop("w2").terminate()
+    second = json.loads(ragq(*enqueue, "three", env=f.root_env).stdout)["published"]
+    f.wait_finished(first + second, timeout=240)
+    rows = f.results()
+    with f.engine.connect() as conn:
+        job = conn.execute(select(Job.attempts, Job.refused, Job.state).where(Job.id == held)).one()
+        refused = conn.scalar(select(func.sum(Job.refused)))
+        total = conn.scalar(select(func.count()).select_from(Job))
+    by_job = {j: h for _, h, j, _ in rows}
+    duplicates = len(rows) - len(by_job)
+    w1_log = f.log("w1").read_text()
+    with capsys.disabled():
+        print(
+            f"\n[multi-host figures] link cut: lease {lease_s} s, cut {cut_s} s, jobs={total}, results={len(rows)}, "
+            f"lost={total - len(rows)}, duplicates={duplicates}, held job attempts={job.attempts}, "
+            f"refused={refused}, answered by {by_job.get(held)}, w1 after return: "
+            f"{sum(1 for _, h, j, _ in rows if h == w1)} results, {time.monotonic() - back:.0f} s to finish"
+        )
+    assert total == first + second and len(rows) == total and duplicates == 0
+    assert job.state == "done" and job.attempts >= 2 and by_job[held] == f.net.namespace("w2")
+    assert job.refused >= 1 and "late result was refused" in w1_log
+    assert sum(1 for _, h, _, _ in rows if h == w1) >= second  # the second batch: w1 alone, after it came back

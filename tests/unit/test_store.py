@@ -144,11 +144,20 @@ def test_one_result_per_job(engine):
         holder = jobs.claim(s, job, "w1", timedelta(minutes=5), 3)
         assert holder == jobs.Holder("w1", 1)
         assert jobs.complete(s, job, result_fields(), holder) == "done"
+    # the same holder again: its first COMMIT landed but the connection broke before it heard so (a database
+    # restart) and db.retrying tried again; it is told "done", nothing is stored twice, nothing counted as late
     with db.session(engine) as s:
-        assert jobs.complete(s, job, result_fields(answer="second"), holder) == "refused"  # done: nobody holds it
+        assert jobs.complete(s, job, result_fields(answer="second"), holder) == "done"
     with db.session(engine) as s:
         assert [r.answer for r in s.scalars(select(Result))] == ["a"]
-        assert (s.get(Job, job).state, s.get(Job, job).refused) == ("done", 1)
+        assert (s.get(Job, job).state, s.get(Job, job).refused) == ("done", 0)
+    # anyone else, or a failure after the result, is late work: refused and counted
+    with db.session(engine) as s:
+        assert jobs.complete(s, job, result_fields(answer="third"), jobs.Holder("w2", 1)) == "refused"
+        assert jobs.fail(s, job, "too late", holder) == "refused"
+    with db.session(engine) as s:
+        assert [r.answer for r in s.scalars(select(Result))] == ["a"]
+        assert (s.get(Job, job).state, s.get(Job, job).refused) == ("done", 2)
 
 
 def test_a_late_holder_is_fenced_off(engine):
@@ -260,7 +269,7 @@ def test_passwords_never_printed():
 def test_lock_errors_are_retried_others_are_not():
     from sqlalchemy.exc import OperationalError
 
-    calls = []
+    calls, said = [], []
 
     def locked_twice():
         calls.append(1)
@@ -268,13 +277,43 @@ def test_lock_errors_are_retried_others_are_not():
             raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
         return "ok"
 
-    assert db.retry_locked(locked_twice, pause_s=0.01) == "ok" and len(calls) == 3
+    assert db.retrying(locked_twice, 10, said.append, first_pause_s=0.01) == "ok" and len(calls) == 3
+    assert len(said) == 2 and said[0].startswith("database unavailable (database is locked)")
+    assert said[1].startswith("database back after")
 
     def broken():
         raise OperationalError("SELECT", {}, Exception("no such table: jobs"))
 
     with pytest.raises(OperationalError):
-        db.retry_locked(broken, pause_s=0.01)
+        db.retrying(broken, 10, said.append, first_pause_s=0.01)
+
+
+def test_a_database_that_stays_away_ends_in_one_clear_error_after_the_limit():
+    from sqlalchemy.exc import OperationalError
+
+    from ragq.shared.errors import DatabaseError
+
+    def refused():
+        raise OperationalError(
+            "SELECT 1", {}, Exception('connection failed: connection to server at "127.0.0.1", port 5999 failed: '
+                                      "Connection refused\n\tIs the server running on that host?")
+        )  # fmt: skip
+
+    said = []
+    with pytest.raises(DatabaseError, match=r"stayed unavailable for .* Connection refused.*RAGQ_DB_OUTAGE_S"):
+        db.retrying(refused, 0.3, said.append, first_pause_s=0.05, most_pause_s=0.1)
+    assert len(said) == 1 and "\n" not in said[0]  # one line, the server's hint left out
+
+
+def test_a_broken_connection_counts_as_an_outage_a_bad_query_does_not():
+    from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+    dropped = DBAPIError("SELECT 1", {}, Exception("anything"), connection_invalidated=True)
+    assert db.transient(dropped)
+    assert db.transient(OperationalError("x", {}, Exception("terminating connection due to administrator command")))
+    assert db.transient(OperationalError("x", {}, Exception("the database system is starting up")))
+    assert not db.transient(ProgrammingError("x", {}, Exception('relation "jobs" does not exist')))
+    assert not db.transient(ValueError("connection refused"))
 
 
 def test_job_context_carries_the_run_settings(engine):
