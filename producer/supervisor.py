@@ -112,10 +112,12 @@ class Workers:
 
     def __post_init__(self):
         self.engine = db.engine_for(self.settings)
+        self.outage = db.Outage(self.settings.lease_s)  # no reaping for a lease after the database was away
 
     def transaction(self, fn, *args):
         """fn(session, *args), waiting out a database restart (RAGQ_DB_OUTAGE_S) instead of ending the run."""
-        return db.transaction(self.engine, fn, *args, limit_s=self.settings.db_outage_s, say=self.warn)
+        limit = self.settings.db_outage_s
+        return db.transaction(self.engine, fn, *args, limit_s=limit, say=self.warn, outage=self.outage)
 
     def _release(self, workers: list[str]) -> list[tuple[int, str]]:
         """Jobs that gone workers held go back to queued, for the next worker to take."""
@@ -203,7 +205,7 @@ def supervise(
         if standing.all_finished(counts):
             return
         workers.check(app)
-        if time.monotonic() >= next_reap:  # a worker elsewhere that died without anyone noticing
+        if time.monotonic() >= next_reap and workers.outage.may_free():  # a worker elsewhere that died unnoticed
             publish(app, workers.transaction(jobs.release_expired, run_ids))
             next_reap = time.monotonic() + settings.lease_s / 3
         time.sleep(poll_s)

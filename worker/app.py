@@ -6,15 +6,20 @@ thread keeps answering the broker's control messages, so `ragq workers` (Celery 
 too; a solo worker answers nothing while it generates.
 """
 
+import logging
 import os
+import signal
 import socket
 
 from celery import Task
+from celery.exceptions import Reject
 from celery.worker.control import inspect_command
 
 from ragq.shared.celery_app import TASK_NAME, make_app, node_name
+from ragq.shared.errors import DatabaseError
 from ragq.worker.runtime import WorkerRuntime
 
+log = logging.getLogger("ragq.worker")
 app = make_app(None)  # the broker URL is the entry's to set (worker/__main__.py), before it consumes
 
 
@@ -29,7 +34,15 @@ def answer(self: AnswerTask, job_id: int) -> str:
     """Claim the job, answer it, store one result; running it twice is harmless (runtime.process)."""
     if self.runtime is None:
         raise RuntimeError("no worker runtime: start workers with `python -m ragq.worker --model NAME`")
-    return self.runtime.process(int(job_id))
+    try:
+        return self.runtime.process(int(job_id))
+    except DatabaseError as exc:
+        # the database stayed away past RAGQ_DB_OUTAGE_S: acknowledged, the message would be gone while its job
+        # is still to do, so it goes back on the queue, and this worker stops (warm shutdown) instead of
+        # emptying the queue into the same error
+        log.error("%s This worker stops; job %s goes back on the queue.", exc, job_id)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise Reject(str(exc), requeue=True) from exc
 
 
 @inspect_command()

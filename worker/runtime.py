@@ -14,6 +14,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from ragq.shared import faults, presence, provenance
 from ragq.shared.celery_app import worker_id
 from ragq.shared.config import Settings
@@ -40,6 +42,7 @@ class WorkerRuntime:
         phases = StartupClock()
         self.settings = settings
         self.lease = timedelta(seconds=settings.lease_s)
+        self.outage = db.Outage(settings.lease_s)  # the reaper holds off for a lease after the database was away
         self.engine = db.engine_for(settings)
         self.spec = catalog.get_model(settings, model)
         path = files.model_path(settings, self.spec)
@@ -179,14 +182,15 @@ class WorkerRuntime:
         def reap() -> None:
             rng = random.Random(os.getpid())
             while True:
-                time.sleep(self.lease.total_seconds() / 3 * rng.uniform(0.8, 1.2))
+                db.pause_for(self.lease.total_seconds() / 3 * rng.uniform(0.8, 1.2))
                 try:
-                    with db.session(self.engine) as s:  # one try: a missed round waits for the next
-                        released = jobs.release_expired(s)
+                    released = self._reap_round()
                     if released:
                         publish(released)
                         log.warning("queued again %d job(s) whose worker stopped: %s", len(released), released)
                 except Exception as exc:  # noqa: BLE001 - a missed round only delays recovery to the next one
+                    if db.transient(exc):
+                        self.outage.seen()
                     detail = db.first_line(exc) if db.transient(exc) else "\n" + traceback.format_exc()
                     log.warning("could not free expired jobs: %s", detail)
 
@@ -194,10 +198,19 @@ class WorkerRuntime:
         thread.start()
         return thread
 
+    def _reap_round(self) -> list[tuple[int, str]]:
+        """Free the jobs whose leases ran out, unless the database was away within the last lease (db.Outage).
+        One try: a missed round waits for the next."""
+        with db.session(self.engine) as s:
+            s.execute(select(1))  # reaches the database, so an outage and its end show here
+            released = jobs.release_expired(s) if self.outage.may_free() else []
+        self.outage.over()
+        return released
+
     def _transaction(self, fn, *args):
         """fn(session, *args) in its own short transaction, tried again while the database is away (a restart,
         SQLite's lock) for up to RAGQ_DB_OUTAGE_S."""
-        return db.transaction(self.engine, fn, *args, limit_s=self.settings.db_outage_s)
+        return db.transaction(self.engine, fn, *args, limit_s=self.settings.db_outage_s, outage=self.outage)
 
     @contextmanager
     def _heartbeat(self, job_id: int, holder: jobs.Holder):
@@ -211,6 +224,7 @@ class WorkerRuntime:
                         jobs.renew(s, job_id, holder, self.lease)
                 except Exception as exc:  # noqa: BLE001 - a missed beat only shortens the lease; the job goes on
                     if db.transient(exc):  # the database restarts or is cut off: one line, the next beat tries again
+                        self.outage.seen()
                         log.warning("could not renew the lease of job %s: %s", job_id, db.first_line(exc))
                     else:
                         log.warning("could not renew the lease of job %s:\n%s", job_id, traceback.format_exc())

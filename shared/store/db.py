@@ -1,6 +1,7 @@
 """Engine, sessions and the schema check. SQLite by default (WAL, busy timeout); any SQLAlchemy URL works."""
 
 import logging
+import threading
 import time
 from contextlib import contextmanager
 from functools import cache
@@ -143,13 +144,14 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def retrying(fn, limit_s: float, say=log.warning, first_pause_s: float = 0.5, most_pause_s: float = 5.0):
+def retrying(fn, limit_s: float, say=log.warning, first_pause_s: float = 0.5, most_pause_s: float = 5.0, outage=None):
     """fn() again after a transient database error, pausing 0.5 s, 1 s, 2 s ... (at most `most_pause_s`) for at
     most `limit_s` seconds in all; the outage is reported in one line when it starts and one when it ends. Past the
     limit, or on any other error, the error is raised (a DatabaseError naming the outage for a transient one).
 
     fn must be one whole transaction: when the connection breaks during COMMIT the outcome is unknown, so what fn
-    writes must be safe to try again (jobs.complete and jobs.fail recognise their own earlier success)."""
+    writes must be safe to try again (jobs.complete and jobs.fail recognise their own earlier success). `outage`
+    (an Outage) learns when the database went away and came back."""
     started, pause = None, first_pause_s
     while True:
         try:
@@ -167,22 +169,52 @@ def retrying(fn, limit_s: float, say=log.warning, first_pause_s: float = 0.5, mo
                     f"the database stayed unavailable for {waited:.0f} s ({first_line(exc)}): check that the "
                     "server runs and is reachable (RAGQ_DATABASE_URL), or raise RAGQ_DB_OUTAGE_S."
                 ) from exc
-            time.sleep(min(pause, limit_s - waited))
+            if outage is not None:
+                outage.seen()
+            pause_for(min(pause, limit_s - waited))
             pause = min(pause * 2, most_pause_s)
             continue
         if started is not None:
             say(f"database back after {time.monotonic() - started:.1f} s: going on")
+        if outage is not None:
+            outage.over()
         return value
 
 
-def transaction(engine: Engine, fn, *args, limit_s: float, say=log.warning):
+def pause_for(seconds: float) -> None:
+    """time.sleep, but by a timed wait: under libfaketime with the monotonic clock left real (how the clock tests
+    shift a worker's wall clock), time.sleep's absolute-deadline nanosleep fails with EINVAL; a timed wait does not."""
+    threading.Event().wait(seconds)
+
+
+class Outage:
+    """What a reaper needs to know about database outages: not to free expired leases for one lease after one.
+    While the database was away no holder could renew its lease, so leases that ran out meanwhile belong to live
+    workers as often as to dead ones; one lease after it is back every live holder has renewed (its heartbeat beats
+    at lease/3), and a lease still expired then is abandoned. Fed by every transaction of the process."""
+
+    def __init__(self, lease_s: float):
+        self.lease_s, self.down, self.until = lease_s, False, 0.0
+
+    def seen(self) -> None:
+        self.down = True
+
+    def over(self) -> None:
+        if self.down:
+            self.down, self.until = False, time.monotonic() + self.lease_s
+
+    def may_free(self) -> bool:
+        return not self.down and time.monotonic() >= self.until
+
+
+def transaction(engine: Engine, fn, *args, limit_s: float, say=log.warning, outage: "Outage | None" = None):
     """fn(session, *args) in one short transaction, tried again across a database outage (`retrying`)."""
 
     def attempt():
         with session(engine) as s:
             return fn(s, *args)
 
-    return retrying(attempt, limit_s, say)
+    return retrying(attempt, limit_s, say, outage=outage)
 
 
 @contextmanager

@@ -348,3 +348,62 @@ def test_a_0003_database_gets_answer_metrics_in_place(engine, home):
         assert (first.exact_match, first.abstained, first.groundedness, first.answer_words) == (0.0, False, None, 5)
         assert first.number_match is None  # "A1" holds no stand-alone number
         assert all(r.token_f1 is not None for r in s.query(Result).all())
+
+
+def test_reapers_hold_off_for_a_lease_after_the_database_was_away(monkeypatch):
+    """No holder can renew while the database is away: leases that ran out meanwhile are not taken as abandoned
+    until one lease after it is back."""
+    clock = [100.0]
+    monkeypatch.setattr(db.time, "monotonic", lambda: clock[0])
+    outage = db.Outage(lease_s=30)
+    assert outage.may_free()
+    outage.seen()
+    assert not outage.may_free()
+    clock[0] += 60
+    assert not outage.may_free()  # still away
+    outage.over()
+    clock[0] += 29
+    assert not outage.may_free()  # back, but holders may not have renewed yet
+    clock[0] += 2
+    assert outage.may_free()
+    outage.over()  # a success with no outage before it changes nothing
+    assert outage.may_free()
+
+
+def test_retrying_tells_the_outage_when_it_starts_and_ends():
+    from sqlalchemy.exc import OperationalError
+
+    outage, calls = db.Outage(lease_s=30), []
+
+    def twice_refused():
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        return "ok"
+
+    assert db.retrying(twice_refused, 10, lambda line: None, first_pause_s=0.01, outage=outage) == "ok"
+    assert not outage.down and not outage.may_free()  # back, within the lease that follows
+
+
+def test_a_job_met_by_an_outage_past_the_limit_goes_back_on_the_queue(monkeypatch):
+    """Acknowledged, its message would be gone while its job is still to do: the task rejects it with requeue and
+    the worker stops."""
+    import os
+    import signal
+
+    from celery.exceptions import Reject
+
+    from ragq.shared.errors import DatabaseError
+    from ragq.worker import app as worker_app
+
+    class Runtime:
+        def process(self, job_id):
+            raise DatabaseError("the database stayed unavailable for 300 s (connection refused): ...")
+
+    signals = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: signals.append((pid, sig)))
+    monkeypatch.setattr(worker_app.answer, "runtime", Runtime())
+    with pytest.raises(Reject) as rejected:
+        worker_app.answer.run(7)
+    assert rejected.value.requeue is True
+    assert signals == [(os.getpid(), signal.SIGTERM)]
