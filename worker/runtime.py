@@ -137,8 +137,7 @@ class WorkerRuntime:
         started, cpu_start = utcnow(), cpu_seconds()
         sharing = [self.host_workers()]
         try:
-            with db.session(self.engine) as s:
-                ctx = jobs.job_context(s, job_id)
+            ctx = self._transaction(jobs.job_context, job_id)  # a database restart here is waited out, not failed
             if ctx.model != self.spec.name:
                 raise RagqError(f"job {job_id} is for model '{ctx.model}', this worker runs '{self.spec.name}'.")
             self._check_settings(ctx)
@@ -191,16 +190,14 @@ class WorkerRuntime:
                 except Exception as exc:  # noqa: BLE001 - a missed round only delays recovery to the next one
                     if db.transient(exc):
                         self.outage.seen()
-                    detail = db.first_line(exc) if db.transient(exc) else "\n" + traceback.format_exc()
-                    log.warning("could not free expired jobs: %s", detail)
+                    log.warning("could not free expired jobs: %s", db.first_line(exc), exc_info=not db.transient(exc))
 
         thread = threading.Thread(target=reap, name="reaper", daemon=True)
         thread.start()
         return thread
 
     def _reap_round(self) -> list[tuple[int, str]]:
-        """Free the jobs whose leases ran out, unless the database was away within the last lease (db.Outage).
-        One try: a missed round waits for the next."""
+        """Free the jobs whose leases ran out, unless the database was away within the last lease (db.Outage)."""
         with db.session(self.engine) as s:
             s.execute(select(1))  # reaches the database, so an outage and its end show here
             released = jobs.release_expired(s) if self.outage.may_free() else []
@@ -208,8 +205,7 @@ class WorkerRuntime:
         return released
 
     def _transaction(self, fn, *args):
-        """fn(session, *args) in its own short transaction, tried again while the database is away (a restart,
-        SQLite's lock) for up to RAGQ_DB_OUTAGE_S."""
+        """fn(session, *args), tried again while the database is away (a restart, a lock) up to RAGQ_DB_OUTAGE_S."""
         return db.transaction(self.engine, fn, *args, limit_s=self.settings.db_outage_s, outage=self.outage)
 
     @contextmanager
