@@ -188,9 +188,7 @@ class WorkerRuntime:
                         publish(released)
                         log.warning("queued again %d job(s) whose worker stopped: %s", len(released), released)
                 except Exception as exc:  # noqa: BLE001 - a missed round only delays recovery to the next one
-                    if db.transient(exc):
-                        self.outage.seen()
-                    log.warning("could not free expired jobs: %s", db.first_line(exc), exc_info=not db.transient(exc))
+                    self._missed("could not free expired jobs", exc)
 
         thread = threading.Thread(target=reap, name="reaper", daemon=True)
         thread.start()
@@ -203,6 +201,12 @@ class WorkerRuntime:
             released = jobs.release_expired(s) if self.outage.may_free() else []
         self.outage.over()
         return released
+
+    def _missed(self, what: str, exc: Exception) -> None:
+        """A failed background round (reaper, heartbeat): an outage in one line, anything else with its traceback."""
+        if db.transient(exc):
+            self.outage.seen()
+        log.warning("%s: %s", what, db.first_line(exc), exc_info=not db.transient(exc))
 
     def _transaction(self, fn, *args):
         """fn(session, *args), tried again while the database is away (a restart, a lock) up to RAGQ_DB_OUTAGE_S."""
@@ -219,11 +223,7 @@ class WorkerRuntime:
                     with db.session(self.engine) as s:
                         jobs.renew(s, job_id, holder, self.lease)
                 except Exception as exc:  # noqa: BLE001 - a missed beat only shortens the lease; the job goes on
-                    if db.transient(exc):  # the database restarts or is cut off: one line, the next beat tries again
-                        self.outage.seen()
-                        log.warning("could not renew the lease of job %s: %s", job_id, db.first_line(exc))
-                    else:
-                        log.warning("could not renew the lease of job %s:\n%s", job_id, traceback.format_exc())
+                    self._missed(f"could not renew the lease of job {job_id}", exc)
 
         thread = threading.Thread(target=beat, name=f"lease-{job_id}", daemon=True)
         thread.start()

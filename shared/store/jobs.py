@@ -97,9 +97,8 @@ def complete(s: Session, job_id: int, result: dict, holder: Holder) -> str:
         s, update(Job).where(_held_by(job_id, holder)).values(state="done", finished_at=utcnow(), error=None)
     )
     if done.rowcount != 1:
-        if _already(s, job_id, holder, "done") and s.scalar(select(Result.id).where(Result.job_id == job_id)):
-            return "done"
-        return _refuse(s, job_id)
+        # its result was added in the same transaction that marked it done
+        return "done" if _already(s, job_id, holder, "done") else _refuse(s, job_id)
     try:
         with s.begin_nested():
             s.add(Result(job_id=job_id, **result))
