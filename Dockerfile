@@ -10,6 +10,6 @@ COPY --from=llama-build /wheels /root/.cache/ragq/wheels
 WORKDIR /app
 COPY . .
 ENV RAGQ_VENV=/opt/venv RAGQ_HOME=/data PATH=/opt/venv/bin:$PATH
-RUN bash scripts/setup.sh && /opt/venv/bin/pip install --no-cache-dir "psycopg[binary]>=3.1"
+RUN RAGQ_LLAMA_BACKEND=cpu-portable bash scripts/setup.sh && /opt/venv/bin/pip install --no-cache-dir "psycopg[binary]>=3.1"
 VOLUME /data
 ENTRYPOINT ["ragq"]
