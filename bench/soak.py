@@ -53,7 +53,7 @@ class Log:
 
 def run(ctx: Context) -> Section:
     sys.path.insert(0, str(HERE.parent / "tests"))
-    from fleet import NET, Network, PgServer, Relay, can_make_hosts
+    from fleet import NET, Network, PgServer, Relay, can_make_hosts, redis_command, worker_command
 
     reason = can_make_hosts() or PgServer.missing() or (None if shutil.which("faketime") else "no faketime")
     if reason:
@@ -70,16 +70,12 @@ def run(ctx: Context) -> Section:
     log = Log()  # started again with the jobs, below
 
     def start_redis() -> None:
-        cmd = ["redis-server", "--bind", f"{NET}.2", "--port", "6379", "--protected-mode", "no", "--save", "",
-               "--appendonly", "yes", "--dir", str(ctx.work)]  # fmt: skip
+        cmd = redis_command(net.address("broker"), append_only_dir=ctx.work)
         procs["broker"] = net.run("broker", cmd, dict(os.environ), ctx.work / "soak-redis.log")
 
     def start_worker(host: str, shift: str | None = None) -> None:
-        env = {**root_env, "RAGQ_HOME": str(ctx.work / f"soak-{host}"), "RAGQ_DATABASE_URL": worker_db}
-        cmd = [sys.executable, "-m", "ragq.producer.cli", "worker", "--model", MODEL, "--threads", "1"]
-        if shift:
-            env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
-            cmd = ["faketime", "-f", shift, *cmd]
+        cmd, extra = worker_command(MODEL, shift)
+        env = {**root_env, "RAGQ_HOME": str(ctx.work / f"soak-{host}"), "RAGQ_DATABASE_URL": worker_db, **extra}
         procs[host] = net.run(host, cmd, env, ctx.work / f"soak-{host}.log")
 
     try:

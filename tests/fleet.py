@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -138,6 +139,22 @@ class Relay:
         except OSError:
             pass
         self.server.close()
+
+
+def redis_command(address: str, append_only_dir: Path | None = None) -> list[str]:
+    """redis-server for a broker host (no password: a link-local network that only this machine's namespaces
+    reach); with append_only_dir, every write kept on disk there, so that a restart loses nothing."""
+    cmd = ["redis-server", "--bind", address, "--port", "6379", "--protected-mode", "no", "--save", ""]
+    return cmd + (["--appendonly", "yes", "--dir", str(append_only_dir)] if append_only_dir else [])
+
+
+def worker_command(model: str, shift: str | None = None) -> tuple[list[str], dict]:
+    """`ragq worker` with one thread as a worker host runs it, and the environment it adds; shift: its wall clock
+    moved by libfaketime ("+120s"), the monotonic clock left real (timed waits would stall otherwise)."""
+    cmd = [sys.executable, "-m", "ragq.producer.cli", "worker", "--model", model, "--threads", "1"]
+    if shift is None:
+        return cmd, {}
+    return ["faketime", "-f", shift, *cmd], {"FAKETIME_DONT_FAKE_MONOTONIC": "1"}
 
 
 def free_port() -> int:

@@ -7,12 +7,11 @@ Traffic goes only to the addresses this test creates; everything it creates is r
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from fleet import NET, TAG, Network, Relay, can_make_hosts
+from fleet import NET, TAG, Network, Relay, can_make_hosts, redis_command, worker_command
 from helpers import DEMO_PDF, demo_questions, ragq
 from sqlalchemy import create_engine, func, select
 
@@ -34,13 +33,8 @@ class Fleet:
 
     def up(self) -> None:
         self.net.up()
-        self.procs["broker"] = self.net.run(
-            "broker",
-            # no password on a link-local test network that only this machine's namespaces reach
-            ["redis-server", "--bind", self.net.address("broker"), "--port", "6379", "--save", "", "--protected-mode", "no"],
-            dict(os.environ),
-            self.tmp / "redis.log",
-        )  # fmt: skip
+        redis = redis_command(self.net.address("broker"))
+        self.procs["broker"] = self.net.run("broker", redis, dict(os.environ), self.tmp / "redis.log")
         self.relay = Relay((f"{NET}.1", 15432), ("127.0.0.1", 5432))
         deadline = time.monotonic() + 20
         while ragq("workers", "--timeout", "0.2", env=self.root_env, check=False).returncode:
@@ -53,7 +47,7 @@ class Fleet:
             **os.environ, **self.root_env, "RAGQ_HOME": str(self.tmp / host), "RAGQ_DATABASE_URL": self.worker_db,
         }  # fmt: skip
         ragq("ingest", str(DEMO_PDF), "--index", "demo", env=env)  # each host its own copy: same content id
-        cmd = [sys.executable, "-m", "ragq.producer.cli", "worker", "--model", model, "--threads", "1"]
+        cmd, _ = worker_command(model)
         self.procs[host] = self.net.run(host, cmd, env, self.log(host))
 
     def wait_ready(self, hosts: list[str], timeout: float = 120) -> None:
