@@ -21,12 +21,14 @@ from bench.common import HERE, Context, machine, save, stamp, versions
 
 # in the order they run and appear; each is a module with run(ctx) -> Section
 SECTIONS = [
-    "startup", "memory", "tune", "overhead", "queueing", "scheduling", "ingest", "retrieval", "study", "choose", "soak",
+    "startup", "memory", "tune", "overhead", "build", "queueing", "scheduling", "ingest", "retrieval", "study", "choose",
+    "soak",
 ]  # fmt: skip
 # not in --quick: too long for CI, and the same commands run in the test suite (test_tune, test_quantize)
 FULL_ONLY = {"tune", "choose"}
-# only with --only NAME: needs root (network namespaces) and runs for up to 20 minutes
-ON_REQUEST = {"soak"}
+# only with --only NAME: soak needs root (network namespaces) and runs for up to 20 minutes; build needs a portable
+# llama-cpp-python wheel made beforehand
+ON_REQUEST = {"soak", "build"}
 
 
 def render(folder: Path) -> str:
@@ -42,10 +44,11 @@ def render(folder: Path) -> str:
             continue
         data = json.loads(path.read_text())
         m, v = data["machine"], data["versions"]
+        built = f" ({v['llama.cpp features']})" if v.get("llama.cpp features") else ""
         where = (
             f"*{data['date']} · {m['machine']}, {m['cpus']} CPUs ({m['physical_cores']} physical), "
             f"{m['memory_gib']} GiB, Python {m['python']} · ragq {v.get('ragq')}, llama-cpp-python "
-            f"{v.get('llama-cpp-python')}, onnxruntime {v.get('onnxruntime')}, torch {v.get('torch')}*"
+            f"{v.get('llama-cpp-python')}{built}, onnxruntime {v.get('onnxruntime')}, torch {v.get('torch')}*"
         )
         parts += [f"## {data['title']}", where, data["text"]]
     parts.append(

@@ -78,12 +78,24 @@ def versions() -> dict:
         except metadata.PackageNotFoundError:
             out[name] = None
     try:
+        import llama_cpp
+
+        out["llama.cpp features"] = llama_features(llama_cpp.llama_print_system_info().decode(errors="replace"))
+    except ImportError:
+        out["llama.cpp features"] = None
+    try:
         out["ragq"] = subprocess.run(
             ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
         ).stdout.strip()
     except OSError:
         out["ragq"] = None
     return out
+
+
+def llama_features(system_info: str) -> str:
+    """The instruction sets and backends a llama.cpp build uses, from llama_print_system_info(): "AVX2 FMA ..."."""
+    on = [part.split(" = ")[0].strip() for part in system_info.split("|") if part.strip().endswith("= 1")]
+    return " ".join(name.split(":")[-1].strip() for name in on)
 
 
 def stamp() -> dict:

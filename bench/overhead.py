@@ -73,9 +73,13 @@ def ragq_jobs(home, model: str, questions: str, ratios: list[str], threads: int,
     ]
 
 
-def raw_side(home, model: str, prompts: list[str], threads: int, batch: int) -> list[dict]:
+def raw_side(
+    home, model: str, prompts: list[str], threads: int, batch: int, extra_env: dict | None = None
+) -> list[dict]:
+    """The bare process on `prompts`; extra_env: e.g. PYTHONPATH for another llama-cpp-python build (bench build)."""
     cmd = [sys.executable, "-c", RAW, model, str(threads), str(batch)]
-    done = subprocess.run(cmd, input=json.dumps(prompts), env=env_for(home), capture_output=True, text=True)
+    env = env_for(home, **(extra_env or {}))
+    done = subprocess.run(cmd, input=json.dumps(prompts), env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"raw llama-cpp-python failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

