@@ -94,8 +94,9 @@ def versions() -> dict:
 
 def llama_features(system_info: str) -> str:
     """The instruction sets and backends a llama.cpp build uses, from llama_print_system_info(): "AVX2 FMA ..."."""
-    on = [part.split(" = ")[0].strip() for part in system_info.split("|") if part.strip().endswith("= 1")]
-    return " ".join(name.split(":")[-1].strip() for name in on)
+    from ragq.shared.store.results import features
+
+    return " ".join(features(system_info))
 
 
 def stamp() -> dict:

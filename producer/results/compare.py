@@ -141,8 +141,8 @@ def compare(
 
 
 def placement_notes(a, b) -> list[str]:
-    """Why two runs' timings may not compare (a and b: RunSummary): their hosts were shared differently, or their
-    models ran elsewhere."""
+    """Why two runs may not compare (a and b: RunSummary): their hosts were shared differently, their models ran
+    elsewhere, or on two llama.cpp builds."""
     notes = []
     if a.host_workers != b.host_workers:
         notes.append(
@@ -151,4 +151,9 @@ def placement_notes(a, b) -> list[str]:
         )
     if a.placement != b.placement:
         notes.append(f"run A's model ran on {a.placement or '?'}, run B's on {b.placement or '?'}.")
+    if a.build and b.build and a.build != b.build:
+        notes.append(
+            f"run A's llama.cpp ({a.build}) and run B's ({b.build}) differ: one model can word its answers "
+            "differently on two builds, so not every difference in answers is the model's."
+        )
     return notes

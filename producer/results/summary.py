@@ -45,6 +45,7 @@ class RunSummary:
     mean_gen_tokens: float | None
     host_workers: int | None = None  # the most ragq workers that shared the host during one of its jobs
     placement: str | None = None  # where its model ran: "CPU", "Metal 31/31 layers" ("mixed" if its jobs differ)
+    build: str | None = None  # the llama.cpp that answered: version and instruction sets ("mixed" if they differ)
     # every answer metric: {"token_f1": {"mean", "ci_low", "ci_high", "n"}, ...}, cosine included
     metrics: dict = field(default_factory=dict)
     abstention_rate: float | None = None  # share of answers that declined (counted apart from wrong ones)
@@ -139,6 +140,7 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
         mean_gen_tokens=_mean([r.gen_tokens for r in done]),
         host_workers=max((r.host_workers for r in done if r.host_workers is not None), default=None),
         placement=_one({r.placement for r in done if r.placement}),
+        build=_one({r.build for r in done if r.build}),
         metrics={name: metric_summary([getattr(r, name) for r in done]) for name in METRICS},
         abstention_rate=_mean([float(r.abstained) for r in done if r.abstained is not None]),
     )

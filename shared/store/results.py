@@ -39,6 +39,7 @@ class ResultRow:
     host_workers: int | None = None  # ragq workers alive on the host while it ran (None: not recorded)
     placement: str | None = None  # "CPU", "CUDA 31/31 layers"
     doc: str | None = None  # the question's document, where its set names one (clusters in paired tests)
+    build: str | None = None  # the llama.cpp that answered: "0.3.36 AVX2 AVX512 ..." (None: not recorded)
 
 
 def of_runs(query, run_ids: list[int]):
@@ -87,7 +88,8 @@ def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
     out = []
     for row in rows:
         host_workers, where = placement(row[-1] or {})
-        out.append(ResultRow(*row[:-2], host_workers=host_workers, placement=where, doc=row[-2]))  # type: ignore[misc]
+        made = build(row[-1] or {})
+        out.append(ResultRow(*row[:-2], host_workers=host_workers, placement=where, doc=row[-2], build=made))  # type: ignore[misc]
     return out
 
 
@@ -105,6 +107,22 @@ def placement(provenance: dict) -> tuple[int | None, str | None]:
         threads = (provenance.get("placement") or {}).get("threads")
         where += f" {threads}" if threads else ""
     return provenance.get("host_workers"), where
+
+
+def features(system_info: str) -> list[str]:
+    """What a llama.cpp build uses, from llama_print_system_info(): ["AVX2", "FMA", "AVX512", "CUDA", ...]."""
+    on = [part.split(" = ")[0].strip() for part in system_info.split("|") if part.strip().endswith("= 1")]
+    return [name.split(":")[-1].strip() for name in on]
+
+
+def build(provenance: dict) -> str | None:
+    """The llama.cpp that answered, from a result's provenance: its llama-cpp-python version and the instruction
+    sets and backends it was built for. Two builds can word one model's answers differently (other kernels round
+    differently: bench/RESULTS.md, Build), so `ragq compare` names a difference."""
+    version, info = provenance.get("llama_cpp_python"), provenance.get("llama_cpp_system_info")
+    if not version:
+        return None
+    return " ".join([version, *features(info or "")])
 
 
 def spec_id(digest: str | None) -> str:

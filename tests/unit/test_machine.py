@@ -158,9 +158,24 @@ def test_compare_notes_runs_measured_differently():
 
     from ragq.producer.results.compare import placement_notes
 
-    alone = SimpleNamespace(host_workers=1, placement="CPU")
-    shared = SimpleNamespace(host_workers=2, placement="CPU")
-    gpu = SimpleNamespace(host_workers=1, placement="Metal 31/31 layers")
+    alone = SimpleNamespace(host_workers=1, placement="CPU", build="0.3.36 AVX2")
+    shared = SimpleNamespace(host_workers=2, placement="CPU", build="0.3.36 AVX2")
+    gpu = SimpleNamespace(host_workers=1, placement="Metal 31/31 layers", build="0.3.36 AVX2")
+    native = SimpleNamespace(host_workers=1, placement="CPU", build="0.3.36 AVX2 AVX512")
+    unknown = SimpleNamespace(host_workers=1, placement="CPU", build=None)  # stored before builds were read
     assert placement_notes(alone, alone) == []
     assert "not comparable" in placement_notes(alone, shared)[0]
     assert placement_notes(alone, gpu) == ["run A's model ran on CPU, run B's on Metal 31/31 layers."]
+    assert placement_notes(alone, native) == [
+        "run A's llama.cpp (0.3.36 AVX2) and run B's (0.3.36 AVX2 AVX512) differ: one model can word its answers "
+        "differently on two builds, so not every difference in answers is the model's."
+    ]
+    assert placement_notes(alone, unknown) == []
+
+
+def test_build_from_provenance():
+    from ragq.shared.store.results import build
+
+    info = "CPU : SSE3 = 1 | AVX2 = 1 | AVX512 = 0 | FMA = 1 | OPENMP = 1 | "
+    assert build({"llama_cpp_python": "0.3.36", "llama_cpp_system_info": info}) == "0.3.36 SSE3 AVX2 FMA OPENMP"
+    assert build({}) is None
