@@ -22,9 +22,9 @@ fetch_sdist() { [ -f "$sdist" ] || $pip download -q --no-deps --no-binary :all: 
 #   cpu          - everything else: built for this CPU's own instructions (-march=native: AVX-512 and VNNI where the
 #                  CPU has them), as a plain `pip install llama-cpp-python` builds it. The wheel folder is named
 #                  after the CPU's feature flags, so a cache shared with another CPU builds that CPU its own wheel
-#                  instead of running one that may crash there. Measured on a 2-core Xeon with AVX-512 (bare
-#                  llama-cpp-python, both cores, 700-1,250-token prompts from BOEING's 10-K, two rounds): prompt
-#                  evaluation 1.19x (SmolLM2) and 1.35x (Gemma 3 270M) the portable build's, generation 1.04x, 0.98x.
+#                  instead of running one that may crash there. Measured on a 2-core Xeon with AVX-512 (bench/
+#                  RESULTS.md, Build: bare llama-cpp-python, both builds in turn): prompt evaluation 1.13x
+#                  (SmolLM2) and 1.47-1.49x (Gemma 3 270M) the portable build's, generation 1.02-1.05x.
 #   cpu-portable - RAGQ_LLAMA_BACKEND=cpu-portable: AVX2 only, no -march=native, for a wheel or an image that runs
 #                  on other machines (the Dockerfile)
 backend=${RAGQ_LLAMA_BACKEND:-}
