@@ -1,9 +1,10 @@
 """`ragq drift`: how far each candidate's token distribution moves from a reference's on the user's own RAG prompts.
 
 The reference answers the questions first (a finished run of it over the same index, set and ratio is reused;
-otherwise `ragq run` makes one with real workers). Then, one model in memory at a time, each model reads the
-reference's prompt and answer teacher-forced: one evaluation of prompt + answer with logits kept for every position
-(llama.cpp's `logits_all`), no generation. The reference's log-probabilities over its answer positions wait in a
+otherwise `ragq run` makes one with real workers). Then, one model in memory at a time, loaded as a worker loads it
+(producer/loading.py: the placement tuned on this host, the accelerator), each model reads the reference's prompt
+and answer teacher-forced through llama.cpp's batch API, logits at the answer's positions only
+(shared/rag/forced.py), no generation. The reference's log-probabilities over its answer positions wait in a
 scratch folder while the candidates are scored against them (shared/metrics/drift.py). Every figure is stored per
 answer in the `drift` table, replacing an earlier pass of the same candidate over the same answer.
 """
@@ -18,13 +19,12 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import delete, select
 
-from ragq.producer import supervisor
+from ragq.producer import loading, supervisor
 from ragq.producer.planning import RunRequest
 from ragq.shared.config import Settings
 from ragq.shared.errors import UsageError
 from ragq.shared.metrics import drift as dm
 from ragq.shared.models import catalog, files, identity
-from ragq.shared.models.placement import default_placement
 from ragq.shared.provenance import quantization
 from ragq.shared.store import db, inputs
 from ragq.shared.store.schema import Drift, Job, Result
@@ -49,32 +49,6 @@ class Pass:
     seconds: float  # the candidate's teacher-forced passes, summed (loading aside)
 
 
-def load(settings: Settings, name: str):
-    """The model with logits for every position; the default placement (drift does not depend on it)."""
-    import llama_cpp
-
-    spec = catalog.get_model(settings, name)
-    path = files.model_path(settings, spec)
-    placement = default_placement()[0]
-    supports = bool(llama_cpp.llama_supports_gpu_offload())
-    args = {**spec.params.load(), **placement.load_args(spec.params.n_gpu_layers, supports)}
-    return spec, path, llama_cpp.Llama(str(path), **args, logits_all=True, verbose=False)
-
-
-def tokens_of(llm, answer: Answer) -> tuple[list[int], list[int]]:
-    """The prompt as create_completion tokenizes it (BOS, special tokens), and the answer's text after it."""
-    prompt = llm.tokenize(answer.prompt.encode(), special=True)
-    return prompt, llm.tokenize(answer.text.encode(), add_bos=False, special=False)
-
-
-def answer_logprobs(llm, prompt: list[int], answer: list[int]) -> np.ndarray:
-    """Log-probabilities at each answer position (row i predicts answer[i]), from one teacher-forced evaluation."""
-    llm.reset()
-    llm.eval(prompt + answer)
-    rows = llm.scores[len(prompt) - 1 : len(prompt) + len(answer) - 1]
-    return dm.log_softmax(rows)
-
-
 def reference_answers(settings: Settings, reference: str, index: str, questions: str, ratio: float) -> list[Answer]:
     """The reference run's answers (its first repetition), answering the questions first when it has not."""
     plan = supervisor.run(
@@ -96,12 +70,13 @@ def reference_answers(settings: Settings, reference: str, index: str, questions:
     return [Answer(*row) for row in rows]
 
 
-def _file_facts(spec, path: Path, settings: Settings, llm) -> dict:
+def _file_facts(settings: Settings, runner) -> dict:
     return {
-        "model": spec.name,
-        "file": str(path),
-        "sha256": files.file_sha256(settings, path),
-        "quantization": quantization(llm.metadata),  # a quantized reference is named so wherever drift is shown
+        "model": runner.spec.name,
+        "file": str(runner.path),
+        "sha256": files.file_sha256(settings, runner.path),
+        "quantization": quantization(runner.llm.metadata),  # a quantized reference is named so wherever it is shown
+        "placement": runner.placement.label(),
     }
 
 
@@ -120,14 +95,13 @@ def drift(
     scratch = Path(tempfile.mkdtemp(prefix="ragq-drift-"))
     try:
         say(f"{reference}: reading its {len(answers)} answers teacher-forced ...")
-        spec, path, llm = load(settings, reference)
-        ref_facts = _file_facts(spec, path, settings, llm)
-        vocab, tokens = llm.n_vocab(), []
-        for i, a in enumerate(answers):
-            prompt, answer = tokens_of(llm, a)
-            tokens.append((prompt, answer))
-            np.save(scratch / f"{i}.npy", answer_logprobs(llm, prompt, answer).astype(np.float32))
-        del llm
+        with loading.opened(settings, reference) as runner:
+            ref_facts = _file_facts(settings, runner)
+            vocab, tokens = runner.llm.n_vocab(), []
+            for i, a in enumerate(answers):
+                prompt, answer = runner.tokens(a.prompt, a.text)
+                tokens.append((prompt, answer))
+                np.save(scratch / f"{i}.npy", runner.answer_logprobs(a.prompt, answer))
         return [_candidate(settings, name, answers, tokens, vocab, scratch, ref_facts, say) for name in candidates]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -135,23 +109,23 @@ def drift(
 
 def _candidate(settings, name, answers, tokens, vocab, scratch, ref_facts, say) -> Pass:
     say(f"{name}: scoring the reference's answers ...")
-    spec, path, llm = load(settings, name)
-    if llm.n_vocab() != vocab or tokens_of(llm, answers[0]) != tokens[0]:
-        raise UsageError(
-            f"'{name}' does not share '{ref_facts['model']}''s tokenizer: drift compares the same tokens, so give "
-            "a variant of the reference (e.g. from `ragq models quantize`)."
-        )
-    facts = {"reference": ref_facts, "candidate": _file_facts(spec, path, settings, llm)}
-    facts["llama_cpp_python"] = __import__("llama_cpp").__version__
+    with loading.opened(settings, name) as runner:
+        if runner.llm.n_vocab() != vocab or runner.tokens(answers[0].prompt, answers[0].text) != tokens[0]:
+            raise UsageError(
+                f"'{name}' does not share '{ref_facts['model']}''s tokenizer: drift compares the same tokens, so "
+                "give a variant of the reference (e.g. from `ragq models quantize`)."
+            )
+        spec = runner.spec
+        facts = {"reference": ref_facts, "candidate": _file_facts(settings, runner)}
+        facts["llama_cpp_python"] = __import__("llama_cpp").__version__
+        per_answer, total_s = [], 0.0
+        for i, (a, (_, answer)) in enumerate(zip(answers, tokens, strict=True)):
+            start = time.perf_counter()
+            cand = runner.answer_logprobs(a.prompt, answer)
+            seconds = time.perf_counter() - start
+            total_s += seconds
+            per_answer.append((a, dm.token_drift(np.load(scratch / f"{i}.npy"), cand, answer), seconds))
     digest = identity.resolve(settings, spec, "chat").digest
-    per_answer, total_s = [], 0.0
-    for i, (a, (prompt, answer)) in enumerate(zip(answers, tokens, strict=True)):
-        start = time.perf_counter()
-        cand = answer_logprobs(llm, prompt, answer)
-        seconds = time.perf_counter() - start
-        total_s += seconds
-        per_answer.append((a, dm.token_drift(np.load(scratch / f"{i}.npy"), cand, answer), seconds))
-    del llm
     store(settings, spec, digest, per_answer, facts)
     kld = np.concatenate([d.kld for _, d, _ in per_answer])
     same = np.concatenate([d.same_top for _, d, _ in per_answer])

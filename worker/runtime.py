@@ -29,6 +29,7 @@ from ragq.shared.rag.pipeline import Outcome, answer_question
 from ragq.shared.store import db, jobs
 from ragq.shared.store.schema import utcnow
 from ragq.shared.usage import cpu_seconds, peak_rss_mb
+from ragq.worker.startup import StartupClock
 
 log = logging.getLogger("ragq.worker")
 REFUSED = (
@@ -252,6 +253,7 @@ class WorkerRuntime:
             },
             "kv_cache": "reuse shared prefix" if ctx.ask.kv_reuse else "reset before each job",
             "host_workers": host_workers,  # ragq workers alive on this host while the job ran, this one included
+            "expert_score": {**(o.expert_note or {}), "by": "job"},
             **provenance.prompt_provenance(self.runner.layout(ctx.ask.prompt_kind), self.digest(ctx.ask.prompt_kind)),
         }
         return dict(
@@ -272,6 +274,7 @@ class WorkerRuntime:
             prefix_reused_tokens=g.prefix_reused_tokens,
             evidence_rank=o.evidence_rank,
             **(o.metrics.as_dict() if o.metrics else {}),
+            **(o.expert.columns() if o.expert else {}),
             host=socket.gethostname(),
             pid=os.getpid(),
             worker=self.worker_id,
@@ -279,22 +282,3 @@ class WorkerRuntime:
             started_at=started,
             finished_at=utcnow(),
         )
-
-
-class StartupClock:
-    """Seconds per phase of a worker's start; the first phase, `imports`, runs from the process's own start."""
-
-    def __init__(self):
-        self.seconds = {"imports": round(time.time() - process_started(), 3)}
-        self.last = time.perf_counter()
-
-    def lap(self, phase: str) -> None:
-        now = time.perf_counter()
-        self.seconds[phase] = round(now - self.last, 3)
-        self.last = now
-
-
-def process_started() -> float:
-    import psutil
-
-    return psutil.Process().create_time()

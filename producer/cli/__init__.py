@@ -26,13 +26,15 @@ def _register() -> None:
         ingest,
         models,
         questions,
+        rescore,
         results,
         retrieval,
         runs,
         workers,
     )
 
-    for module in (compare, config, db, drift, ingest, models, questions, results, retrieval, runs, workers):
+    modules = (compare, config, db, drift, ingest, models, questions, rescore, results, retrieval, runs, workers)
+    for module in modules:
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -1,4 +1,5 @@
-"""`ragq compare BASELINE RUN...`: runs against a baseline on the same questions, with a paired test and a verdict."""
+"""`ragq compare BASELINE RUN...`: runs against a baseline on the same questions: every measure side by side, the
+one that decides, the answers that flipped, and whether retrieval gave both the same chunks."""
 
 from dataclasses import asdict
 
@@ -7,7 +8,7 @@ import click
 from ragq.producer.cli.output import fmt, json_option, print_json, print_table
 from ragq.producer.cli.results import metric_option
 from ragq.producer.results import compare as cmp
-from ragq.producer.results import verdict
+from ragq.producer.results import decision, measures, overlap
 from ragq.producer.results.summary import summarize
 from ragq.shared.errors import UsageError
 from ragq.shared.store import db, standing
@@ -20,66 +21,102 @@ from ragq.shared.store.results import result_rows
 @metric_option
 @click.option("--right-at", type=float, help="An answer is right at or above this value (default: per metric).")
 @click.option("--margin", type=float, default=0.05, show_default=True, help="Equivalence margin (two one-sided tests).")
-@click.option(
-    "--detect", type=float, default=0.05, show_default=True, help="Questions needed to detect this difference."
-)
+@click.option("--detect", type=float, help="The --metric difference to plan questions for (default: per measure).")
 @json_option
 @click.pass_obj
 def compare(settings, baseline, runs, metric, right_at, margin, detect, as_json) -> None:
-    """BASELINE (A) against each RUN (B) per question: the metric on each side (cosine by default), difference
-    (B - A), answers that flipped between right and wrong, a paired test with its verdict (Holm-corrected when
-    several runs are compared), and how many questions it would take to detect --detect."""
-    if margin <= 0 or detect <= 0:
+    """BASELINE (A) against each RUN (B) per question: every measure side by side (the experts' answers'
+    likelihood, token F1, cosine, exact and number match: difference, relative difference, paired p adjusted by
+    Holm over every measure and run, the smallest difference detectable and the questions needed), the verdict
+    naming the measure that decides, the answers that flipped between right and wrong by --metric, drift where
+    `ragq drift` measured it, and whether retrieval put the same chunks in both prompts."""
+    if margin <= 0 or (detect is not None and detect <= 0):
         raise UsageError("--margin and --detect must be positive: e.g. --margin 0.05 --detect 0.05.")
     ids = [baseline, *runs]
     with db.session(db.engine_for(settings)) as s:
         standing.resolve_runs(s, ids)
         rows = result_rows(s, ids)
         summaries = {m.run_id: m for m in summarize(s, ids)}
-    label = {run_id: f"{m.model} spec {m.spec_id}" for run_id, m in summaries.items()}
-    base_rows = [r for r in rows if r.run_id == baseline]
-    results = []
+    label = {run_id: f"{m.model} (run {run_id})" for run_id, m in summaries.items()}
+    mine = {run_id: [r for r in rows if r.run_id == run_id] for run_id in ids}
+    found = []
     for run in runs:
-        found = cmp.compare(
-            base_rows, [r for r in rows if r.run_id == run], metric, right_at=right_at, margin=margin, detect=detect
-        )
-        if found is None:
+        c = cmp.compare(mine[baseline], mine[run], metric, right_at=right_at, margin=margin, detect=detect or 0.05)
+        if c is None:
             raise UsageError(
                 f"runs {baseline} and {run} share no answered question with a {metric}: compare runs over one "
                 "question set (groundedness is missing from results stored before schema revision 0004)."
             )
-        results.append(found)
-    adjusted = verdict.holm([c.test.p_value for c in results]) if len(results) > 1 else [None] * len(results)
+        found.append(c)
+    overrides = {metric: detect} if detect else None
+    families = measures.adjust([measures.side_by_side(mine[baseline], mine[run], overrides) for run in runs])
+    size = measures.family_size(families)
+    report = []
+    for c, run, tests in zip(found, runs, families, strict=True):
+        overlap_ = overlap.overlap(summaries[baseline], summaries[run], mine[baseline], mine[run])
+        report.append((c, run, tests, overlap_, decision.sentence(tests, label[baseline], label[run], size)))
     if as_json:
-        print_json(
-            [
-                {**asdict(c), "a": label[baseline], "b": label[run], "run_a": baseline, "run_b": run}
-                | {"p_holm": p, "verdict": verdict.sentence(c.test, metric, p)}
-                | {"notes": cmp.placement_notes(summaries[baseline], summaries[run])}
-                for c, run, p in zip(results, runs, adjusted, strict=True)
-            ]
-        )
+        print_json([_as_json(summaries, label, baseline, metric, size, *item) for item in report])
         return
-    for c, run, p in zip(results, runs, adjusted, strict=True):
-        print_comparison(c, (baseline, label[baseline]), (run, label[run]), p)
+    for c, run, tests, overlap_, said in report:
+        print_comparison(c, (baseline, label[baseline]), (run, label[run]), overlap_)
+        print_measures(tests, size, summaries[run].drift)
         for note in cmp.placement_notes(summaries[baseline], summaries[run]):
             click.echo(f"Note: {note}")
+        for note in _unscored(summaries[baseline], summaries[run]):
+            click.echo(f"Note: {note}")
+        click.echo(f"Verdict: {said}")
 
 
-def print_comparison(c: cmp.Comparison, a: tuple[int, str], b: tuple[int, str], p_holm: float | None) -> None:
+def _as_json(summaries, label, baseline, metric, size, c, run, tests, overlap_, said) -> dict:
+    deciding = sorted((t for t in tests if t.decides()), key=lambda t: t.p_holm or 0.0)
+    mine = next((t for t in tests if t.measure == metric), None)
+    return {
+        **asdict(c),
+        "a": label[baseline],
+        "b": label[run],
+        "run_a": baseline,
+        "run_b": run,
+        "p_holm": mine.p_holm if mine else None,
+        "measures": [asdict(t) | {"decides": t.decides()} for t in tests],
+        "family": size,
+        "decides": deciding[0].measure if deciding else None,
+        "verdict": said,
+        "drift": summaries[run].drift,
+        "retrieval": asdict(overlap_) if overlap_ else None,
+        "notes": cmp.placement_notes(summaries[baseline], summaries[run])
+        + _unscored(summaries[baseline], summaries[run]),
+    }
+
+
+def _unscored(*runs) -> list[str]:
+    """Runs with answers that carry no likelihood (made before schema 0007): say so, and how to add it."""
+    missing = [s for s in runs if s.expert_missing]
+    if not missing:
+        return []
+    ids = " ".join(str(s.run_id) for s in missing)
+    return [
+        f"run {', '.join(str(s.run_id) for s in missing)} has {sum(s.expert_missing for s in missing)} answer(s) "
+        f"without the experts' answers' likelihood (stored before ragq scored it): `ragq rescore {ids}` adds it "
+        "without answering again."
+    ]
+
+
+def print_comparison(c: cmp.Comparison, a: tuple[int, str], b: tuple[int, str], overlap_) -> None:
     mark = {True: "right", False: "wrong"}
+    chunks = overlap_.per_question if overlap_ else {}
     print_table(
         f"Run {a[0]} (A: {a[1]}) against run {b[0]} (B: {b[1]})",
-        ["question", f"{c.metric} A", f"{c.metric} B", "B - A", "A", "B", "seconds A", "seconds B", "B faster x"],
+        ["question", f"{c.metric} A", f"{c.metric} B", "B - A", "A", "B", "chunks", "seconds A", "seconds B",
+         "B faster x"],
         [
-            [p.question[:60], p.value_a, p.value_b, p.diff, mark[p.right_a], mark[p.right_b], p.seconds_a,
-             p.seconds_b, fmt(p.speedup, 1)]
+            [p.question[:60], p.value_a, p.value_b, p.diff, mark[p.right_a], mark[p.right_b],
+             chunks.get(p.question, "-"), p.seconds_a, p.seconds_b, fmt(p.speedup, 1)]
             for p in c.pairs
         ],
     )  # fmt: skip
-    t = c.test
+    docs = f", resampled by document ({c.test.documents})" if c.test.documents > 1 else ""
     ci = f" (95% BCa CI {c.diff_ci[0]:+.3f} to {c.diff_ci[1]:+.3f})" if c.diff_ci else ""
-    docs = f", resampled by document ({t.documents})" if t.documents > 1 else ""
     click.echo(
         f"mean {c.metric} difference B - A: {c.mean_diff:+.3f}{ci}{docs}; B answered {c.speedup:.1f}x as fast "
         f"on average, up to {c.max_speedup:.1f}x on one question"
@@ -93,12 +130,28 @@ def print_comparison(c: cmp.Comparison, a: tuple[int, str], b: tuple[int, str], 
     for arrow, questions in (("right -> wrong", c.right_to_wrong), ("wrong -> right", c.wrong_to_right)):
         for q in questions:
             click.echo(f"  {arrow}: {q[:100]}")
-    click.echo(f"Verdict: {verdict.sentence(t, c.metric, p_holm)}")
-    if c.needed is not None:
-        click.echo(
-            f"To detect a difference of {c.detect:g} in {c.metric}: about {c.needed} questions "
-            f"(80% power, 5% level, at the spread observed here{docs})."
-        )
+    if overlap_ is not None:
+        click.echo(overlap_.sentence()[0].upper() + overlap_.sentence()[1:] + ".")
+
+
+def print_measures(tests: list[measures.MeasureTest], size: int, drift: dict | None) -> None:
+    rows = [
+        [decision.measure_label(t.measure), t.mean_a, t.mean_b, f"{t.diff:+.3f}",
+         "-" if t.relative is None else f"{100 * t.relative:+.0f} %", f"{t.better} / {t.worse} of {t.n}",
+         f"{t.p:.2g}", t.test, f"{t.p_holm:.2g}" + (" decides" if t.decides() else ""),
+         fmt(t.detectable), f"{t.needed or '-'} for {t.detect:g}"]
+        for t in tests
+    ]  # fmt: skip
+    if drift:
+        rows.append([f"drift from {drift['reference']} (nats per token)", "-", fmt(drift["kld_mean"], 4), "-", "-",
+                     f"same top token {100 * drift['same_top']:.1f} %", "-", "not a test: how far B moved", "-",
+                     "-", "-"])  # fmt: skip
+    print_table(
+        f"Every measure, B against A (p adjusted by Holm over {size} tests: every measure of every run compared)",
+        ["measure", "A", "B", "B - A", "relative", "B better / worse", "p", "test", "p (Holm)", "detectable",
+         "questions needed"],
+        rows,
+    )  # fmt: skip
 
 
 COMMANDS = [compare]

@@ -5,8 +5,8 @@ from pathlib import Path
 import click
 
 from ragq.producer.cli.output import download_bar, json_option, placement_options, print_json, print_table
-from ragq.shared.models import catalog, files, identity, tuned
-from ragq.shared.models.placement import choose, default_threads, layers_from_text
+from ragq.shared.models import catalog, files, identity
+from ragq.shared.models.placement import default_threads, layers_from_text
 from ragq.shared.store import db
 from ragq.shared.store.runs import spec_history
 
@@ -139,11 +139,9 @@ def pull(settings, name, url, sha256, template) -> None:
 @click.pass_obj
 def check(settings, name, placement, as_json) -> None:
     """Load a model, answer one prompt, print load time, tokens/s (prompt and generation) and memory."""
-    from ragq.shared.rag.llm import check_model
+    from ragq.producer.loading import check_model
 
-    sp = catalog.get_model(settings, name)
-    chosen, _ = choose(placement, tuned.saved_for(settings, name))
-    report = check_model(files.model_path(settings, sp), sp, chosen)
+    report = check_model(settings, name, placement)
     if as_json:
         print_json({"model": name, **report})
         return

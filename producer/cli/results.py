@@ -7,6 +7,7 @@ import click
 
 from ragq.producer.cli.output import fmt, json_option, print_json, print_table
 from ragq.producer.results import export as exp
+from ragq.producer.results import overlap
 from ragq.producer.results import report as rep
 from ragq.producer.results.summary import as_dicts, summarize
 from ragq.shared.errors import UsageError
@@ -49,19 +50,22 @@ def print_results(
     _repetitions_table([m for m in summaries if m.repeat > 1])
     _runs_table(summaries, metric)
     _drift_table([m for m in summaries if m.drift], metric)
+    _overlap_table(overlap.ratio_pairs(summaries, rows))
+    for line in _unscored_lines(summaries):
+        click.echo(line)
     print_failures(settings, run_ids)
 
 
 def _answers_table(rows, metric: str) -> None:
     extra = [metric] if metric != "cosine" else []
-    columns = ["run", "model", "ratio", "rep", "question", "cosine", *extra, "seconds", "prompt tok", "gen tok"]
+    columns = ["run", "model", "ratio", "rep", "question", "cosine", *extra, "expert bits/byte", "seconds"]
     print_table(
         "Answers",
-        columns,
+        columns + ["prompt tok", "gen tok"],
         [
             [r.run_id, r.model, r.ratio, r.repetition, r.question[:60], r.cosine]
             + [getattr(r, m) for m in extra]
-            + [r.total_s, r.prompt_tokens, r.gen_tokens]
+            + [r.expert_bpb, r.total_s, r.prompt_tokens, r.gen_tokens]
             for r in rows
         ],
     )
@@ -80,7 +84,8 @@ def _repetitions_table(repeated) -> None:
     )
 
 
-RUN_COLUMNS = ["run", "model", "spec", "placement", "ratio", "done", "failed", "{metric} [95% CI]", "abstained"]
+RUN_COLUMNS = ["run", "model", "spec", "placement", "ratio", "done", "failed", "{metric} [95% CI]"]
+RUN_COLUMNS += ["expert bits/byte [95% CI]", "abstained"]
 RUN_COLUMNS += ["evidence"]
 RUN_COLUMNS += ["mean s (sd)", "p50 s", "p95 s", "ttft s", "gen tok", "pp tok/s", "tg tok/s", "RSS MB"]
 
@@ -99,6 +104,7 @@ def _runs_table(summaries, metric: str) -> None:
                 f"{m.done}/{m.jobs}",
                 m.failed,
                 _with_ci(m.metric(metric)),
+                _with_ci(m.metric("expert_bpb")),
                 fmt(m.abstention_rate, 2),
                 fmt(m.evidence_hit_rate, 2),
                 _with_sd(m.mean_total_s, m.std_total_s),
@@ -135,6 +141,30 @@ def _drift_table(drifted, metric: str) -> None:
             for m in drifted
         ],
     )  # fmt: skip
+
+
+def _overlap_table(pairs) -> None:
+    """Retrieval across ratios: how often two ratios put the same chunks in one model's prompt."""
+    if not pairs:
+        return
+    print_table(
+        "Retrieval across ratios: questions whose prompts held the same chunks",
+        ["model", "runs", "ratios", "questions", "same set", "same order"],
+        [[model, f"{o.run_a}, {o.run_b}", f"{o.ratio_a:g} / {o.ratio_b:g}", o.questions, o.same_set, o.same_order]
+         for model, o in pairs],
+    )  # fmt: skip
+
+
+def _unscored_lines(summaries) -> list[str]:
+    """Runs whose answers carry no likelihood of the experts' answers, and the command that adds it."""
+    missing = [m for m in summaries if m.expert_missing]
+    if not missing:
+        return []
+    ids = " ".join(str(m.run_id) for m in missing)
+    return [
+        f"expert bits/byte: {sum(m.expert_missing for m in missing)} answer(s) of run(s) {ids} have none (stored "
+        f"before ragq scored the experts' answers, or an expert answer too long for n_ctx): `ragq rescore {ids}`"
+    ]
 
 
 def print_failures(settings, run_ids: list[int]) -> None:

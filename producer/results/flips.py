@@ -1,36 +1,34 @@
-"""The report's paired view: within each group of runs over the same index, question set and ratio, every run
-against the group's first run (with `ragq run --quants`, the base model), on each metric with a right/wrong rule:
-accuracy on both sides, the answers that flipped (Dutta et al. 2024), the paired verdict and the questions it
-would take to detect a difference of 0.05."""
+"""The report's flips: within each group of runs over the same index, question set and ratio, every run against
+the group's first run (with `ragq run --quants`, the base model), on each metric with a right/wrong rule: accuracy
+on both sides and the answers that flipped (Dutta et al. 2024). The verdicts, every measure side by side with one
+Holm adjustment, are sidebyside.py's."""
 
 import html
 from collections.abc import Iterator
 
-from ragq.producer.results import verdict
 from ragq.producer.results.compare import Comparison, compare
 from ragq.producer.results.summary import RunSummary
 from ragq.shared.store.results import ResultRow
 
 SHOWN = ("cosine", "token_f1", "number_match")
 HEAD = ["baseline (A)", "run (B)", "metric", "right A", "right B", "right -> wrong", "wrong -> right", "McNemar p"]
-HEAD += ["mean B - A [95% BCa]", "verdict", "questions to detect 0.05"]
+HEAD += ["mean B - A [95% BCa]"]
 
 
 def pairs(summaries: list[RunSummary], rows: list[ResultRow], metric: str) -> Iterator[tuple]:
-    """(baseline, run, comparison, Holm-adjusted p) for every run that has a baseline in its group."""
+    """(baseline, run, comparison) for every run that has a baseline in its group."""
     groups: dict[tuple, list[RunSummary]] = {}
     for s in sorted(summaries, key=lambda s: s.run_id):
         groups.setdefault((s.index, s.questions, s.ratio), []).append(s)
     for base, *others in groups.values():
         mine = lambda run_id: [r for r in rows if r.run_id == run_id]  # noqa: E731
-        found = [(s, compare(mine(base.run_id), mine(s.run_id), metric)) for s in others]
-        tested = [(s, c) for s, c in found if c is not None]
-        adjusted = verdict.holm([c.test.p_value for _, c in tested])
-        for (s, c), p in zip(tested, adjusted, strict=True):
-            yield base, s, c, p if len(tested) > 1 else None
+        for s in others:
+            c = compare(mine(base.run_id), mine(s.run_id), metric)
+            if c is not None:
+                yield base, s, c
 
 
-def _cells(a: RunSummary, b: RunSummary, c: Comparison, p_holm: float | None) -> list[str]:
+def _cells(a: RunSummary, b: RunSummary, c: Comparison) -> list[str]:
     n = len(c.pairs)
     ci = f" [{c.diff_ci[0]:+.3f}, {c.diff_ci[1]:+.3f}]" if c.diff_ci else ""
     return [
@@ -43,16 +41,14 @@ def _cells(a: RunSummary, b: RunSummary, c: Comparison, p_holm: float | None) ->
         str(len(c.wrong_to_right)),
         f"{c.flips_p:.3g}",
         f"{c.mean_diff:+.3f}{ci}",
-        verdict.sentence(c.test, c.metric, p_holm),
-        "-" if c.needed is None else str(c.needed),
     ]
 
 
 def flips_html(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
     body = ""
     for metric in SHOWN:
-        for a, b, c, p in pairs(summaries, rows, metric):
-            body += "<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in _cells(a, b, c, p)) + "</tr>"
+        for a, b, c in pairs(summaries, rows, metric):
+            body += "<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in _cells(a, b, c)) + "</tr>"
     if not body:
         return "<p>No two runs share an index, a question set and a ratio.</p>"
     return "<table><tr>" + "".join(f"<th>{h}</th>" for h in HEAD) + f"</tr>{body}</table>"

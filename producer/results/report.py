@@ -3,7 +3,7 @@
 import html
 from datetime import UTC, datetime
 
-from ragq.producer.results import pareto
+from ragq.producer.results import pareto, sidebyside, summary_table, winner
 from ragq.producer.results.flips import flips_html
 from ragq.producer.results.summary import RunSummary
 from ragq.shared.metrics.answer import METRICS
@@ -200,63 +200,20 @@ def accuracy_vs_speed(summaries: list[RunSummary]):
     return fig
 
 
-def headline(summaries: list[RunSummary]) -> str:
-    done = [s for s in summaries if s.mean_cosine is not None]
+def headline(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
+    """Which run is best, only where a paired test over the shared questions supports it (winner.py); the fastest
+    run by its measured seconds."""
+    done = [s for s in summaries if s.mean_total_s is not None]
     if not done:
         return "No finished results yet."
-    best = max(done, key=lambda s: s.mean_cosine or 0.0)
+    said = "<br>".join(html.escape(line) for line in winner.lines(summaries, rows))
     fastest = min(done, key=lambda s: s.mean_total_s or 0.0)
     slowest = max(done, key=lambda s: s.mean_total_s or 0.0)
     fast_s, slow_s = fastest.mean_total_s or 0.0, slowest.mean_total_s or 0.0
     return (
-        f"Most accurate: <b>{html.escape(run_label(best))}</b>, mean cosine {best.mean_cosine:.3f}. "
-        f"Fastest: <b>{html.escape(run_label(fastest))}</b>, {fast_s:.2f} s per answer "
+        f"{said}<br>Fastest: <b>{html.escape(run_label(fastest))}</b>, {fast_s:.2f} s per answer "
         f"({slow_s / fast_s:.1f}x faster than the slowest run)."
     )
-
-
-SUMMARY_HEAD = ["run", "model", "ratio", "done", "failed", "mean cosine", "95% CI", "token F1", "ROUGE-L", "grounded"]
-SUMMARY_HEAD += ["numbers", "abstained", "evidence hit", "mean s", "p50 s", "p95 s", "TTFT s", "pp tok/s", "tg tok/s"]
-SUMMARY_HEAD += ["peak RSS MB", "drift from", "mean KLD", "p99 KLD", "same top %"]
-
-
-def _num(value, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _summary_cells(s: RunSummary) -> list:
-    return [
-        s.run_id,
-        s.model,
-        f"{s.ratio:g}",
-        f"{s.done}/{s.jobs}",
-        s.failed,
-        _num(s.mean_cosine),
-        f"{_num(s.cosine_ci_low)} to {_num(s.cosine_ci_high)}",
-        *(_num(s.metric(m)["mean"]) for m in ("token_f1", "rouge_l", "groundedness", "number_match")),
-        _num(s.abstention_rate, 2),
-        _num(s.evidence_hit_rate, 2),
-        *(_num(v, 2) for v in (s.mean_total_s, s.p50_total_s, s.p95_total_s, s.mean_ttft_s)),
-        _num(s.prompt_tokens_per_s, 0),
-        _num(s.gen_tokens_per_s, 1),
-        _num(s.peak_rss_mb, 0),
-        *_drift_cells(s.drift),
-    ]
-
-
-def _drift_cells(d: dict | None) -> list[str]:
-    """Drift beside accuracy (`ragq drift`): the reference, quantized ones named as such."""
-    if not d:
-        return ["-"] * 4
-    quant = d["reference_quantization"]
-    ref = d["reference"] + (f" ({quant})" if quant else "")
-    return [ref, _num(d["kld_mean"], 4), _num(d["kld_p99"], 3), _num(100 * d["same_top"], 1)]
-
-
-def summary_table(summaries: list[RunSummary]) -> str:
-    row = lambda cells: "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"  # noqa: E731
-    body = "".join(row(_summary_cells(s)) for s in summaries)
-    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in SUMMARY_HEAD) + f"</tr>{body}</table>"
 
 
 def render(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
@@ -276,13 +233,23 @@ def render(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{background:#f3f3f3}}</style></head>
 <body><h1>ragq report</h1><p>{len(summaries)} runs, {len(rows)} answers, made {made}.</p>
-<p class="headline">{headline(summaries)}</p>
-<h2>Summary</h2>{summary_table(summaries)}
+<p class="headline">{headline(summaries, rows)}</p>
+<h2>Summary</h2>{summary_table.html(summaries)}
 {charts}
-<h2>Flips and paired verdicts</h2>
+<h2>Every measure, and the one that decides</h2>
 <p>Within each group of runs over one index, question set and ratio, every run against the group's first run (the
-base model of a <code>--quants</code> run): answers right on one side and wrong on the other, and a paired test.</p>
+base model of a <code>--quants</code> run), on every measure: the experts' answers' likelihood (bits per byte of the
+expert's answer read after the same prompt: lower means the model finds the expert's wording more likely given the
+retrieved context; it does not judge the model's own answer), token F1, cosine, exact and number match. p-values are
+adjusted by Holm over every measure and run of the group, so trying five measures manufactures no decision.</p>
+{sidebyside.measures_html(summaries, rows)}
+<h2>Flips</h2>
+<p>Answers right on one side and wrong on the other, by each metric's right/wrong rule.</p>
 {flips_html(summaries, rows)}
+<h2>Where a difference between ratios comes from</h2>
+<p>Per question, whether two ratios put the same chunks in one model's prompt (the same set, the same order); and
+which ratio's context makes the experts' answers most likely.</p>
+{sidebyside.ratios_html(summaries, rows)}
 <h2>Within a budget</h2>
 <p>For each run on the front of accuracy, seconds per answer and memory: its costs as a budget, and the most
 accurate run within it, unless a paired test on the shared questions cannot tell it from another run there.</p>

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ragq.shared.metrics.answer import METRICS
+from ragq.shared.metrics.likelihood import LIKELIHOOD
 from ragq.shared.metrics.stats import bootstrap_ci, percentile
 from ragq.shared.store import drift as drift_store
 from ragq.shared.store.results import ResultRow, result_rows, spec_id
@@ -51,6 +52,7 @@ class RunSummary:
     abstention_rate: float | None = None  # share of answers that declined (counted apart from wrong ones)
     # `ragq drift` from a reference on the same questions: shared/store/drift.by_run (None: not measured)
     drift: dict | None = None
+    expert_missing: int = 0  # answers without the expert answer's likelihood (stored before schema 0007, ...)
 
     def metric(self, name: str) -> dict:
         return self.metrics.get(name) or {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
@@ -141,7 +143,8 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
         host_workers=max((r.host_workers for r in done if r.host_workers is not None), default=None),
         placement=_one({r.placement for r in done if r.placement}),
         build=_one({r.build for r in done if r.build}),
-        metrics={name: metric_summary([getattr(r, name) for r in done]) for name in METRICS},
+        metrics={name: metric_summary([getattr(r, name) for r in done]) for name in (*METRICS, *LIKELIHOOD)},
+        expert_missing=sum(r.expert_bpb is None for r in done),
         abstention_rate=_mean([float(r.abstained) for r in done if r.abstained is not None]),
     )
 

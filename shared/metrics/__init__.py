@@ -1,2 +1,3 @@
 """Every metric, defined once: answer metrics (cosine, token F1, ROUGE-L, numbers, abstention, groundedness),
-evidence metrics (where retrieval found the evidence), and the statistics over them (intervals, percentiles)."""
+the expert answer's likelihood, evidence metrics (where retrieval found the evidence), drift, and the statistics
+over them (intervals, percentiles)."""

@@ -1,6 +1,6 @@
-"""llama.cpp through llama-cpp-python: load a GGUF once, generate with exact timings.
+"""llama.cpp through llama-cpp-python: load a GGUF once, generate with exact timings, read a text teacher-forced.
 
-llama.cpp's own counters sit behind private attributes; they are read here and nowhere else.
+llama.cpp's own counters and state sit behind private attributes; they are read here and in forced.py only.
 """
 
 import inspect
@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from ragq.shared.errors import ModelLoadError
+from ragq.shared.metrics.likelihood import ExpertScore
 from ragq.shared.models import placement as placing
 from ragq.shared.models.placement import Placement
 from ragq.shared.models.spec import ModelSpec, PromptSpec
+from ragq.shared.rag import forced
 from ragq.shared.rag.prompting import Prompt, PromptBuilder, chat_messages, completion_builder, folded_messages
 
 
@@ -169,6 +171,7 @@ class LlamaRunner:
         self._compute = ThreadPoolExecutor(1, thread_name_prefix="llama")
         self._llama_cpp = llama_cpp
         self.spec = spec
+        self.path = path
         self.params = spec.params
         self.placement = placement
         supports = bool(llama_cpp.llama_supports_gpu_offload())
@@ -206,6 +209,15 @@ class LlamaRunner:
             return PromptLayout(build, kind, "completion template (catalog `template`)", p.template)
         build, placement, template = chat_builder(self.llm, p.system, p.stop)
         return PromptLayout(build, kind, f"the GGUF's chat template, system text {placement}", template)
+
+    @property
+    def description(self) -> str:
+        return self.llm._model.desc()
+
+    def close(self) -> None:
+        """Free the model and its context now (llama-cpp-python's own finaliser fails at interpreter teardown)."""
+        self._on_compute_thread(self.llm.close)
+        self._compute.shutdown()
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), special=True))  # with BOS, as create_completion adds it
@@ -268,33 +280,17 @@ class LlamaRunner:
             prefix_reused_tokens=reused,
         )
 
+    def score_expert(self, prompt: Prompt, expert: str) -> tuple[ExpertScore | None, dict]:
+        """How likely the model finds the expert's answer after `prompt` (shared/metrics/likelihood.py), reusing
+        the prompt's evaluation when the KV cache holds it (right after `generate`); with what was done, for
+        provenance. None where there is no expert answer or it does not fit n_ctx after the prompt."""
+        return self._on_compute_thread(forced.score_expert, self.llm, prompt.text, expert, self.params.n_ctx)
 
-CHECK_PROMPT = (
-    "Context: The Relay 400 has two LAN ports and two WAN ports. Its web interface listens on port 8443. "
-    "The default administrator account is admin. " * 6 + "\nQuestion: Which port does the web interface use?\nAnswer:"
-)
+    def answer_logprobs(self, prompt_text: str, answer: list[int]):
+        """Log-probabilities over the vocabulary at each answer position (row i predicts answer[i]), float32."""
+        return self._on_compute_thread(forced.logprobs, self.llm, prompt_text, answer)
 
-
-def check_model(path: Path, spec: ModelSpec, placement: Placement) -> dict:
-    """Load a model, answer one fixed prompt, and report load time, speeds and memory."""
-    from ragq.shared.usage import peak_rss_mb
-
-    start = time.perf_counter()
-    runner = LlamaRunner(path, spec, placement)
-    load_s = time.perf_counter() - start
-    runner.warmup()
-    g = runner.generate(Prompt(CHECK_PROMPT, ["\n"]))
-    return {
-        "file": str(path),
-        "description": runner.llm._model.desc(),
-        "load_s": load_s,
-        "n_threads": placement.n_threads,
-        "prompt_tokens": g.prompt_tokens,
-        "prompt_tok_s": g.prompt_tokens / g.prompt_eval_s if g.prompt_eval_s else None,
-        "gen_tokens": g.gen_tokens,
-        "gen_tok_s": g.gen_tokens / g.gen_s if g.gen_s else None,
-        "ttft_s": g.ttft_s,
-        "answer": g.text,
-        "peak_rss_mb": peak_rss_mb(),
-        "offload": runner.offload,
-    }
+    def tokens(self, prompt_text: str, answer: str) -> tuple[list[int], list[int]]:
+        """The prompt's tokens as create_completion sends them, and the answer's text tokenized on its own."""
+        prompt = forced.completion_tokens(self.llm, prompt_text)
+        return prompt, self.llm.tokenize(answer.encode(), add_bos=False, special=False)

@@ -1,5 +1,5 @@
-"""One question through RAG: retrieve -> fit prompt to n_ctx -> generate (timed) -> score (cosine and the
-answer metrics). No I/O."""
+"""One question through RAG: retrieve -> fit prompt to n_ctx -> generate (timed) -> read the expert's answer
+teacher-forced after the same prompt (its likelihood) -> score (cosine and the answer metrics). No I/O."""
 
 import time
 from dataclasses import dataclass
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ragq.shared.metrics import answer, cosine
 from ragq.shared.metrics.answer import AnswerMetrics
 from ragq.shared.metrics.evidence import evidence_rank
+from ragq.shared.metrics.likelihood import ExpertScore
 from ragq.shared.rag import retrieval
 from ragq.shared.rag.llm import Generation
 from ragq.shared.rag.prompting import fit_to_context
@@ -24,6 +25,8 @@ class Outcome:
     generation: Generation
     evidence_rank: int | None = None
     metrics: AnswerMetrics | None = None  # F1, ROUGE-L, abstention, groundedness... (shared/metrics/answer.py)
+    expert: ExpertScore | None = None  # how likely the model finds the expert's answer (shared/metrics/likelihood.py)
+    expert_note: dict | None = None  # what the scoring did, or why it was skipped (provenance)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +55,7 @@ def answer_question(ask: Ask, index, embedder, runner) -> Outcome:
     build = runner.layout(ask.prompt_kind).build
     fitted = fit_to_context([c.text for c in chunks], question, build, runner.count_tokens, p.n_ctx, p.max_tokens)
     generation = runner.generate(fitted.prompt, kv_reuse=ask.kv_reuse)
+    expert, note = runner.score_expert(fitted.prompt, ask.reference)  # after the timed generation, on its cache
     context = "\n\n".join(c.text for c in chunks[: fitted.kept])
     return Outcome(
         answer=generation.text,
@@ -63,4 +67,6 @@ def answer_question(ask: Ask, index, embedder, runner) -> Outcome:
         generation=generation,
         evidence_rank=evidence_rank(chunks[: fitted.kept], ask.evidence_pages, ask.doc),
         metrics=answer.score_answer(generation.text, ask.reference, context),
+        expert=expert,
+        expert_note=note,
     )

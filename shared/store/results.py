@@ -40,6 +40,11 @@ class ResultRow:
     placement: str | None = None  # "CPU", "CUDA 31/31 layers"
     doc: str | None = None  # the question's document, where its set names one (clusters in paired tests)
     build: str | None = None  # the llama.cpp that answered: "0.3.36 AVX2 AVX512 ..." (None: not recorded)
+    # the expert's answer after the same prompt (shared/metrics/likelihood.py); None before schema 0007's rescore
+    expert_bpb: float | None = None
+    expert_nats_per_token: float | None = None
+    expert_mean_rank: float | None = None
+    chunk_ids: list | None = None  # the chunks in the prompt, in prompt order
 
 
 def of_runs(query, run_ids: list[int]):
@@ -55,41 +60,25 @@ def of_runs(query, run_ids: list[int]):
     )
 
 
+# ResultRow's fields read straight from a column, in its order after the run, job and model
+_COLUMNS = (
+    Run.ratio, Job.repetition, Question.question, Result.answer, Result.cosine, Result.total_s, Result.ttft_s,
+    Result.prompt_tokens, Result.prompt_eval_s, Result.gen_tokens, Result.gen_s, Result.dropped_chunks,
+    Result.peak_rss_mb, Result.evidence_rank, Result.token_f1, Result.exact_match, Result.rouge_l, Result.abstained,
+    Result.groundedness, Result.number_match, Result.answer_words, Result.expert_bpb, Result.expert_nats_per_token,
+    Result.expert_mean_rank, Result.chunk_ids, Question.doc,
+)  # fmt: skip
+
+
 def result_rows(s: Session, run_ids: list[int]) -> list[ResultRow]:
-    columns = select(
-        Run.id,
-        Job.id,
-        ModelRow.name,
-        Run.ratio,
-        Job.repetition,
-        Question.question,
-        Result.answer,
-        Result.cosine,
-        Result.total_s,
-        Result.ttft_s,
-        Result.prompt_tokens,
-        Result.prompt_eval_s,
-        Result.gen_tokens,
-        Result.gen_s,
-        Result.dropped_chunks,
-        Result.peak_rss_mb,
-        Result.evidence_rank,
-        Result.token_f1,
-        Result.exact_match,
-        Result.rouge_l,
-        Result.abstained,
-        Result.groundedness,
-        Result.number_match,
-        Result.answer_words,
-        Question.doc,
-        Result.provenance,
-    )
-    rows = s.execute(of_runs(columns, run_ids)).all()
+    columns = select(Run.id, Job.id, ModelRow.name, *_COLUMNS, Result.provenance)
     out = []
-    for row in rows:
-        host_workers, where = placement(row[-1] or {})
-        made = build(row[-1] or {})
-        out.append(ResultRow(*row[:-2], host_workers=host_workers, placement=where, doc=row[-2], build=made))  # type: ignore[misc]
+    for row in s.execute(of_runs(columns, run_ids)).all():
+        *values, provenance = row
+        names = ["run_id", "job_id", "model", *(c.key for c in _COLUMNS)]
+        host_workers, where = placement(provenance or {})
+        fields = dict(zip(names, values, strict=True))
+        out.append(ResultRow(**fields, host_workers=host_workers, placement=where, build=build(provenance or {})))
     return out
 
 

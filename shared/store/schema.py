@@ -131,6 +131,15 @@ class Result(Base):
     groundedness: Mapped[float | None] = mapped_column(Float)
     number_match: Mapped[float | None] = mapped_column(Float)  # None: the reference has no numbers
     answer_words: Mapped[int | None] = mapped_column(Integer)
+    # the expert's answer read teacher-forced after the same prompt (shared/metrics/likelihood.py; 0007): None where
+    # the result was stored before 0007 (`ragq rescore` adds it), the question has no expert answer, or it did not
+    # fit n_ctx after the prompt
+    expert_tokens: Mapped[int | None] = mapped_column(Integer)
+    expert_bytes: Mapped[int | None] = mapped_column(Integer)
+    expert_nats_per_token: Mapped[float | None] = mapped_column(Float)
+    expert_bpb: Mapped[float | None] = mapped_column(Float)  # bits per UTF-8 byte: lower, more likely
+    expert_mean_rank: Mapped[float | None] = mapped_column(Float)  # 1 = always the model's own top token
+    expert_s: Mapped[float | None] = mapped_column(Float)  # seconds the scoring took, apart from the answer's
     host: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int] = mapped_column(Integer)
     worker: Mapped[str] = mapped_column(String(200))

@@ -1,0 +1,79 @@
+"""The report's paired sections: every measure side by side for each run against its group's baseline, with the
+verdict naming the measure that decides (producer/results/measures.py, decision.py), and where a difference
+between ratios comes from (producer/results/overlap.py)."""
+
+import html
+from collections.abc import Iterator
+
+from ragq.producer.results import decision, measures, overlap
+from ragq.producer.results.summary import RunSummary
+from ragq.shared.store.results import ResultRow
+
+HEAD = ["baseline (A)", "run (B)", "measure", "A", "B", "B - A", "relative", "B better / worse", "p", "p (Holm)"]
+HEAD += ["detectable", "questions needed"]
+
+
+def comparisons(summaries: list[RunSummary], rows: list[ResultRow]) -> Iterator[tuple]:
+    """(baseline, runs, families, family size) for every group of runs over one index, question set and ratio:
+    each run against the group's first (the base model of a `--quants` run), one Holm family per group."""
+    groups: dict[tuple, list[RunSummary]] = {}
+    for s in sorted(summaries, key=lambda s: s.run_id):
+        groups.setdefault((s.index, s.questions, s.ratio), []).append(s)
+    mine = lambda run_id: [r for r in rows if r.run_id == run_id]  # noqa: E731
+    for base, *others in groups.values():
+        if not others:
+            continue
+        families = measures.adjust([measures.side_by_side(mine(base.run_id), mine(s.run_id)) for s in others])
+        yield base, others, families, measures.family_size(families)
+
+
+def _cells(a: RunSummary, b: RunSummary, t: measures.MeasureTest) -> list[str]:
+    return [
+        f"{a.run_id} {a.model}",
+        f"{b.run_id} {b.model}",
+        decision.measure_label(t.measure),
+        f"{t.mean_a:.3f}",
+        f"{t.mean_b:.3f}",
+        f"{t.diff:+.3f}",
+        "-" if t.relative is None else f"{100 * t.relative:+.0f} %",
+        f"{t.better} / {t.worse} of {t.n}",
+        f"{t.p:.2g} ({t.test})",
+        f"{t.p_holm:.2g}" + (" decides" if t.decides() else ""),
+        "-" if t.detectable is None else f"{t.detectable:.3f}",
+        f"{t.needed or '-'} to detect {t.detect:g}",
+    ]
+
+
+def _row(cells: list[str], tag: str = "td") -> str:
+    return "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
+
+
+def measures_html(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
+    parts = []
+    for base, others, families, size in comparisons(summaries, rows):
+        body = "".join(_row(_cells(base, b, t)) for b, tests in zip(others, families, strict=True) for t in tests)
+        verdicts = "".join(
+            f"<li>{html.escape(decision.sentence(tests, _name(base), _name(b), size))}</li>"
+            for b, tests in zip(others, families, strict=True)
+        )
+        parts.append(f"<table>{_row(HEAD, 'th')}{body}</table><ul>{verdicts}</ul>")
+    return "".join(parts) or "<p>No two runs share an index, a question set and a ratio.</p>"
+
+
+def _name(s: RunSummary) -> str:
+    return f"{s.model} (run {s.run_id})"
+
+
+def ratios_html(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
+    pairs = overlap.ratio_pairs(summaries, rows)
+    if not pairs:
+        return "<p>No model ran at two ratios over one index and question set.</p>"
+    head = ["model", "runs", "ratios", "questions", "same chunks", "same order", "per question"]
+    body = "".join(
+        _row([model, f"{o.run_a}, {o.run_b}", f"{o.ratio_a:g} / {o.ratio_b:g}", str(o.questions), str(o.same_set),
+              str(o.same_order), "; ".join(f"{q[:40]}: {k}" for q, k in o.per_question.items())])
+        for model, o in pairs
+    )  # fmt: skip
+    said = "".join(f"<li>{html.escape(o.sentence())}</li>" for _, o in pairs)
+    best = "".join(f"<li>{html.escape(line)}</li>" for line in overlap.best_ratio(summaries, rows))
+    return f"<table>{_row(head, 'th')}{body}</table><ul>{said}{best}</ul>"
