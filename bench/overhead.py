@@ -3,7 +3,9 @@ placement, and how fast llama.cpp runs inside a worker against a bare process.
 
 ragq side: a real `ragq run` (embedded Redis, one Celery worker, SQLite) of the demo set at ratio 0.3,
 one model at a time; a job's wall time runs from its start to its end in the database: claim, query embedding,
-retrieval, prompt, generation, scoring, storing the result. Raw side: a fresh process that loads the same GGUF with
+retrieval, prompt, generation, reading the expert's answer teacher-forced (its likelihood), scoring, storing the
+result. `expert ms` and `share of job`: that teacher-forced reading alone, per job, and its share of the job's wall
+time (goal <= 5 %). Raw side: a fresh process that loads the same GGUF with
 the same load settings and placement (generation threads t, prompt threads b) and calls `Llama.create_completion`
 on each stored prompt with the catalog's sampling values and stop strings, resetting the KV cache before each as
 ragq does. Prompt and generation tok/s on both sides are llama.cpp's own counters per answer (prompt tokens over
@@ -58,7 +60,8 @@ def ragq_jobs(home, model: str, questions: str, ratios: list[str], threads: int,
     rows = db_rows(
         home,
         "SELECT r.prompt, r.started_at, r.finished_at, r.total_s, r.gen_tokens, r.answer, r.prompt_tokens, "
-        f"r.prompt_eval_s, r.gen_s FROM results r JOIN jobs j ON r.job_id = j.id WHERE j.run_id IN "
+        f"r.prompt_eval_s, r.gen_s, r.expert_s, r.expert_tokens FROM results r JOIN jobs j ON r.job_id = j.id "
+        "WHERE j.run_id IN "
         f"({','.join(map(str, ids))}) ORDER BY r.id",
     )
     from datetime import datetime
@@ -69,7 +72,8 @@ def ragq_jobs(home, model: str, questions: str, ratios: list[str], threads: int,
     return [
         {"prompt": p, "job_s": seconds(s, f), "gen_s": t, "tokens": n, "answer": a}
         | {"pp_tok_s": pt / pe if pe else None, "tg_tok_s": n / gs if gs else None}
-        for p, s, f, t, n, a, pt, pe, gs in rows
+        | {"expert_s": es, "expert_tokens": et, "expert_share": es / seconds(s, f) if es is not None else None}
+        for p, s, f, t, n, a, pt, pe, gs, es, et in rows
     ]
 
 
@@ -111,6 +115,12 @@ def compare(home, model: str, questions: str, ratios: list[str], placement: tupl
     row += [fmt(speed["worker"]["tg_tok_s"], 1), fmt(speed["bare"]["tg_tok_s"], 1)]
     row += [f"{ratios_['tg_tok_s']:.2f}", fmt(rounds_["tg_tok_s"], 2)]
     row += [f"{sum(j['answer'] == r['text'] for j, r in pairs)}/{len(jobs)}"]
+    scored = [j for j in jobs if j["expert_s"] is not None]
+    row += [
+        fmt(spread([1000 * j["expert_s"] for j in scored]), 0),
+        fmt(spread([j["expert_tokens"] for j in scored]), 0),
+    ]
+    row += [fmt(spread([100 * j["expert_share"] for j in scored]), 1) + " %"]
     entry = {"model": model, "placement": [threads, batch], "ratio": spread(per_job), "extra_ms": spread(extra_ms)}
     entry |= {"speed": speed, "worker_over_bare": ratios_, "per_round": per_round, "raw": raw}
     entry["jobs"] = [{k: v for k, v in j.items() if k != "prompt"} for j in jobs]
@@ -135,7 +145,7 @@ def run(ctx: Context) -> Section:
         data.append(entry)
     header = ["model", "placement", "answers (rounds)", "raw s", "ragq job s", "job / raw", "ragq adds ms"]
     header += ["pp tok/s worker", "pp bare", "pp worker/bare", "per round", "tg tok/s worker", "tg bare"]
-    header += ["tg worker/bare", "per round", "same"]
+    header += ["tg worker/bare", "per round", "same", "expert ms", "expert tokens", "share of job"]
     text = "\n\n".join(
         [
             __doc__.split("\n\n", 1)[1].replace("\n", " "),

@@ -62,11 +62,11 @@ def rescore(settings: Settings, run_ids: list[int], force: bool = False, say: Ca
     done: dict = {}
     engine = db.engine_for(settings)
     for model, rows in pending(settings, run_ids, force).items():
-        say(f"{model}: reading the experts' answers after {len(rows)} stored prompts ...")
         start, scored, skipped = time.perf_counter(), 0, 0
         with loading.opened(settings, model) as runner:
             for run_id, digest, kind in sorted({(r[1], r[2], r[3]) for r in rows}):
                 _check_spec(settings, runner, run_id, digest, kind, say)
+            say(f"{model}: reading the experts' answers after {len(rows)} stored prompt(s) ...")
             for result_id, _, _, _, prompt, expert in rows:
                 score, note = runner.score_expert(Prompt(prompt, []), expert or "")
                 note = {**note, "by": "ragq rescore", "placement": runner.placement.label()}
