@@ -74,9 +74,9 @@ def read(llm, prompt: list[int], tokens: list[int], sink: RowsSink) -> str:
         how = "prompt evaluated"
     llm._ctx.kv_cache_seq_rm(0, n - 1, -1)
     feed = [prompt[-1], *tokens[:-1]]
-    vocab = llm.n_vocab()
-    for start in range(0, len(feed), ROWS):
-        part = feed[start : start + ROWS]
+    vocab, rows = llm.n_vocab(), min(ROWS, llm.n_batch)  # a batch holds n_batch tokens at most (the study's was 8)
+    for start in range(0, len(feed), rows):
+        part = feed[start : start + rows]
         llm._batch.set_batch(part, n_past=n - 1 + start, logits_all=True)
         llm._ctx.decode(llm._batch)
         logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(part), vocab))

@@ -133,9 +133,11 @@ def test_what_is_not_scored_says_why(models):
 
 def test_a_sentencepiece_tokenizer_scores_the_answer_as_written_in_context(tmp_path):
     """The study's Mistral on a tiny file with its real Llama vocabulary and chat template: after "[/INST]" the
-    answer is " ▁The ..." as the tokenizer writes it in context, and the figure equals numpy's."""
+    answer is " ▁The ..." as the tokenizer writes it in context, and the figure equals numpy's; with the study's
+    n_batch of 8 (LangChain's default), the expert's tokens go to llama.cpp 8 at a time."""
     path = write_tiny_llama(tmp_path / "tiny-mistral.gguf", MISTRAL_V01_TEMPLATE)
-    spec = ModelSpec(name="tiny", source={"kind": "path", "path": str(path)}, params={"max_tokens": 8})
+    params = {"max_tokens": 8, "n_batch": 8}
+    spec = ModelSpec(name="tiny", source={"kind": "path", "path": str(path)}, params=params)
     runner = LlamaRunner(path, spec, Placement(n_threads=1))
     try:
         prompt = runner.layout("chat").build(["The fan LED blinks amber."], "What blinks?")
@@ -145,7 +147,7 @@ def test_a_sentencepiece_tokenizer_scores_the_answer_as_written_in_context(tmp_p
         tokens, nats, rank, size = direct(path, spec, prompt.text, "The fan LED blinks amber.")
         assert note["tokenized"] == "in context" and note["separator"] == " "
         assert runner.llm.detokenize(tokens).decode().strip() == "The fan LED blinks amber."
-        assert score.tokens == len(tokens) and score.nats == pytest.approx(nats, rel=1e-4)
+        assert score.tokens == len(tokens) > 8 and score.nats == pytest.approx(nats, rel=1e-4)
         assert score.bytes == size == len(" The fan LED blinks amber.")
     finally:
         runner.close()

@@ -350,6 +350,29 @@ def test_a_0003_database_gets_answer_metrics_in_place(engine, home):
         assert all(r.token_f1 is not None for r in s.query(Result).all())
 
 
+def test_a_0006_database_keeps_its_results_and_says_they_lack_the_likelihood(engine, home):
+    """Revision 0007 adds the likelihood's columns; stored results keep every value and get none (only the model can
+    score them: `ragq rescore`), and summaries count them as missing."""
+    from alembic import command
+    from helpers import fill
+
+    from ragq.producer.results.summary import summarize
+
+    settings = load_settings()
+    run_ids = fill(engine)
+    command.downgrade(db.alembic_config(settings.db_url), "0006")
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT id, answer, cosine, token_f1 FROM results ORDER BY id")).all()
+    assert db.upgrade(settings) == ("0006", db.head_revision(settings.db_url))
+    with db.session(db.engine_for(settings)) as s:
+        after = [(r.id, r.answer, r.cosine, r.token_f1) for r in s.query(Result).order_by(Result.id)]
+        assert after == [tuple(row) for row in before]
+        assert all(r.expert_bpb is None and r.expert_tokens is None for r in s.query(Result).all())
+        summaries = summarize(s, run_ids)
+    assert [m.expert_missing for m in summaries] == [m.done for m in summaries]
+    assert all(m.metric("expert_bpb")["mean"] is None for m in summaries)
+
+
 def test_reapers_hold_off_for_a_lease_after_the_database_was_away(monkeypatch):
     """No holder can renew while the database is away: leases that ran out meanwhile are not taken as abandoned
     until one lease after it is back."""
