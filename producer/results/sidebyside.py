@@ -74,6 +74,6 @@ def ratios_html(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
               str(o.same_order), "; ".join(f"{q[:40]}: {k}" for q, k in o.per_question.items())])
         for model, o in pairs
     )  # fmt: skip
-    said = "".join(f"<li>{html.escape(o.sentence())}</li>" for _, o in pairs)
+    said = "".join(f"<li>{html.escape(f'{model}: {o.sentence()}')}</li>" for model, o in pairs)
     best = "".join(f"<li>{html.escape(line)}</li>" for line in overlap.best_ratio(summaries, rows))
     return f"<table>{_row(head, 'th')}{body}</table><ul>{said}{best}</ul>"

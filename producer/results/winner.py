@@ -96,7 +96,9 @@ def _partial(contests: list[Contest]) -> str:
             f". By {measures.MEASURES[c.measure].label}, {label(c.best)} is better than {join_names(beaten)} but "
             f"not shown better than run{'s' if len(rest) > 1 else ''} {join_names(rest)}"
         )
-    plans = [t for c in contests for t in c.tests if t.needed is not None]
+    plans = [t for c in contests for t in c.tests if t.needed is not None and not t.decides()]
     if plans:
-        said += f". Of the measures, {planning(min(plans, key=lambda t: t.needed or 0))}, the fewest"
+        pick = min(plans, key=lambda t: t.needed or 0)
+        seen = f" (these {pick.n} detect {pick.detectable:.3f} or more)" if pick.detectable is not None else ""
+        said += f". Of the measures, {planning(pick)} between two of these runs{seen}, the fewest"
     return said + ". The highest means are not a winner."
