@@ -150,43 +150,51 @@ def ratios_table(data: list[dict]) -> str:
     return table(head, rows)
 
 
-def correlations(data: list[dict]) -> tuple[str, list[dict]]:
-    """Spearman over answers of the likelihood with token F1 and cosine, per input; the runs' order by the
-    likelihood against their order by token F1 (Kendall's tau over run means)."""
-    from scipy.stats import kendalltau, spearmanr
+def _spearman(answers: list[dict]) -> tuple:
+    from scipy.stats import spearmanr
 
+    bpb = [a["expert_bpb"] for a in answers]
+    return spearmanr(bpb, [a["token_f1"] for a in answers]), spearmanr(bpb, [a["cosine"] for a in answers])
+
+
+def _order(answers: list[dict]) -> tuple:
+    """Kendall's tau between the runs' order by mean likelihood and by mean token F1, and both orders."""
+    from scipy.stats import kendalltau
+
+    runs = sorted({a["run"] for a in answers})
+    bpb_of = {r: statistics.fmean(a["expert_bpb"] for a in answers if a["run"] == r) for r in runs}
+    f1_of = {r: statistics.fmean(a["token_f1"] for a in answers if a["run"] == r) for r in runs}
+    tau = kendalltau([-bpb_of[r] for r in runs], [f1_of[r] for r in runs])
+    name = {a["run"]: f"{a['model']}@{a['ratio']:g}" for a in answers}
+    by_bpb = " < ".join(name[r] for r in sorted(runs, key=bpb_of.__getitem__))
+    by_f1 = " > ".join(name[r] for r in sorted(runs, key=lambda r: -f1_of[r]))
+    return tau, by_bpb, by_f1
+
+
+def correlations(data: list[dict], models: list[str]) -> tuple[str, list[dict]]:
+    """Spearman over answers of the likelihood with token F1 and cosine, per input, over every run and over each
+    model's own runs (a model and its variants); the runs' order by the likelihood against their order by token F1
+    (Kendall's tau over run means)."""
     rows, found = [], []
     for item in data:
-        answers = [a for a in item["answers"] if a["expert_bpb"] is not None and a["token_f1"] is not None]
-        if len(answers) < 3:
-            continue
-        bpb = [a["expert_bpb"] for a in answers]
-        f1, cos = spearmanr(bpb, [a["token_f1"] for a in answers]), spearmanr(bpb, [a["cosine"] for a in answers])
-        runs = sorted({a["run"] for a in answers})
-        bpb_of = {r: statistics.fmean(a["expert_bpb"] for a in answers if a["run"] == r) for r in runs}
-        f1_of = {r: statistics.fmean(a["token_f1"] for a in answers if a["run"] == r) for r in runs}
-        tau = kendalltau([-bpb_of[r] for r in runs], [f1_of[r] for r in runs])
-        name = {a["run"]: f"{a['model']}@{a['ratio']:g}" for a in answers}
-        by_bpb = " < ".join(name[r] for r in sorted(runs, key=bpb_of.__getitem__))
-        by_f1 = " > ".join(name[r] for r in sorted(runs, key=lambda r: -f1_of[r]))
-        entry = {"input": item["input"], "answers": len(answers), "rho_f1": f1.statistic, "p_f1": f1.pvalue}
-        entry |= {"rho_cosine": cos.statistic, "p_cosine": cos.pvalue, "tau": tau.statistic, "p_tau": tau.pvalue}
-        entry |= {"order_bpb": by_bpb, "order_f1": by_f1}
-        found.append(entry)
-        rows.append(
-            [item["input"], len(answers), f"{f1.statistic:+.2f} (p = {f1.pvalue:.2g})",
-             f"{cos.statistic:+.2f} (p = {cos.pvalue:.2g})", f"{tau.statistic:+.2f} (p = {tau.pvalue:.2g})",
-             by_bpb, by_f1]
-        )  # fmt: skip
-    head = [
-        "input",
-        "answers",
-        "Spearman bits/byte ~ token F1",
-        "... ~ cosine",
-        "Kendall: run order",
-        "runs by bits/byte",
-    ]
-    head += ["runs by token F1"]
+        scored = [a for a in item["answers"] if a["expert_bpb"] is not None and a["token_f1"] is not None]
+        for family in ["every run", *models]:
+            answers = [a for a in scored if family == "every run" or a["model"].startswith(family)]
+            if len(answers) < 3:
+                continue
+            f1, cos = _spearman(answers)
+            tau, by_bpb, by_f1 = _order(answers)
+            entry = {"input": item["input"], "runs": family, "answers": len(answers), "rho_f1": f1.statistic}
+            entry |= {"p_f1": f1.pvalue, "rho_cosine": cos.statistic, "p_cosine": cos.pvalue, "tau": tau.statistic}
+            entry |= {"p_tau": tau.pvalue, "order_bpb": by_bpb, "order_f1": by_f1}
+            found.append(entry)
+            rows.append(
+                [item["input"], family, len(answers), f"{f1.statistic:+.2f} (p = {f1.pvalue:.2g})",
+                 f"{cos.statistic:+.2f} (p = {cos.pvalue:.2g})", f"{tau.statistic:+.2f} (p = {tau.pvalue:.2g})",
+                 by_bpb, by_f1]
+            )  # fmt: skip
+    head = ["input", "runs", "answers", "Spearman bits/byte ~ token F1", "... ~ cosine", "Kendall: run order"]
+    head += ["runs by bits/byte", "runs by token F1"]
     return table(head, rows), found
 
 
@@ -212,7 +220,15 @@ def disagreements(data: list[dict], least_f1: float = 0.1) -> list[dict]:
 
 def run(ctx: Context) -> Section:
     data = [one_input(ctx, name, pdfs, qa) for name, pdfs, qa in inputs(ctx)]
-    corr_text, corr = correlations(data)
+    return section({"inputs": data, "models": ctx.models})
+
+
+def section(payload: dict) -> Section:
+    """The section from its figures (also to render a saved choose.json again after its tables change)."""
+    data = payload["inputs"]
+    corr_text, corr = correlations(
+        data, payload.get("models") or sorted({e["model"] for i in data for e in i["models"]})
+    )
     odd = disagreements(data)
     verdicts = [f"- {item['input']}: {c['verdict']}" for item in data for e in item["models"] for c in e["compared"]]
     odd_rows = [[o["input"], o["variant"], o["question"][:80], f"{o['d_bpb']:+.3f}", f"{o['d_f1']:+.2f}"] for o in odd]
@@ -230,12 +246,13 @@ def run(ctx: Context) -> Section:
             "\n".join(verdicts),
             "Retrieval at ratio 0.3 against 0.7 for each base model (`ragq compare` of the two runs):",
             ratios_table(data),
-            "The likelihood against accuracy, over every answer of each input's runs:",
+            "The likelihood against accuracy, over the answers of each input's runs (all of them, and each model's "
+            "own: the model and its variants at both ratios):",
             corr_text,
             f"Questions where a variant makes the experts' answers less likely than its base yet scores a token F1 at "
             f"least 0.1 higher, or the reverse ({len(odd)}):",
             table(["input", "variant", "question", "bits/byte B - A", "token F1 B - A"], odd_rows) if odd else "none",
         ]
     )
-    payload = {"inputs": data, "correlations": corr, "disagreements": odd}
+    payload = {"inputs": data, "models": payload.get("models"), "correlations": corr, "disagreements": odd}
     return Section("choose", "Which one to run: every measure, the one that decides, drift", text, payload)
