@@ -139,16 +139,18 @@ def test_a_sentencepiece_tokenizer_scores_the_answer_as_written_in_context(tmp_p
     params = {"max_tokens": 8, "n_batch": 8}
     spec = ModelSpec(name="tiny", source={"kind": "path", "path": str(path)}, params=params)
     runner = LlamaRunner(path, spec, Placement(n_threads=1))
+    expert = "The fan LED blinks amber when the fan of the appliance fails."
     try:
         prompt = runner.layout("chat").build(["The fan LED blinks amber."], "What blinks?")
         assert prompt.text.endswith("[/INST]")
         runner.generate(prompt)
-        score, note = runner.score_expert(prompt, "The fan LED blinks amber.")
-        tokens, nats, rank, size = direct(path, spec, prompt.text, "The fan LED blinks amber.")
+        score, note = runner.score_expert(prompt, expert)
+        tokens, nats, rank, size = direct(path, spec, prompt.text, expert)
         assert note["tokenized"] == "in context" and note["separator"] == " "
-        assert runner.llm.detokenize(tokens).decode().strip() == "The fan LED blinks amber."
-        assert score.tokens == len(tokens) > 8 and score.nats == pytest.approx(nats, rel=1e-4)
-        assert score.bytes == size == len(" The fan LED blinks amber.")
+        assert runner.llm.detokenize(tokens).decode().strip() == expert
+        assert len(tokens) > 8  # two batches of at most 8
+        assert score.tokens == len(tokens) and score.nats == pytest.approx(nats, rel=1e-4)
+        assert score.bytes == size == len(" " + expert)
     finally:
         runner.close()
 
