@@ -9,7 +9,7 @@ from ragq.producer.cli.output import fmt, json_option, print_json, print_table
 from ragq.producer.cli.results import metric_option
 from ragq.producer.results import compare as cmp
 from ragq.producer.results import decision, measures, overlap
-from ragq.producer.results.summary import summarize
+from ragq.producer.results.summary import summarize, unscored_note
 from ragq.shared.errors import UsageError
 from ragq.shared.store import db, standing
 from ragq.shared.store.results import result_rows
@@ -61,9 +61,7 @@ def compare(settings, baseline, runs, metric, right_at, margin, detect, as_json)
     for c, run, tests, overlap_, said in report:
         print_comparison(c, (baseline, label[baseline]), (run, label[run]), overlap_)
         print_measures(tests, size, summaries[run].drift)
-        for note in cmp.placement_notes(summaries[baseline], summaries[run]):
-            click.echo(f"Note: {note}")
-        for note in _unscored(summaries[baseline], summaries[run]):
+        for note in _notes(summaries[baseline], summaries[run]):
             click.echo(f"Note: {note}")
         click.echo(f"Verdict: {said}")
 
@@ -84,22 +82,14 @@ def _as_json(summaries, label, baseline, metric, size, c, run, tests, overlap_, 
         "verdict": said,
         "drift": summaries[run].drift,
         "retrieval": asdict(overlap_) if overlap_ else None,
-        "notes": cmp.placement_notes(summaries[baseline], summaries[run])
-        + _unscored(summaries[baseline], summaries[run]),
+        "notes": _notes(summaries[baseline], summaries[run]),
     }
 
 
-def _unscored(*runs) -> list[str]:
-    """Runs with answers that carry no likelihood (made before schema 0007): say so, and how to add it."""
-    missing = [s for s in runs if s.expert_missing]
-    if not missing:
-        return []
-    ids = " ".join(str(s.run_id) for s in missing)
-    return [
-        f"run {', '.join(str(s.run_id) for s in missing)} has {sum(s.expert_missing for s in missing)} answer(s) "
-        f"without the experts' answers' likelihood (stored before ragq scored it): `ragq rescore {ids}` adds it "
-        "without answering again."
-    ]
+def _notes(a, b) -> list[str]:
+    """Why two runs may not compare (placement, build), and answers that lack the likelihood."""
+    unscored = unscored_note([a, b])
+    return cmp.placement_notes(a, b) + ([unscored] if unscored else [])
 
 
 def print_comparison(c: cmp.Comparison, a: tuple[int, str], b: tuple[int, str], overlap_) -> None:

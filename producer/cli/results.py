@@ -9,7 +9,7 @@ from ragq.producer.cli.output import fmt, json_option, print_json, print_table
 from ragq.producer.results import export as exp
 from ragq.producer.results import overlap
 from ragq.producer.results import report as rep
-from ragq.producer.results.summary import as_dicts, summarize
+from ragq.producer.results.summary import as_dicts, summarize, unscored_note
 from ragq.shared.errors import UsageError
 from ragq.shared.metrics.answer import METRICS
 from ragq.shared.store import db, standing
@@ -51,8 +51,8 @@ def print_results(
     _runs_table(summaries, metric)
     _drift_table([m for m in summaries if m.drift], metric)
     _overlap_table(overlap.ratio_pairs(summaries, rows))
-    for line in _unscored_lines(summaries):
-        click.echo(line)
+    if note := unscored_note(summaries):
+        click.echo(note)
     print_failures(settings, run_ids)
 
 
@@ -153,18 +153,6 @@ def _overlap_table(pairs) -> None:
         [[model, f"{o.run_a}, {o.run_b}", f"{o.ratio_a:g} / {o.ratio_b:g}", o.questions, o.same_set, o.same_order]
          for model, o in pairs],
     )  # fmt: skip
-
-
-def _unscored_lines(summaries) -> list[str]:
-    """Runs whose answers carry no likelihood of the experts' answers, and the command that adds it."""
-    missing = [m for m in summaries if m.expert_missing]
-    if not missing:
-        return []
-    ids = " ".join(str(m.run_id) for m in missing)
-    return [
-        f"expert bits/byte: {sum(m.expert_missing for m in missing)} answer(s) of run(s) {ids} have none (stored "
-        f"before ragq scored the experts' answers, or an expert answer too long for n_ctx): `ragq rescore {ids}`"
-    ]
 
 
 def print_failures(settings, run_ids: list[int]) -> None:

@@ -92,6 +92,7 @@ def test_measure(rows_a: list[ResultRow], rows_b: list[ResultRow], m: Measure, d
     p, name = verdict.p_value(paired)
     mean_a, mean_b = statistics.fmean(paired.a), statistics.fmean(paired.b)
     sign = 1 if m.higher_is_better else -1
+    detect = m.detect if detect is None else detect
     return MeasureTest(
         measure=m.name,
         n=len(shared),
@@ -104,8 +105,8 @@ def test_measure(rows_a: list[ResultRow], rows_b: list[ResultRow], m: Measure, d
         p=p,
         test=name,
         detectable=verdict.detectable(paired),
-        detect=detect if detect is not None else m.detect,
-        needed=verdict.questions_needed(paired, detect if detect is not None else m.detect),
+        detect=detect,
+        needed=verdict.questions_needed(paired, detect),
     )
 
 

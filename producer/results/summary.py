@@ -149,6 +149,19 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
     )
 
 
+def unscored_note(summaries: list[RunSummary]) -> str | None:
+    """The runs whose answers carry no likelihood of the experts' answers, and the command that adds it."""
+    missing = [m for m in summaries if m.expert_missing]
+    if not missing:
+        return None
+    ids = " ".join(str(m.run_id) for m in missing)
+    return (
+        f"expert bits/byte: {sum(m.expert_missing for m in missing)} answer(s) of run(s) {ids} have none (stored "
+        f"before ragq scored the experts' answers, or an expert answer too long for n_ctx): `ragq rescore {ids}` "
+        "adds it without answering again"
+    )
+
+
 def metric_summary(values: list) -> dict:
     """Mean with its 95% bootstrap interval over the answers that have the metric."""
     kept = [float(v) for v in values if v is not None]

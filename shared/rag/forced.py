@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ragq.shared.metrics.drift import log_softmax
-from ragq.shared.metrics.likelihood import ExpertScore, Tally, separator
+from ragq.shared.metrics.likelihood import ExpertScore, Tally, scored_text, separator
 
 ROWS = 32  # logits rows per llama.cpp batch: 32 x 262k floats (Gemma 3) is 32 MB; more rows were no faster
 
@@ -45,7 +45,7 @@ def continuation(llm, prompt_text: str, text: str) -> tuple[list[int], str]:
 
 def scored_tokens(llm, prompt_text: str, expert: str) -> tuple[str, list[int], str]:
     """(the scored text, its tokens, how they were found) for an expert answer after this prompt."""
-    text = separator(prompt_text) + expert.strip()
+    text = scored_text(prompt_text, expert)
     tokens, how = continuation(llm, prompt_text, text)
     return text, tokens, how
 
