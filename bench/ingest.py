@@ -29,8 +29,9 @@ def document(ctx: Context) -> Path:
 def steps(pdf: Path, cache: Path) -> dict:
     from ragq.shared.corpus import index as idx
     from ragq.shared.corpus.chunking import split_pages
-    from ragq.shared.corpus.documents import load_document, sha256_file
+    from ragq.shared.corpus.documents import load_document
     from ragq.shared.corpus.embedding import Embedder
+    from ragq.shared.hashing import sha256_file
 
     out = {}
     start = time.perf_counter()

@@ -29,11 +29,11 @@ from ragq.shared.models import catalog, files
 from ragq.shared.config import load_settings
 settings = load_settings()
 spec = catalog.get_model(settings, sys.argv[1])
-from ragq.shared.models.placement import Placement  # the worker's own placement arguments, "auto" resolved alike
+from ragq.shared.models.placement import Placement
+from ragq.shared.rag.loader import load_arguments, open_llama  # the worker's loader: the same arguments, no runner
 placement = Placement(n_threads=int(sys.argv[2]), n_threads_batch=int(sys.argv[3]))
-supports = llama_cpp.llama_supports_gpu_offload()
-load = {**spec.params.load(), **placement.load_args(spec.params.n_gpu_layers, supports), "verbose": False}
-llm = llama_cpp.Llama(str(files.model_path(settings, spec)), **load)
+load = load_arguments(spec, placement, llama_cpp.llama_supports_gpu_offload())
+llm = open_llama(files.model_path(settings, spec), load)
 sampling = spec.params.sampling()
 llm.create_completion("Hello", **{**sampling, "max_tokens": 4})  # the same warm-up a worker does
 out = []
@@ -47,6 +47,7 @@ for prompt in json.load(sys.stdin):
     rate = lambda n, ms: n / (ms / 1000) if ms else None
     out.append({"s": seconds, "tokens": done["usage"]["completion_tokens"], "text": done["choices"][0]["text"].strip(),
                 "pp_tok_s": rate(perf.n_p_eval, perf.t_p_eval_ms), "tg_tok_s": rate(perf.n_eval, perf.t_eval_ms)})
+llm.close()
 print(json.dumps(out))
 """
 

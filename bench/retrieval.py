@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from ragq.shared.config import load_settings
+from ragq.shared.corpus.bm25 import BM25, tokenize
 from ragq.shared.corpus.chunking import Chunk
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import HybridIndex, load_index
-from ragq.shared.rag.bm25 import BM25, tokenize
-from ragq.shared.rag.retrieval import RetrievalConfig, retrieve
+from ragq.shared.rag.retrieval import retrieve
+from ragq.shared.records import RetrievalConfig
 
 HERE = Path(__file__).resolve().parent
 QA = HERE.parent.parent / "shared" / "data" / "financebench" / "qa_7docs.json"
@@ -101,7 +102,7 @@ def bench_retrieval(
         index = build(chunks, vectors)
         built_s = time.perf_counter() - start
         for fusion in ("seed", "rrf", "convex"):
-            cfg = RetrievalConfig(fusion)
+            cfg = RetrievalConfig(fusion=fusion)
             ms = timed(
                 lambda q, cfg=cfg, index=index: retrieve(cfg, index, q, embedder.encode([q])[0], 0.3), queries, rounds
             )

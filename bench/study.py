@@ -57,14 +57,13 @@ def template_and_file(home, model: str) -> tuple[str, str, list[str]]:
     from ragq.shared.config import load_settings
     from ragq.shared.models import catalog, files
     from ragq.shared.models.placement import Placement
-    from ragq.shared.rag.llm import LlamaRunner
+    from ragq.shared.rag.llm import opened
 
     settings = load_settings(home=home)
     spec = catalog.get_model(settings, model)
     path = files.model_path(settings, spec)
-    runner = LlamaRunner(path, spec, Placement(n_threads=1))
-    text = runner.layout("chat").build(["{context}"], "{question}").text
-    runner.llm.close()
+    with opened(settings, model, Placement(n_threads=1)) as runner:
+        text = runner.layout("chat").build(["{context}"], "{question}").text
     limits = ["--max-tokens", str(spec.params.max_tokens)] + [x for stop in spec.prompt.stop for x in ("--stop", stop)]
     if spec.prompt.template is not None and spec.prompt.collapse_whitespace:  # the layout ragq uses: one line a chunk
         limits.append("--collapse-whitespace")

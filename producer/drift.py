@@ -23,7 +23,8 @@ from ragq.producer import loading, supervisor
 from ragq.producer.planning import RunRequest
 from ragq.shared.config import Settings
 from ragq.shared.errors import UsageError
-from ragq.shared.metrics import drift as dm
+from ragq.shared.metrics.drift import summary as drift_summary
+from ragq.shared.metrics.drift import token_drift
 from ragq.shared.models import catalog, files, identity
 from ragq.shared.provenance import quantization
 from ragq.shared.store import db, inputs
@@ -124,13 +125,13 @@ def _candidate(settings, name, answers, tokens, vocab, scratch, ref_facts, say) 
             cand = runner.answer_logprobs(a.prompt, answer)
             seconds = time.perf_counter() - start
             total_s += seconds
-            per_answer.append((a, dm.token_drift(np.load(scratch / f"{i}.npy"), cand, answer), seconds))
+            per_answer.append((a, token_drift(np.load(scratch / f"{i}.npy"), cand, answer), seconds))
     digest = identity.resolve(settings, spec, "chat").digest
     store(settings, spec, digest, per_answer, facts)
     kld = np.concatenate([d.kld for _, d, _ in per_answer])
     same = np.concatenate([d.same_top for _, d, _ in per_answer])
     dp = np.concatenate([d.dp for _, d, _ in per_answer])
-    return Pass(name, dm.summary(kld, same, dp), len(per_answer), total_s)
+    return Pass(name, drift_summary(kld, same, dp), len(per_answer), total_s)
 
 
 def store(settings: Settings, spec, digest: str, per_answer: list, facts: dict) -> None:
@@ -144,7 +145,7 @@ def store(settings: Settings, spec, digest: str, per_answer: list, facts: dict) 
             )
         )
         for a, d, seconds in per_answer:
-            figures = dm.summary(d.kld, d.same_top, d.dp)
+            figures = drift_summary(d.kld, d.same_top, d.dp)
             s.add(
                 Drift(
                     reference_job_id=a.job_id,

@@ -38,7 +38,7 @@ def need_mb(gguf_bytes: int, kv_mb: float) -> float:
 
 def estimate_need_mb(settings: Settings, model: str) -> float:
     """A model's worker at its peak: GGUF size + KV cache for its n_ctx + the worker's own."""
-    from ragq.shared.rag.llm import gguf_metadata
+    from ragq.shared.rag.loader import gguf_metadata
 
     spec = catalog.get_model(settings, model)
     path = files.model_path(settings, spec)

@@ -10,7 +10,8 @@ from ragq.shared.corpus.index import load_index
 from ragq.shared.errors import UsageError
 from ragq.shared.models import catalog, identity
 from ragq.shared.models.identity import RunWork, SpecIdentity
-from ragq.shared.rag.retrieval import RetrievalConfig, check_ratio
+from ragq.shared.rag.retrieval import check_ratio
+from ragq.shared.records import RetrievalConfig
 from ragq.shared.store import db, inputs, jobs, standing
 from ragq.shared.store.runs import RunPlan, last_spec, plan_run
 

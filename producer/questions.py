@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ragq.shared.errors import QuestionFileError
-from ragq.shared.qa import QAPair
+from ragq.shared.records import QAPair
 
 
 def parse_qa_file(path: Path) -> list[QAPair]:

@@ -22,11 +22,11 @@ from ragq.producer import memory
 from ragq.producer.planning import Plan, RunRequest, enqueue
 from ragq.shared import presence
 from ragq.shared.broker import broker_url, embedded
-from ragq.shared.celery_app import activate, make_app, node_name, publish, queue_name, worker_id
+from ragq.shared.celery_app import WorkerName, activate, make_app, publish, queue_name
 from ragq.shared.config import Settings
 from ragq.shared.errors import RagqError
 from ragq.shared.models import tuned
-from ragq.shared.models.placement import Placement, PlacementOptions, choose, default_placement, default_threads
+from ragq.shared.models.placement import Placement, PlacementOptions, choose, default_threads
 from ragq.shared.store import db, jobs, standing
 
 
@@ -68,7 +68,9 @@ def _spawn_worker(
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = (logs / f"worker-{model}.log").open("ab")
-    cmd = worker_command(settings, model, [*placement.worker_args(), "--index", index, *(["--standby"] * standby)])
+    cmd = worker_command(
+        settings, model, [*placement.as_options().argv(), "--index", index, *(["--standby"] * standby)]
+    )
     env = {
         **os.environ,
         "RAGQ_BROKER_URL": url,
@@ -124,7 +126,7 @@ class Workers:
         return self.transaction(jobs.release_workers, workers)
 
     def _id(self, model: str) -> str:
-        return worker_id(model, socket.gethostname(), self.procs[model].pid)
+        return WorkerName(model, socket.gethostname(), self.procs[model].pid).id
 
     def active(self) -> list[str]:
         return [m for m in self.procs if m not in self.standby]
@@ -136,7 +138,7 @@ class Workers:
 
     def activate(self, app, model: str) -> bool:
         """A standby worker starts taking its model's jobs (False while it is still loading)."""
-        node = node_name(model, socket.gethostname(), self.procs[model].pid)
+        node = WorkerName(model, socket.gethostname(), self.procs[model].pid).node
         if activate(app, node, queue_name(model)):
             self.standby.discard(model)
             return True
@@ -232,13 +234,13 @@ def fill_slots(workers: Workers, schedule: Schedule, waiting: list[str], budget_
 
 
 def make_schedule(
-    settings: Settings, plan: Plan, options: PlacementOptions, parallel: int, needs: dict[str, float], warn
+    settings: Settings, plan: Plan, asked: PlacementOptions | Placement, parallel: int, needs: dict[str, float], warn
 ) -> Schedule:
     with db.session(db.engine_for(settings)) as s:
         busy = jobs.pending_models(s, plan.run_ids)
     order = [m for m in dict.fromkeys(r.model for r in plan.runs) if m in busy]
     slots = max(1, min(parallel, len(order) or 1))
-    chosen = {m: choose(options, tuned.saved_for(settings, m), slots) for m in order}
+    chosen = {m: choose(asked, tuned.saved_for(settings, m), slots) for m in order}
     for warning in dict.fromkeys(oversubscribed(p, slots) for p, _ in chosen.values()):
         if warning:
             warn(warning)
@@ -251,7 +253,7 @@ def run(
     req: RunRequest,
     progress: Progress,
     *,
-    placement: PlacementOptions = PlacementOptions(),
+    placement: PlacementOptions | Placement = PlacementOptions(),
     parallel: int = 1,
     warn=print,
     say=print,
@@ -259,7 +261,6 @@ def run(
     """Check that every model fits, enqueue, run the models' workers as scheduled, stop what was started."""
     if parallel < 1:
         raise RagqError(f"--parallel {parallel}: give 1 (one model at a time) or more.")
-    placement.over(default_placement()[0])  # checked before anything is written
     budget = memory.memory_budget_mb(settings)
     needs = {m: memory.estimate_need_mb(settings, m) for m in dict.fromkeys(req.models)}
     memory.check_fits_alone(needs, budget)

@@ -31,7 +31,7 @@ from ragq.shared.corpus.index import load_index
 from ragq.shared.errors import UsageError
 from ragq.shared.models import catalog, files, tuned
 from ragq.shared.models.placement import Placement, PlacementOptions, default_placement, default_threads
-from ragq.shared.qa import QAPair
+from ragq.shared.records import QAPair
 from ragq.shared.store import db, inputs
 from ragq.shared.store.results import result_rows
 from ragq.shared.store.schema import Question
@@ -70,21 +70,21 @@ def _spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def _row(t: Trial, report: "TuneReport") -> dict:
-    p = t.placement
+def _row(trial: Trial, report: "TuneReport") -> dict:
+    placement = trial.placement
     return {
-        "placement": p.label(),
-        "n_threads": p.n_threads,
-        "n_threads_batch": p.batch_threads,
-        "n_gpu_layers": p.n_gpu_layers,
-        "flash_attn": p.flash_attn,
-        "prompt_tok_s": _spread(t.prompt_tok_s),
-        "gen_tok_s": _spread(t.gen_tok_s),
-        "answer_s": _spread(t.answer_s),
-        "typical_s": t.typical_s(report.prompt_tokens, report.gen_tokens),
-        "answers": len(t.answer_s),
-        "winner": p == report.best,
-        "default": p == report.default,
+        "placement": placement.label(),
+        "n_threads": placement.n_threads,
+        "n_threads_batch": placement.batch_threads,
+        "n_gpu_layers": placement.n_gpu_layers,
+        "flash_attn": placement.flash_attn,
+        "prompt_tok_s": _spread(trial.prompt_tok_s),
+        "gen_tok_s": _spread(trial.gen_tok_s),
+        "answer_s": _spread(trial.answer_s),
+        "typical_s": trial.typical_s(report.prompt_tokens, report.gen_tokens),
+        "answers": len(trial.answer_s),
+        "winner": placement == report.best,
+        "default": placement == report.default,
     }
 
 
@@ -136,10 +136,11 @@ def tune(
     repeat: int = 2,
     quick: bool = False,
     save: bool = True,
+    fixed: PlacementOptions = PlacementOptions(),
     say: Say = print,
 ) -> TuneReport:
-    """Measure the candidate placements of `model` on this host in two stages; save the fastest unless save is
-    False."""
+    """Measure the candidate placements of `model` on this host in two stages, with what `fixed` names held at its
+    value (`ragq models tune NAME --gpu-layers 20`); save the fastest unless save is False."""
     import llama_cpp
 
     spec = catalog.get_model(settings, model)
@@ -152,7 +153,8 @@ def tune(
         trials: list[Trial] = []
 
         def measure_all(placements: list[Placement]) -> None:
-            for placement in placements:
+            measured = {t.placement for t in trials}
+            for placement in dict.fromkeys(p for p in map(fixed.over, placements) if p not in measured):
                 say(f"[{len(trials) + 1}] {model} at {placement.label()} ...")
                 trials.append(measure(scratch, model, placement, index_name, 1 if quick else repeat))
 
@@ -168,15 +170,9 @@ def tune(
 
 def measure(scratch: Settings, model: str, placement: Placement, index: str, repeat: int) -> Trial:
     """One placement: a real worker answers the tuning questions (a new run each time); its answers' speeds."""
-    options = PlacementOptions(
-        threads=placement.n_threads,
-        threads_batch=placement.batch_threads,
-        gpu_layers=placement.n_gpu_layers,
-        flash_attn=placement.flash_attn,
-    )
     req = RunRequest(models=[model], ratios=[0.3], index=index, questions="tune", new_run=True, repeat=repeat)
     plan = supervisor.run(
-        scratch, req, lambda *a: None, placement=options, warn=lambda line: None, say=lambda line: None
+        scratch, req, lambda *a: None, placement=placement, warn=lambda line: None, say=lambda line: None
     )
     with db.session(db.engine_for(scratch)) as s:
         rows = [r for r in result_rows(s, plan.run_ids) if r.prompt_eval_s and r.gen_s]

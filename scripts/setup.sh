@@ -32,8 +32,16 @@ if [ -z "$backend" ]; then
   if [ "$(uname -s)" = Darwin ] && [ "$(uname -m)" = arm64 ]; then backend=metal; else backend=cpu; fi
 fi
 cpu_flags() { grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null || sysctl -n machdep.cpu.features machdep.cpu.leaf7_features 2>/dev/null || uname -m; }
+# AMX off by default: on virtual machines that list amx_tile in /proc/cpuinfo without granting the tile state (this
+# project's 2-core Xeons, 2026-12), llama.cpp's AMX matrix multiply dies on its first tile instruction (SIGILL) as
+# soon as a prompt has a few tokens. RAGQ_LLAMA_AMX=1 keeps it, on a host that grants it.
+no_amx=""
+if [ "${RAGQ_LLAMA_AMX:-0}" != 1 ] && cpu_flags | grep -w amx_tile >/dev/null; then
+  no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+fi
 case "$backend" in
-  cpu) wheels="$cache/cpu-$(cpu_flags | cksum | cut -d' ' -f1)"; cmake_args="-DGGML_NATIVE=ON" ;;
+  cpu) wheels="$cache/cpu-$( (cpu_flags; echo "$no_amx") | cksum | cut -d' ' -f1)"
+       cmake_args="-DGGML_NATIVE=ON${no_amx:+ -DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'}" ;;
   cpu-portable) wheels="$cache"; cmake_args="-DGGML_NATIVE=OFF" ;;
   metal) wheels="$cache/metal"; cmake_args="-DGGML_METAL=on" ;;
   cuda) wheels="$cache/cuda"; cmake_args="-DGGML_CUDA=on" ;;

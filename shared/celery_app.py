@@ -3,9 +3,10 @@
 A message carries a job id and nothing else; the database holds the job.
 """
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ragq.shared import faults
+from ragq.shared import fault_injection
 
 if TYPE_CHECKING:  # Celery is imported where an app is made, not by every reader of queue names
     from celery import Celery
@@ -15,15 +16,24 @@ TASK_NAME = "ragq.answer"
 VISIBILITY_TIMEOUT_S = 3 * 3600
 
 
-def worker_id(model: str, host: str, pid: int) -> str:
-    """A worker's id, as job rows record their holder. One definition: `ragq run` releases the jobs of a worker it
-    started by this id, and if it drifted from the worker's own, a dead worker's jobs would wait for their lease."""
-    return f"{model}@{host}:{pid}"
+@dataclass(frozen=True)
+class WorkerName:
+    """One worker process's two names, made in one place: `id` (`model@host:pid`) is how job and result rows, host
+    presence and `ragq workers` name it, and how `ragq run` releases the jobs of a worker it started (if the two
+    drifted apart, a dead worker's jobs would wait for their lease); `node` (`model@host-pid`) is its Celery node
+    name, as control commands address it."""
 
+    model: str
+    host: str
+    pid: int
 
-def node_name(model: str, host: str, pid: int) -> str:
-    """The worker's Celery node name, as control commands address it."""
-    return f"{model}@{host}-{pid}"
+    @property
+    def id(self) -> str:
+        return f"{self.model}@{self.host}:{self.pid}"
+
+    @property
+    def node(self) -> str:
+        return f"{self.model}@{self.host}-{self.pid}"
 
 
 def standby_queue(worker: str) -> str:
@@ -69,7 +79,7 @@ def publish(app: "Celery", jobs: list[tuple[int, str]]) -> int:
     with app.producer_or_acquire() as producer:
         for count, (job_id, queue) in enumerate(jobs, start=1):
             app.send_task(TASK_NAME, args=[job_id], queue=queue, producer=producer)
-            faults.after_publish(count)
+            fault_injection.after_publish(count)
     return len(jobs)
 
 

@@ -51,3 +51,8 @@ class DatabaseError(RagqError):
 
 class ResourceError(RagqError):
     """The machine lacks what a model needs (memory)."""
+
+
+class GenerationStopped(RagqError):
+    """A generation was stopped before its end because its caller no longer wanted it (a worker whose lease on the
+    job was lost)."""

@@ -3,14 +3,12 @@
 Computed once per worker (the model part) and stored with every result row.
 """
 
-import hashlib
-import json
 import platform
 import socket
 from importlib.metadata import version
 from pathlib import Path
 
-from ragq.shared.corpus.documents import sha256_file
+from ragq.shared.hashing import text_sha256
 
 # llama.cpp's llama_ftype values, as GGUF files record them in general.file_type
 FILE_TYPES = {
@@ -50,28 +48,6 @@ FILE_TYPES = {
 def quantization(metadata: dict) -> str | None:
     file_type = metadata.get("general.file_type")
     return FILE_TYPES.get(int(file_type), f"file_type {file_type}") if file_type is not None else None
-
-
-def cached_sha256(path: Path, cache_file: Path, known: str | None = None) -> str:
-    """A GGUF's sha256, computed once (or `known`, just computed elsewhere) and remembered by path, size and
-    modification time."""
-    stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    try:
-        cache = json.loads(cache_file.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    if key not in cache:
-        cache[key] = known or sha256_file(path)
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cache, indent=1))
-        tmp.replace(cache_file)
-    return cache[key]
-
-
-def text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def model_provenance(path: Path, runner, sha256: str) -> dict:

@@ -10,8 +10,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select
 
 from ragq.shared.models.identity import RunWork, SpecIdentity
-from ragq.shared.qa import QAPair
-from ragq.shared.rag.retrieval import RetrievalConfig
+from ragq.shared.records import QAPair, RetrievalConfig
 from ragq.shared.store import db, inputs, jobs, runs
 from ragq.shared.store.schema import Job, Result
 

@@ -1,5 +1,6 @@
-"""The worker's Celery app and its one task, declared once at import. What a worker holds (the loaded model, the
-indexes, the scorer) lives on the task object (`AnswerTask.runtime`), set by `consume` before the first message.
+"""The worker's Celery app and its one task, declared once at import. What the worker answers with belongs to the
+process: `consume` sets it before the first message (`_serving`), and Celery's `worker_shutdown` signal frees the
+model when the worker stops.
 
 The pool is Celery's `threads` pool with one thread, not `solo`: the job runs in that thread while the main
 thread keeps answering the broker's control messages, so `ragq workers` (Celery inspect) sees a busy worker
@@ -9,33 +10,31 @@ too; a solo worker answers nothing while it generates.
 import logging
 import os
 import signal
-import socket
 
-from celery import Task
 from celery.exceptions import Reject
+from celery.signals import worker_shutdown
 from celery.worker.control import inspect_command
 
-from ragq.shared.celery_app import TASK_NAME, make_app, node_name
+from ragq.shared.celery_app import TASK_NAME, WorkerName, make_app
 from ragq.shared.errors import DatabaseError
 from ragq.worker.runtime import WorkerRuntime
 
 log = logging.getLogger("ragq.worker")
 app = make_app(None)  # the broker URL is the entry's to set (worker/__main__.py), before it consumes
+_serving: WorkerRuntime | None = None  # this process's runtime, from `consume` until the worker stops
 
 
-class AnswerTask(Task):
-    """The task type; its one instance per app holds the worker's runtime."""
-
-    runtime: WorkerRuntime | None = None
-
-
-@app.task(name=TASK_NAME, base=AnswerTask, bind=True, acks_late=True)
-def answer(self: AnswerTask, job_id: int) -> str:
-    """Claim the job, answer it, store one result; running it twice is harmless (runtime.process)."""
-    if self.runtime is None:
+def serving() -> WorkerRuntime:
+    if _serving is None:
         raise RuntimeError("no worker runtime: start workers with `python -m ragq.worker --model NAME`")
+    return _serving
+
+
+@app.task(name=TASK_NAME, acks_late=True)
+def answer(job_id: int) -> str:
+    """Claim the job, answer it, store one result; running it twice is harmless (WorkerRuntime.process)."""
     try:
-        return self.runtime.process(int(job_id))
+        return serving().process(int(job_id))
     except DatabaseError as exc:
         # the database stayed away past RAGQ_DB_OUTAGE_S: acknowledged, the message would be gone while its job
         # is still to do, so it goes back on the queue, and this worker stops (warm shutdown) instead of
@@ -48,14 +47,20 @@ def answer(self: AnswerTask, job_id: int) -> str:
 @inspect_command()
 def ragq_worker(state) -> dict:
     """ragq's own view of this worker (model, threads, jobs done, the job it holds), for `ragq workers`."""
-    runtime = state.consumer.app.tasks[TASK_NAME].runtime
-    return runtime.info() if runtime is not None else {}
+    return _serving.info() if _serving is not None else {}
 
 
-def consume(runtime: WorkerRuntime, broker_url: str, queue: str, loglevel: str) -> None:
+@worker_shutdown.connect
+def _free_the_model(**_) -> None:
+    if _serving is not None:
+        _serving.loaded.close()
+
+
+def consume(runtime: WorkerRuntime, name: WorkerName, broker_url: str, queue: str, loglevel: str) -> None:
     """Serve `queue` one job at a time with `runtime`, until the worker is stopped."""
+    global _serving
+    _serving = runtime
     app.conf.broker_url = broker_url
-    answer.runtime = runtime
     app.worker_main(
         [
             "worker",
@@ -63,7 +68,7 @@ def consume(runtime: WorkerRuntime, broker_url: str, queue: str, loglevel: str) 
             "--concurrency=1",
             f"--queues={queue}",
             "--prefetch-multiplier=1",
-            f"--hostname={node_name(runtime.spec.name, socket.gethostname(), os.getpid())}",
+            f"--hostname={name.node}",
             "--without-gossip",
             "--without-mingle",
             "--task-events",  # for Flower and other event monitors

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from ragq.shared.cli_errors import Group
+from ragq.shared.cli import Group
 from ragq.shared.config import load_settings
 
 

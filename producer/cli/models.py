@@ -4,7 +4,8 @@ from pathlib import Path
 
 import click
 
-from ragq.producer.cli.output import download_bar, json_option, placement_options, print_json, print_table
+from ragq.producer.cli.output import download_bar, json_option, print_json, print_table
+from ragq.shared.cli import placement_options
 from ragq.shared.models import catalog, files, identity
 from ragq.shared.models.placement import default_threads, layers_from_text
 from ragq.shared.store import db
@@ -87,7 +88,9 @@ def add(settings, name, path, template, stop, system, **params) -> None:
     study's settings."""
     given = {k: v for k, v in params.items() if v is not None}
     prompt = {k: v for k, v in {"template": template, "stop": list(stop), "system": system}.items() if v}
-    sp = catalog.add_model(settings, name, path, given, prompt)
+    from ragq.producer.loading import add_model
+
+    sp = add_model(settings, name, path, given, prompt)
     click.echo(f"model '{sp.name}' added: {path.expanduser().resolve()}")
 
 
@@ -170,46 +173,54 @@ def check(settings, name, placement, as_json) -> None:
 )
 @click.option("--quick", is_flag=True, help="Two placements, two questions, once each (for CI).")
 @click.option("--no-save", is_flag=True, help="Measure and print only; keep the saved placement as it is.")
+@placement_options
 @json_option
 @click.pass_obj
-def tune(settings, name, index, questions, repeat, quick, no_save, as_json) -> None:
+def tune(settings, name, index, questions, repeat, quick, no_save, placement, as_json) -> None:
     """Measure model NAME's placements on this host (generation and prompt threads, GPU layers and flash attention
     where the build offloads) in a real worker on real prompts, and save the fastest for this host and file:
-    workers and `ragq run` then use it unless an option says otherwise."""
+    workers and `ragq run` then use it unless an option says otherwise. A placement option holds its value in
+    every candidate (--gpu-layers 20: the threads are measured with 20 layers on the accelerator)."""
     from ragq.producer.tune import tune as measure
 
     say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))  # noqa: E731
     report = measure(
-        settings, name, index=index, questions=questions, repeat=repeat, quick=quick, save=not no_save, say=say
+        settings,
+        name,
+        index=index,
+        questions=questions,
+        repeat=repeat,
+        quick=quick,
+        save=not no_save,
+        fixed=placement,
+        say=say,
     )
     rows = report.rows()
     if as_json:
         print_json({"model": name, "rows": rows, "saved_to": report.saved_to})
         return
-    spread = lambda d, digits: f"{d['median']:.{digits}f} ({d['min']:.{digits}f}-{d['max']:.{digits}f})"  # noqa: E731
+    print_tune_table(name, report)
+    where = f"saved to {report.saved_to}" if report.saved_to else "not saved (--no-save)"
+    click.echo(f"{name}: {report.best.label()} is fastest on this host; {where}.")
+
+
+TUNE_COLUMNS = ["placement", "threads", "batch threads", "gpu layers", "fa", "pp tok/s", "tg tok/s", "answer s"]
+
+
+def print_tune_table(name: str, report) -> None:
+    def spread(d: dict, digits: int) -> str:
+        return f"{d['median']:.{digits}f} ({d['min']:.{digits}f}-{d['max']:.{digits}f})"
+
     print_table(
         f"{name}: typical answer = {report.prompt_tokens:.0f} prompt + {report.gen_tokens:.0f} generated tokens",
-        [
-            "placement",
-            "threads",
-            "batch threads",
-            "gpu layers",
-            "fa",
-            "pp tok/s",
-            "tg tok/s",
-            "answer s",
-            "typical s",
-            "",
-        ],
+        [*TUNE_COLUMNS, "typical s", ""],
         [
             [r["placement"], r["n_threads"], r["n_threads_batch"], r["n_gpu_layers"], r["flash_attn"]]
             + [spread(r["prompt_tok_s"], 0), spread(r["gen_tok_s"], 1), spread(r["answer_s"], 2), r["typical_s"]]
             + [" ".join(m for m, on in (("winner", r["winner"]), ("default", r["default"])) if on)]
-            for r in rows
+            for r in report.rows()
         ],
     )
-    where = f"saved to {report.saved_to}" if report.saved_to else "not saved (--no-save)"
-    click.echo(f"{name}: {report.best.label()} is fastest on this host; {where}.")
 
 
 COMMANDS = [models]

@@ -1,6 +1,5 @@
 """Printing: rich tables for people, plain JSON for programs."""
 
-import functools
 import json
 import os
 import sys
@@ -21,8 +20,6 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
-
-from ragq.shared.models.placement import PlacementOptions
 
 # piped output gets a wide table instead of rich's 80-column default
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
@@ -89,29 +86,6 @@ def download_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)
-
-
-def placement_options(command):
-    """--threads, --threads-batch, --gpu-layers, --flash-attn; the command receives one PlacementOptions,
-    `placement` (checked where it is laid over the saved or default placement: shared/models/placement.py)."""
-
-    @click.option(
-        "--threads", type=int, help="llama.cpp threads for generation and prompts (default: tuned or machine)."
-    )
-    @click.option("--threads-batch", type=int, help="llama.cpp threads for prompt evaluation alone.")
-    @click.option(
-        "--gpu-layers",
-        help="Layers on the accelerator, overriding the catalog's n_gpu_layers: N, -1 (all), 0 (CPU) or auto.",
-    )
-    @click.option("--flash-attn/--no-flash-attn", default=None, help="llama.cpp's flash attention (default: off).")
-    @functools.wraps(command)
-    def wrapper(*args, threads, threads_batch, gpu_layers, flash_attn, **kwargs):
-        options = PlacementOptions(
-            threads=threads, threads_batch=threads_batch, gpu_layers=gpu_layers, flash_attn=flash_attn
-        )
-        return command(*args, placement=options, **kwargs)
-
-    return wrapper
 
 
 def run_bar() -> Progress:

@@ -8,11 +8,11 @@ import click
 
 from ragq.producer.cli.output import json_option, print_json, print_table
 from ragq.producer.ratios import parse_ratios
+from ragq.producer.retrieval import evaluate
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import load_index
-from ragq.shared.metrics.retrieval import evaluate
-from ragq.shared.qa import QAPair
-from ragq.shared.rag.retrieval import RetrievalConfig, retrieve
+from ragq.shared.rag.retrieval import retrieve
+from ragq.shared.records import QAPair, RetrievalConfig
 from ragq.shared.store import db, inputs
 from ragq.shared.store.schema import Question
 
@@ -26,7 +26,7 @@ def retrieval_options(command):
     @click.option("--c", default=60, show_default=True, type=int, help="RRF constant (seed, rrf).")
     @functools.wraps(command)
     def wrapper(*args, fusion, k, candidates, c, **kwargs):
-        return command(*args, cfg=RetrievalConfig(fusion, k, candidates, c), **kwargs)
+        return command(*args, cfg=RetrievalConfig(fusion=fusion, k=k, candidates=candidates, c=c), **kwargs)
 
     return wrapper
 

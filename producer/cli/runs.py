@@ -13,7 +13,6 @@ from ragq.producer import planning, supervisor
 from ragq.producer.cli.output import (
     json_option,
     live,
-    placement_options,
     print_json,
     print_table,
     progress_bar,
@@ -24,9 +23,10 @@ from ragq.producer.cli.results import print_failures, print_results
 from ragq.producer.ingest.pipeline import ingest
 from ragq.producer.questions import parse_qa_file
 from ragq.producer.ratios import parse_ratios
+from ragq.shared.cli import placement_options
 from ragq.shared.errors import UsageError
 from ragq.shared.models.placement import PlacementOptions
-from ragq.shared.rag.retrieval import RetrievalConfig
+from ragq.shared.records import RetrievalConfig
 from ragq.shared.store import db, inputs, standing
 
 DEMO_MODELS = ["smollm2-135m", "gemma3-270m"]
@@ -97,7 +97,7 @@ def run_options(command):
             ratios=parse_ratios(ratios),
             index=index,
             questions=questions,
-            retrieval=RetrievalConfig(fusion, k, candidates, c),
+            retrieval=RetrievalConfig(fusion=fusion, k=k, candidates=candidates, c=c),
             new_run=new_run,
             repeat=repeat,
             kv_reuse=kv_reuse,
@@ -137,6 +137,21 @@ def requeue(settings, runs) -> None:
     click.echo(f"{planning.requeue(settings, list(runs))} jobs queued again")
 
 
+def print_holders(held: list[dict]) -> None:
+    """The running jobs: who holds each, which attempt, until when (an expired lease says what frees it)."""
+    if not held:
+        return
+    expired = " EXPIRED: its worker is gone; a live worker or `ragq requeue` frees it"
+    print_table(
+        "Running jobs",
+        ["job", "run", "worker", "attempt", "lease until (UTC)"],
+        [
+            [h["job"], h["run"], h["worker"], h["attempt"], f"{h['lease_until']:%H:%M:%S}" + (expired * h["expired"])]
+            for h in held
+        ],
+    )
+
+
 @click.command()
 @click.argument("runs", nargs=-1, type=int)
 @click.option("--watch", is_flag=True, help="Live progress bars until every job is finished.")
@@ -154,26 +169,7 @@ def status(settings, runs, watch, as_json) -> None:
     elif not watch:
         head = ["run", *standing.STATES, "refused (late results)"]
         print_table("Runs", head, [[r, *c.values(), late.get(r, 0)] for r, c in counts.items()])
-        if held:
-            print_table(
-                "Running jobs",
-                ["job", "run", "worker", "attempt", "lease until (UTC)"],
-                [
-                    [
-                        h["job"],
-                        h["run"],
-                        h["worker"],
-                        h["attempt"],
-                        f"{h['lease_until']:%H:%M:%S}"
-                        + (
-                            " EXPIRED: its worker is gone; a live worker or `ragq requeue` frees it"
-                            if h["expired"]
-                            else ""
-                        ),
-                    ]
-                    for h in held
-                ],
-            )
+        print_holders(held)
         print_failures(settings, run_ids)
     else:
         progress = run_bar()

@@ -5,8 +5,9 @@ import sys
 
 import click
 
-from ragq.producer.cli.output import json_option, placement_options, print_json, print_table
+from ragq.producer.cli.output import json_option, print_json, print_table
 from ragq.producer.supervisor import worker_command
+from ragq.shared.cli import placement_options
 from ragq.shared.config import Settings
 from ragq.shared.models.placement import PlacementOptions
 
@@ -80,12 +81,7 @@ def exec_worker(
     loglevel: str,
 ) -> None:
     """`ragq worker`: become the worker process (the same pid, so signals reach it directly)."""
-    given = placement.model_dump(exclude_none=True)
-    options = [
-        arg for key, value in given.items() if key != "flash_attn" for arg in (f"--{key.replace('_', '-')}", str(value))
-    ]
-    options += [] if placement.flash_attn is None else ["--flash-attn" if placement.flash_attn else "--no-flash-attn"]
-    options += [arg for name in indexes for arg in ("--index", name)]
+    options = placement.argv() + [arg for name in indexes for arg in ("--index", name)]
     options += ([] if queue is None else ["--queue", queue]) + ["--loglevel", loglevel]
     cmd = worker_command(settings, model, options)
     sys.stdout.flush()

@@ -18,11 +18,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ragq.shared.config import Settings
-from ragq.shared.corpus.documents import sha256_file
 from ragq.shared.errors import ModelLoadError, UsageError
+from ragq.shared.hashing import cached_sha256, sha256_file
 from ragq.shared.models import catalog, files
 from ragq.shared.models.spec import PromptSpec
-from ragq.shared.provenance import cached_sha256
 
 Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
 BLOCK = 1 << 20
@@ -134,7 +133,7 @@ def _verify(part: Path, target: Target) -> str:
     sha256 = sha256_file(part)
     if target.sha256 and sha256 != target.sha256.lower():
         raise _reject(part, f"{target.file} has sha256 {sha256}, expected {target.sha256} (checksum mismatch)")
-    from ragq.shared.rag.llm import probe_load
+    from ragq.shared.rag.loader import probe_load
 
     try:
         files.check_gguf(part)

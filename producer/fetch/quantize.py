@@ -76,7 +76,7 @@ def quantize_file(source: Path, target: Path, qtype: str, requantize: bool, thre
 def quantize(
     settings: Settings, base: str, types: list[str], threads: int, progress: Callable[[str], None] = lambda line: None
 ) -> list[Variant]:
-    from ragq.shared.rag.llm import gguf_metadata
+    from ragq.shared.rag.loader import gguf_metadata
 
     wanted = check_types(types)
     spec = catalog.get_model(settings, base)

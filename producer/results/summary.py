@@ -6,9 +6,9 @@ from dataclasses import asdict, dataclass, field, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ragq.producer.results.stats import bootstrap_ci, percentile
 from ragq.shared.metrics.answer import METRICS
 from ragq.shared.metrics.likelihood import LIKELIHOOD
-from ragq.shared.metrics.stats import bootstrap_ci, percentile
 from ragq.shared.store import drift as drift_store
 from ragq.shared.store.results import ResultRow, result_rows, spec_id
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, QuestionSet, Run
@@ -108,7 +108,7 @@ def summarize(s: Session, run_ids: list[int]) -> list[RunSummary]:
 def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
     run_id, model, digest, prompt_kind, index, qset, fusion, ratio, repeat = run
     states = s.scalars(select(Job.state).where(Job.run_id == run_id)).all()
-    cosines, seconds = [r.cosine for r in done], [r.total_s for r in done]
+    cosines = [r.cosine for r in done]
     ci = bootstrap_ci(cosines) or (None, None)
     evidence = [float(r.evidence_rank > 0) for r in done if r.evidence_rank is not None]
     return RunSummary(
@@ -129,10 +129,24 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
         cosine_ci_high=ci[1],
         std_cosine=_std(cosines),
         evidence_hit_rate=_mean(evidence),
+        **_speed(done),
+        repeat_sd_cosine=_repeat_sd(done, "cosine"),
+        host_workers=max((r.host_workers for r in done if r.host_workers is not None), default=None),
+        placement=_one({r.placement for r in done if r.placement}),
+        build=_one({r.build for r in done if r.build}),
+        metrics={name: metric_summary([getattr(r, name) for r in done]) for name in (*METRICS, *LIKELIHOOD)},
+        expert_missing=sum(r.expert_bpb is None for r in done),
+        abstention_rate=_mean([float(r.abstained) for r in done if r.abstained is not None]),
+    )
+
+
+def _speed(done: list[ResultRow]) -> dict:
+    """How fast a run's answers came: seconds per answer (mean, spread, percentiles), tokens per second, memory."""
+    seconds = [r.total_s for r in done]
+    return dict(
         mean_total_s=_mean(seconds),
         std_total_s=_std(seconds),
         repeat_sd_s=_repeat_sd(done, "total_s"),
-        repeat_sd_cosine=_repeat_sd(done, "cosine"),
         p50_total_s=percentile(seconds, 50),
         p95_total_s=percentile(seconds, 95),
         mean_ttft_s=_mean([r.ttft_s for r in done]),
@@ -140,12 +154,6 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
         gen_tokens_per_s=_rate(sum(r.gen_tokens for r in done), sum(r.gen_s for r in done)),
         peak_rss_mb=max((r.peak_rss_mb for r in done), default=None),
         mean_gen_tokens=_mean([r.gen_tokens for r in done]),
-        host_workers=max((r.host_workers for r in done if r.host_workers is not None), default=None),
-        placement=_one({r.placement for r in done if r.placement}),
-        build=_one({r.build for r in done if r.build}),
-        metrics={name: metric_summary([getattr(r, name) for r in done]) for name in (*METRICS, *LIKELIHOOD)},
-        expert_missing=sum(r.expert_bpb is None for r in done),
-        abstention_rate=_mean([float(r.abstained) for r in done if r.abstained is not None]),
     )
 
 

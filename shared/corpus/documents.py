@@ -1,6 +1,5 @@
 """Documents -> pages of text. PDF (pypdf), plain text, Markdown and HTML."""
 
-import hashlib
 import html.parser
 import logging
 import os
@@ -17,14 +16,6 @@ class Page:
     source: str  # the file's name, as chunks and results cite it
     page: int  # 0-based, equal to pypdf's page index; 0 for formats without pages
     text: str
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ragq.shared.corpus.bm25 import BM25, tokenize
 from ragq.shared.corpus.chunking import CHUNK_OVERLAP, CHUNK_SIZE, Chunk, split_pages
-from ragq.shared.corpus.documents import expand_paths, load_document, sha256_file
+from ragq.shared.corpus.documents import expand_paths, load_document
 from ragq.shared.corpus.embedding import EMBEDDER_NAME
 from ragq.shared.errors import CorpusIndexError, DocumentError, UsageError
-from ragq.shared.rag.bm25 import BM25, tokenize
+from ragq.shared.hashing import sha256_file
 from ragq.shared.registry import unknown_name_message
 
 FORMAT = 1

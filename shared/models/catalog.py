@@ -12,7 +12,6 @@ from pathlib import Path
 from ragq.shared import strict_toml
 from ragq.shared.config import Settings
 from ragq.shared.errors import UnknownModelError, UsageError
-from ragq.shared.models import files
 from ragq.shared.models.spec import ModelSpec, validate
 from ragq.shared.registry import lookup, unknown_name_message
 
@@ -120,27 +119,6 @@ def write_entry(settings: Settings, data: dict) -> Path:
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
     return path
-
-
-def _option(loc: tuple) -> str:
-    """`ragq models add`'s option for a spec field: ('params', 'n_ctx') -> '--n-ctx'."""
-    return "--" + str(loc[-1]).replace("_", "-") if len(loc) > 1 else ""
-
-
-def add_model(settings: Settings, name: str, path: Path, params: dict, prompt: dict) -> ModelSpec:
-    """Register a user's GGUF file under a name, once llama.cpp has loaded it and its prompt renders."""
-    from ragq.shared.rag.llm import probe_load
-
-    check_new_name(settings, name)
-    path = path.expanduser().resolve()
-    data = {"name": name, "description": f"user model {path.name}", "source": {"kind": "path", "path": str(path)}}
-    data |= {"params": params, "prompt": prompt}
-    origin = f"ragq models add {name}"
-    candidate = validate({**data, "origin": origin}, origin, "change the option", _option)
-    files.check_gguf(path)
-    probe_load(path, candidate.prompt)
-    write_entry(settings, data)
-    return get_model(settings, name)
 
 
 def as_dict(spec: ModelSpec) -> dict:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ragq.shared.config import Settings
 from ragq.shared.errors import ModelLoadError
+from ragq.shared.hashing import cached_sha256
 from ragq.shared.models.spec import ModelSpec, PackageSource, PathSource, UrlSource
-from ragq.shared.provenance import cached_sha256
 
 GGUF_MAGIC = b"GGUF"
 

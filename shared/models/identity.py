@@ -15,7 +15,7 @@ from ragq.shared.corpus.embedding import EMBEDDER_NAME
 from ragq.shared.errors import UsageError
 from ragq.shared.models import files
 from ragq.shared.models.spec import PROMPT_KINDS, SCORER_NAME, ModelSpec
-from ragq.shared.rag.retrieval import RetrievalConfig
+from ragq.shared.records import RetrievalConfig
 from ragq.shared.registry import lookup
 
 

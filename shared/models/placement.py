@@ -14,7 +14,7 @@ import subprocess
 import sys
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ragq.shared.errors import UsageError
 
@@ -29,25 +29,32 @@ class Placement(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     n_threads: int = Field(ge=1)
-    n_threads_batch: int | None = Field(None, ge=1)  # None: as many as n_threads
+    n_threads_batch: int | None = Field(None, ge=1)  # not given: as many as n_threads
     n_gpu_layers: GpuLayers | None = None
     flash_attn: bool = False
 
+    @model_validator(mode="before")
     @classmethod
-    def from_options(cls, threads: int | None, gpu_layers: str | int | None) -> "Placement":
-        """A placement from `--threads` and `--gpu-layers` as typed, over this machine's default."""
-        return PlacementOptions(threads=threads, gpu_layers=gpu_layers).over(default_placement()[0])
+    def _batch_threads_given(cls, data):
+        """One placement, one value: 2 generation threads and "as many for prompts" equal 2 and 2."""
+        if isinstance(data, dict) and data.get("n_threads_batch") is None and "n_threads" in data:
+            data = {**data, "n_threads_batch": data["n_threads"]}
+        return data
 
     @property
     def batch_threads(self) -> int:
         return self.n_threads_batch or self.n_threads
 
-    def worker_args(self) -> list[str]:
-        """This placement, whole, as `python -m ragq.worker` options (a tuned placement saved on the host does not
-        apply: the caller has chosen)."""
-        args = ["--threads", str(self.n_threads), "--threads-batch", str(self.batch_threads)]
-        args += ["--gpu-layers", str(self.n_gpu_layers)] if self.n_gpu_layers is not None else []
-        return args + ["--flash-attn" if self.flash_attn else "--no-flash-attn", "--no-tuned"]
+    def as_options(self) -> "PlacementOptions":
+        """This placement, whole, as options that fix every value (a placement saved by `ragq models tune` on the
+        worker's host does not apply: the caller has chosen)."""
+        return PlacementOptions(
+            threads=self.n_threads,
+            threads_batch=self.batch_threads,
+            gpu_layers=self.n_gpu_layers,
+            flash_attn=self.flash_attn,
+            tuned=False,
+        )
 
     def load_args(self, catalog_gpu_layers: int | str, supports_offload: bool) -> dict:
         """Llama()'s placement arguments, "auto" resolved for this build."""
@@ -72,48 +79,75 @@ class Placement(BaseModel):
 
 
 class PlacementOptions(BaseModel):
-    """What a command line asked for (None: not given), laid over a saved or default placement."""
+    """What a command line asked for (None: not given), checked when it is made: `placement_options`
+    (shared/cli.py) makes it from the options of every command that starts or loads a model, once per process.
+    `argv` writes it back as those options, for a worker started as a process."""
 
-    threads: int | None = None
-    threads_batch: int | None = None
-    gpu_layers: str | int | None = None
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threads: int | None = Field(None, ge=1)
+    threads_batch: int | None = Field(None, ge=1)
+    gpu_layers: GpuLayers | None = None
     flash_attn: bool | None = None
+    tuned: bool = True  # start from the placement `ragq models tune` saved on this host
+
+    @classmethod
+    def parse(cls, **typed) -> "PlacementOptions":
+        """Options as typed (`gpu_layers` as text), or one line naming the option that is wrong."""
+        checked = {**typed}
+        if isinstance(typed.get("gpu_layers"), str):
+            checked["gpu_layers"] = layers_from_text(typed["gpu_layers"])
+        try:
+            return cls(**checked)
+        except ValidationError as exc:
+            field = str(exc.errors()[0]["loc"][0])
+            if field == "gpu_layers":
+                raise UsageError(
+                    f"--gpu-layers {typed[field]!r}: give a number of layers (-1 for all, 0 for the CPU) or 'auto'."
+                ) from None
+            raise UsageError(f"--{field.replace('_', '-')} {typed[field]}: give 1 or more threads.") from None
 
     def given(self) -> bool:
         return any(v is not None for v in (self.threads, self.threads_batch, self.gpu_layers, self.flash_attn))
 
     def over(self, base: Placement) -> Placement:
-        """`base` with what was asked for instead, checked here once (one line naming the option when it is bad).
-        `--threads` alone sets both thread counts, as it always has."""
+        """`base` with what was asked for instead (already checked). `--threads` alone sets both thread counts."""
         changes: dict = {}
         if self.threads is not None:
             changes |= {"n_threads": self.threads, "n_threads_batch": self.threads_batch or self.threads}
         elif self.threads_batch is not None:
             changes["n_threads_batch"] = self.threads_batch
         if self.gpu_layers is not None:
-            changes["n_gpu_layers"] = layers_from_text(self.gpu_layers)
+            changes["n_gpu_layers"] = self.gpu_layers
         if self.flash_attn is not None:
             changes["flash_attn"] = self.flash_attn
-        try:
-            return Placement(**{**base.model_dump(), **changes})
-        except ValidationError as exc:
-            field = str(exc.errors()[0]["loc"][0])
-            if field == "n_gpu_layers":
-                raise UsageError(
-                    f"--gpu-layers {self.gpu_layers!r}: give a number of layers (-1 for all, 0 for the CPU) or 'auto'."
-                ) from None
-            option, value = ("--threads", self.threads) if field == "n_threads" else ("--threads-batch", changes[field])
-            raise UsageError(f"{option} {value}: give 1 or more threads.") from None
+        return base.model_copy(update=changes)
+
+    def argv(self) -> list[str]:
+        """These options as a command line (`python -m ragq.worker`, `ragq worker`): what was given, nothing else."""
+        args = [
+            a
+            for name in ("threads", "threads_batch", "gpu_layers")
+            if (v := getattr(self, name)) is not None
+            for a in (f"--{name.replace('_', '-')}", str(v))
+        ]
+        args += [] if self.flash_attn is None else ["--flash-attn" if self.flash_attn else "--no-flash-attn"]
+        return args + ([] if self.tuned else ["--no-tuned"])
 
 
-def choose(options: PlacementOptions, saved: tuple[Placement, str] | None, parallel: int = 1) -> tuple[Placement, str]:
-    """The placement a worker runs with, and why: what the command asked for, over the one measured on this host
-    (`ragq models tune`, used when the worker has the machine to itself), over this machine's default."""
-    if saved is not None and parallel == 1:
+def choose(
+    asked: PlacementOptions | Placement, saved: tuple[Placement, str] | None, parallel: int = 1
+) -> tuple[Placement, str]:
+    """The placement a worker runs with, and why: a whole placement as given (`ragq models tune` measuring one), or
+    what the command asked for over the one measured on this host (`ragq models tune`, used when the worker has the
+    machine to itself and the options allow it) over this machine's default."""
+    if isinstance(asked, Placement):
+        return asked, "as given"
+    if saved is not None and parallel == 1 and asked.tuned:
         base, why = saved[0], f"tuned {saved[1][:10]}".strip()
     else:
         base, why = default_placement(parallel)
-    return options.over(base), ("options over " + why if options.given() else why)
+    return asked.over(base), ("options over " + why if asked.given() else why)
 
 
 def default_placement(parallel: int = 1, cores: tuple[int, str] | None = None) -> tuple[Placement, str]:

@@ -5,19 +5,21 @@ llama.cpp's own counters and state sit behind private attributes; they are read 
 
 import inspect
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
-from ragq.shared.errors import ModelLoadError
+from ragq.shared.config import Settings
+from ragq.shared.errors import GenerationStopped, ModelLoadError
 from ragq.shared.metrics.likelihood import ExpertScore
-from ragq.shared.models import placement as placing
+from ragq.shared.models import catalog, files
 from ragq.shared.models.placement import Placement
-from ragq.shared.models.spec import ModelSpec, PromptSpec
-from ragq.shared.rag import forced
-from ragq.shared.rag.prompting import Prompt, PromptBuilder, chat_messages, completion_builder, folded_messages
+from ragq.shared.models.spec import ModelSpec
+from ragq.shared.rag import forced, loader
+from ragq.shared.rag.prompting import Prompt, PromptBuilder, chat_builder, completion_builder
 
 
 @dataclass(frozen=True)
@@ -46,107 +48,6 @@ def resolved_call(fn, passed: dict) -> dict:
     return resolved
 
 
-def _special(llm, token: int) -> str:
-    return llm.detokenize([token], special=True).decode(errors="replace") if token >= 0 else ""
-
-
-def chat_builder(llm, system: str, stop: list[str]) -> tuple[PromptBuilder, str, str]:
-    """The GGUF's chat template as a prompt builder: (builder, how the system text is placed, the template).
-
-    The template is rendered once here: one that refuses a system turn (Mistral Instruct v0.1: "Conversation roles
-    must alternate") gets the system text and context folded into the first user turn; one that fails otherwise is
-    refused with its own message."""
-    import jinja2
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    template = llm.metadata.get("tokenizer.chat_template")
-    if not template:
-        raise ModelLoadError(
-            "the GGUF file carries no chat template: give a completion template with --template "
-            "(or `template` under [prompt]), e.g. '{system}\\n\\n{context}\\n\\nQuestion: {question}\\nAnswer:'."
-        )
-    bos, eos = _special(llm, llm.token_bos()), _special(llm, llm.token_eos())
-    formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
-    adds_bos = llm._model.add_bos_token()
-
-    def render(messages: list[dict]) -> str:
-        text = formatter(messages=cast(Any, messages)).prompt
-        # create_completion puts the BOS token in front itself: a template's own would make two
-        return text[len(bos) :] if adds_bos and bos and text.startswith(bos) else text
-
-    failures = (ValueError, TypeError, jinja2.TemplateError)
-    try:
-        render(chat_messages(system, ["context"], "question"))
-        placement, messages = "in the system turn", chat_messages
-    except failures:
-        try:
-            render(folded_messages(system, ["context"], "question"))
-            placement, messages = (
-                "folded into the first user turn (the template refuses a system turn)",
-                folded_messages,
-            )
-        except failures as exc:
-            raise ModelLoadError(
-                f"the GGUF's chat template fails to render ({exc}): give a completion template with --template."
-            ) from exc
-
-    def build(chunks: list[str], question: str) -> Prompt:
-        return Prompt(render(messages(system, chunks, question)), [eos, *stop] if eos else list(stop))
-
-    return build, placement, template
-
-
-def probe_load(path: Path, prompt: PromptSpec | None = None) -> None:
-    """Load the model for real (memory-mapped, tiny context): llama.cpp checks every tensor lies inside the file,
-    which catches a truncated download that a header check cannot. With `prompt`, its chat prompt must render."""
-    import llama_cpp
-
-    try:
-        llm = llama_cpp.Llama(str(path), n_ctx=16, n_batch=16, verbose=False)
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise ModelLoadError(
-            f"llama.cpp cannot load {path} ({exc}): the file is truncated or damaged; download it again."
-        ) from exc
-    try:
-        if prompt is not None and prompt.template is None:
-            chat_builder(llm, prompt.system, prompt.stop)
-    finally:
-        llm.close()
-
-
-def offload_report(llama_cpp, llm, requested, resolved: int, supports: bool) -> dict:
-    """Where the model runs: backend, device, layers offloaded of the total, GPU memory where NVML reads it."""
-    info = llama_cpp.llama_print_system_info().decode(errors="replace")
-    name = placing.backend(info, supports)
-    layers = int(llama_cpp.llama_model_n_layer(llm.model))
-    report = {
-        "backend": name,
-        "device": placing.device_name(name),
-        "n_gpu_layers": requested,
-        "layers_offloaded": placing.offload(resolved, layers, supports),
-        "layers_total": layers + 1,
-    }
-    if name == "CUDA":
-        report["gpu"] = placing.nvml_device()
-    return report
-
-
-def gguf_metadata(path: Path) -> dict:
-    """The file's metadata (architecture, layers, heads, context length...), read with its vocabulary only."""
-    import llama_cpp
-    from llama_cpp._utils import suppress_stdout_stderr
-
-    try:
-        with suppress_stdout_stderr(disable=False):  # llama.cpp warns about the vocabulary-only context on stderr
-            llm = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise ModelLoadError(f"llama.cpp cannot read {path} ({exc}): check that it is a complete GGUF file.") from exc
-    try:
-        return dict(llm.metadata)
-    finally:
-        llm.close()
-
-
 @dataclass(frozen=True)
 class PromptLayout:
     build: PromptBuilder
@@ -169,22 +70,20 @@ class LlamaRunner:
         import llama_cpp
 
         self._compute = ThreadPoolExecutor(1, thread_name_prefix="llama")
+        self._closed = False
+        self._abort = llama_cpp.ggml_abort_callback(lambda _data: True)  # kept: llama.cpp holds the pointer
+        self._no_abort = llama_cpp.ggml_abort_callback()
         self._llama_cpp = llama_cpp
         self.spec = spec
         self.path = path
         self.params = spec.params
         self.placement = placement
         supports = bool(llama_cpp.llama_supports_gpu_offload())
-        requested = placement.requested_gpu_layers(spec.params.n_gpu_layers)
-        load = {**spec.params.load(), **placement.load_args(spec.params.n_gpu_layers, supports), "verbose": False}
-        try:
-            self.llm = self._on_compute_thread(llama_cpp.Llama, str(path), **load)
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelLoadError(
-                f"llama.cpp could not load {path} ({exc}): check that it is a complete GGUF file."
-            ) from exc
+        load = loader.load_arguments(spec, placement, supports)
+        self.llm = self._on_compute_thread(loader.open_llama, path, load)
         self.sampling = spec.params.sampling()
-        self.offload = offload_report(llama_cpp, self.llm, requested, load["n_gpu_layers"], supports)
+        requested = placement.requested_gpu_layers(spec.params.n_gpu_layers)
+        self.offload = loader.offload_report(self.llm, requested, load["n_gpu_layers"], supports)
         # what reached llama.cpp, the library's defaults included
         self.llama_settings = {
             "load": resolved_call(llama_cpp.Llama.__init__, {"model_path": str(path), **load}),
@@ -198,16 +97,16 @@ class LlamaRunner:
         return self._layouts[kind]
 
     def _make_layout(self, kind: str) -> PromptLayout:
-        p = self.spec.prompt
+        prompt = self.spec.prompt
         if kind == "study":
-            if p.study is None:
+            if prompt.study is None:
                 raise ModelLoadError(f"model '{self.spec.name}' has no study prompt layout: use --prompt chat.")
-            build = completion_builder(p.study, p.system, p.stop, p.collapse_whitespace)
-            return PromptLayout(build, kind, "the study's layout (catalog `study`)", p.study)
-        if p.template is not None:
-            build = completion_builder(p.template, p.system, p.stop, p.collapse_whitespace)
-            return PromptLayout(build, kind, "completion template (catalog `template`)", p.template)
-        build, placement, template = chat_builder(self.llm, p.system, p.stop)
+            build = completion_builder(prompt.study, prompt.system, prompt.stop, prompt.collapse_whitespace)
+            return PromptLayout(build, kind, "the study's layout (catalog `study`)", prompt.study)
+        if prompt.template is not None:
+            build = completion_builder(prompt.template, prompt.system, prompt.stop, prompt.collapse_whitespace)
+            return PromptLayout(build, kind, "completion template (catalog `template`)", prompt.template)
+        build, placement, template = chat_builder(self.llm, prompt.system, prompt.stop)
         return PromptLayout(build, kind, f"the GGUF's chat template, system text {placement}", template)
 
     @property
@@ -215,9 +114,12 @@ class LlamaRunner:
         return self.llm._model.desc()
 
     def close(self) -> None:
-        """Free the model and its context now (llama-cpp-python's own finaliser fails at interpreter teardown)."""
-        self._on_compute_thread(self.llm.close)
-        self._compute.shutdown()
+        """Free the model and its context now (llama-cpp-python's own finaliser fails at interpreter teardown);
+        once: a second call does nothing."""
+        if not self._closed:
+            self._closed = True
+            self._on_compute_thread(self.llm.close)
+            self._compute.shutdown()
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), special=True))  # with BOS, as create_completion adds it
@@ -246,12 +148,24 @@ class LlamaRunner:
             shared += 1
         return shared
 
-    def generate(self, prompt: Prompt, kv_reuse: bool = False) -> Generation:
+    def generate(
+        self, prompt: Prompt, kv_reuse: bool = False, keep_going: Callable[[], bool] | None = None
+    ) -> Generation:
         """One timed completion. By default the KV cache is emptied first, so no job rides on the previous
-        job's prompt prefix; with kv_reuse the shared prefix is kept and how much of it is recorded."""
-        return self._on_compute_thread(self._generate, prompt, kv_reuse)
+        job's prompt prefix; with kv_reuse the shared prefix is kept and how much of it is recorded. `keep_going`
+        is asked before the first token and after each: False ends the generation (GenerationStopped); a caller
+        that wants it ended sooner, within a prompt's evaluation, calls `interrupt` too."""
+        return self._on_compute_thread(self._generate, prompt, kv_reuse, keep_going or (lambda: True))
 
-    def _generate(self, prompt: Prompt, kv_reuse: bool) -> Generation:
+    def interrupt(self) -> None:
+        """From any thread: llama.cpp's evaluation under way ends at its next batch (its abort callback), so a
+        generation whose `keep_going` turned False stops within a prompt's evaluation too."""
+        self._llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._abort, None)
+
+    def _generate(self, prompt: Prompt, kv_reuse: bool, keep_going: Callable[[], bool]) -> Generation:
+        self._llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._no_abort, None)  # an earlier interrupt
+        if not keep_going():
+            raise GenerationStopped("stopped before its prompt was read: its caller no longer wants the answer")
         if kv_reuse:
             reused = self._reusable_prefix(prompt.text)
         else:
@@ -261,12 +175,21 @@ class LlamaRunner:
         self._llama_cpp.llama_perf_context_reset(ctx)
         start = time.perf_counter()
         first = None
-        pieces = []
+        pieces: list[str] = []
         stream = self.llm.create_completion(prompt.text, **self.sampling, stop=prompt.stop or None, stream=True)
-        for event in cast(Iterator[dict], stream):
-            if first is None:
-                first = time.perf_counter() - start
-            pieces.append(event["choices"][0]["text"])
+        try:
+            for event in cast(Iterator[dict], stream):
+                if first is None:
+                    first = time.perf_counter() - start
+                pieces.append(event["choices"][0]["text"])
+                if not keep_going():
+                    cast(Generator, stream).close()
+                    break
+        except RuntimeError:  # "llama_decode returned 2": aborted by `interrupt`
+            if keep_going():
+                raise
+        if not keep_going():
+            raise GenerationStopped(f"stopped after {len(pieces)} tokens: its caller no longer wants the answer")
         total = time.perf_counter() - start
         perf = self._llama_cpp.llama_perf_context(ctx)
         return Generation(
@@ -294,3 +217,19 @@ class LlamaRunner:
         """The prompt's tokens as create_completion sends them, and the answer's text tokenized on its own."""
         prompt = forced.completion_tokens(self.llm, prompt_text)
         return prompt, self.llm.tokenize(answer.encode(), add_bos=False, special=False)
+
+
+def open_runner(settings: Settings, spec: ModelSpec, placement: Placement) -> LlamaRunner:
+    """A catalog model's file loaded at `placement`: the one way ragq opens a model to answer or read with it (the
+    worker, `ragq drift`, `ragq rescore`, `ragq models check`). Free it with `close()`, or use `opened`."""
+    return LlamaRunner(files.model_path(settings, spec), spec, placement)
+
+
+@contextmanager
+def opened(settings: Settings, name: str, placement: Placement) -> Iterator[LlamaRunner]:
+    """Catalog model `name` at `placement`, freed when the block ends."""
+    runner = open_runner(settings, catalog.get_model(settings, name), placement)
+    try:
+        yield runner
+    finally:
+        runner.close()

@@ -2,6 +2,7 @@
 teacher-forced after the same prompt (its likelihood) -> score (cosine and the answer metrics). No I/O."""
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ragq.shared.metrics import answer, cosine
@@ -11,7 +12,7 @@ from ragq.shared.metrics.likelihood import ExpertScore
 from ragq.shared.rag import retrieval
 from ragq.shared.rag.llm import Generation
 from ragq.shared.rag.prompting import fit_to_context
-from ragq.shared.rag.retrieval import RetrievalConfig
+from ragq.shared.records import Ask
 
 
 @dataclass(frozen=True)
@@ -29,32 +30,20 @@ class Outcome:
     expert_note: dict | None = None  # what the scoring did, or why it was skipped (provenance)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Ask:
-    """One question as a job asks it: the question and its reference answer, how to retrieve, how to prompt, and
-    where its evidence is (pages of a document) when the question set says."""
-
-    question: str
-    reference: str
-    ratio: float
-    retrieval: RetrievalConfig = RetrievalConfig()
-    prompt_kind: str = "chat"
-    kv_reuse: bool = False
-    evidence_pages: list[int] | None = None
-    doc: str | None = None
-
-
-def answer_question(ask: Ask, index, embedder, runner) -> Outcome:
+def answer_question(ask: Ask, index, embedder, runner, keep_going: Callable[[], bool] | None = None) -> Outcome:
+    """`keep_going`: asked after each generated token; False stops the answer there (GenerationStopped)."""
     start = time.perf_counter()
     question = ask.question
     query_vec = embedder.encode([question])[0]
     hits = retrieval.retrieve(ask.retrieval, index, question, query_vec, ask.ratio)
     retrieval_ms = (time.perf_counter() - start) * 1000
     chunks = [index.chunks[h.position] for h in hits]
-    p = runner.params
+    params = runner.params
     build = runner.layout(ask.prompt_kind).build
-    fitted = fit_to_context([c.text for c in chunks], question, build, runner.count_tokens, p.n_ctx, p.max_tokens)
-    generation = runner.generate(fitted.prompt, kv_reuse=ask.kv_reuse)
+    fitted = fit_to_context(
+        [c.text for c in chunks], question, build, runner.count_tokens, params.n_ctx, params.max_tokens
+    )
+    generation = runner.generate(fitted.prompt, kv_reuse=ask.kv_reuse, keep_going=keep_going)
     expert, note = runner.score_expert(fitted.prompt, ask.reference)  # after the timed generation, on its cache
     context = "\n\n".join(c.text for c in chunks[: fitted.kept])
     return Outcome(

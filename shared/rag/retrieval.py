@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ragq.shared.corpus.bm25 import tokenize
 from ragq.shared.errors import UsageError
-from ragq.shared.rag.bm25 import tokenize
-from ragq.shared.registry import lookup
+from ragq.shared.records import SEED, SEED_LAMBDA_MULT, RetrievalConfig
 
 
 @dataclass(frozen=True)
@@ -50,41 +50,6 @@ def dense_mmr(index, query_vec: np.ndarray, k: int = 4, fetch_k: int = 3, lambda
     found = [int(i) for i in found[0] if i != -1]
     vectors = np.stack([index.dense.reconstruct(i) for i in found]) if found else np.zeros((0, query_vec.size))
     return [found[i] for i in mmr(query_vec, vectors, k, lambda_mult)]
-
-
-SEED = {"bm25_k": 5, "mmr_k": 4, "fetch_k": 3}
-SEED_LAMBDA_MULT = 0.5
-
-
-@dataclass(frozen=True)
-class RetrievalConfig:
-    """How chunks are chosen. `seed` uses the study's fixed lists (k and candidates do not apply)."""
-
-    fusion: str = "seed"
-    k: int = 4  # chunks that enter the prompt (rrf, convex)
-    candidates: int = 20  # chunks each retriever proposes (rrf, convex)
-    c: int = 60  # RRF constant (seed, rrf)
-
-    def __post_init__(self):
-        lookup("fusion mode", self.fusion, FUSIONS)
-        for name in ("k", "candidates", "c"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name} {getattr(self, name)}: give a whole number of 1 or more.")
-        if self.candidates < self.k:
-            raise UsageError(
-                f"--candidates {self.candidates} is below --k {self.k}: each retriever must propose at least k chunks."
-            )
-
-    def as_dict(self, ratio: float) -> dict:
-        if self.fusion == "seed":
-            return {"fusion": "seed", "ratio": ratio, "c": self.c, **SEED}
-        return {
-            "fusion": self.fusion,
-            "ratio": ratio,
-            "k": self.k,
-            "candidates": self.candidates,
-            **({"c": self.c} if self.fusion == "rrf" else {}),
-        }
 
 
 def seed(index, question: str, query_vec: np.ndarray, ratio: float, cfg: RetrievalConfig) -> list[Retrieved]:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ragq.shared.errors import QuestionFileError, UnknownNameError
-from ragq.shared.qa import QAPair
+from ragq.shared.records import QAPair
 from ragq.shared.registry import unknown_name_message
 from ragq.shared.store.schema import IndexRow, ModelRow, Question, QuestionSet
 

@@ -10,8 +10,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ragq.shared.rag.pipeline import Ask
-from ragq.shared.rag.retrieval import RetrievalConfig
+from ragq.shared.records import Ask, JobContext, RetrievalConfig
 from ragq.shared.store.clock import db_now
 from ragq.shared.store.queues import QUEUE
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, Result, Run, utcnow
@@ -37,12 +36,24 @@ class Holder:
     attempt: int
 
 
+@dataclass(frozen=True)
+class NotClaimed:
+    """Why a claim took nothing: "gave up after N attempts" (the job is marked failed now), "done", "failed", "held
+    by WORKER" (under a live lease) or "no such job". Falsy, so that `if claimed:` reads "if the job is ours"."""
+
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
 def _held_by(job_id: int, holder: Holder):
     return and_(Job.id == job_id, Job.state == "running", Job.worker == holder.worker, Job.attempts == holder.attempt)
 
 
-def claim(s: Session, job_id: int, worker: str, lease: timedelta, max_attempts: int) -> Holder | None:
-    """Take a queued job, or a running one whose lease ran out. Exactly one claimer wins; it gets its Holder.
+def claim(s: Session, job_id: int, worker: str, lease: timedelta, max_attempts: int) -> Holder | NotClaimed:
+    """Take a queued job, or a running one whose lease ran out. Exactly one claimer wins; it gets its Holder, every
+    other one a NotClaimed saying why.
 
     A job already tried max_attempts times (each try ended with its worker dead, or it would not be
     claimable) is marked failed instead, so a job that kills workers cannot do so forever. Lease times are the
@@ -61,14 +72,19 @@ def claim(s: Session, job_id: int, worker: str, lease: timedelta, max_attempts: 
         ),
     )
     if exhausted.rowcount:
-        return None
+        return NotClaimed(f"gave up after {max_attempts} attempts")
     taken = s.execute(
         update(Job)
         .where(Job.id == job_id, claimable(now))
         .values(state="running", attempts=Job.attempts + 1, lease_until=db_now(lease.total_seconds()), worker=worker)
         .returning(Job.attempts)
     ).scalar()
-    return Holder(worker, taken) if taken is not None else None
+    if taken is not None:
+        return Holder(worker, taken)
+    row = s.execute(select(Job.state, Job.worker).where(Job.id == job_id)).one_or_none()
+    if row is None:
+        return NotClaimed("no such job")
+    return NotClaimed(f"held by {row.worker}" if row.state == "running" else row.state)
 
 
 def renew(s: Session, job_id: int, holder: Holder, lease: timedelta) -> bool:
@@ -117,37 +133,14 @@ def fail(s: Session, job_id: int, error: str, holder: Holder) -> str:
     return _refuse(s, job_id)
 
 
-@dataclass(frozen=True, kw_only=True)
-class JobContext:
-    """What a worker needs to answer one job, read in one query."""
-
-    job_id: int
-    model: str
-    spec_digest: str | None
-    index: str
-    index_manifest: dict
-    ask: Ask
-
-
 def job_context(s: Session, job_id: int) -> JobContext:
+    """What the job asks (its question, the run's retrieval and prompt settings) and which run it belongs to."""
+    asked = (Question.question, Question.answer.label("reference"), Question.evidence_pages, Question.doc)
+    retrieval = (Run.fusion, Run.k, Run.candidates, Run.c)
+    run = (Run.ratio, Run.kv_reuse, Run.prompt_kind, Run.spec_digest, ModelRow.name.label("model"))
+    index = (IndexRow.name.label("index_name"), IndexRow.manifest.label("index_manifest"))
     row = s.execute(
-        select(
-            Question.question,
-            Question.answer.label("reference"),
-            Run.ratio,
-            Run.fusion,
-            Run.k,
-            Run.candidates,
-            Run.c,
-            Run.kv_reuse,
-            IndexRow.name.label("index"),
-            ModelRow.name.label("model"),
-            Question.evidence_pages,
-            Question.doc,
-            Run.prompt_kind,
-            Run.spec_digest,
-            IndexRow.manifest.label("index_manifest"),
-        )
+        select(*asked, *retrieval, *run, *index)
         .select_from(Job)
         .join(Run, Job.run_id == Run.id)
         .join(Question, Job.question_id == Question.id)
@@ -155,10 +148,24 @@ def job_context(s: Session, job_id: int) -> JobContext:
         .join(ModelRow, Run.model_id == ModelRow.id)
         .where(Job.id == job_id)
     ).one()
-    fields = dict(row._mapping)
-    retrieval = RetrievalConfig(*(fields.pop(key) for key in ("fusion", "k", "candidates", "c")))
-    run = {key: fields.pop(key) for key in ("model", "spec_digest", "index", "index_manifest")}
-    return JobContext(job_id=job_id, **run, ask=Ask(retrieval=retrieval, **fields))
+    ask = Ask(
+        question=row.question,
+        reference=row.reference,
+        ratio=row.ratio,
+        retrieval=RetrievalConfig(fusion=row.fusion, k=row.k, candidates=row.candidates, c=row.c),
+        prompt_kind=row.prompt_kind,
+        kv_reuse=row.kv_reuse,
+        evidence_pages=row.evidence_pages,
+        doc=row.doc,
+    )
+    return JobContext(
+        job_id=job_id,
+        model=row.model,
+        spec_digest=row.spec_digest,
+        index=row.index_name,
+        index_manifest=row.index_manifest,
+        ask=ask,
+    )
 
 
 def pending(s: Session, run_ids: list[int]) -> list[tuple[int, str]]:

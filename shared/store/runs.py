@@ -52,9 +52,21 @@ def plan_run(
             latest.queue = queue
         job_ids = s.scalars(select(Job.id).where(Job.run_id == latest.id).order_by(Job.id)).all()
         return RunPlan(latest.id, model.name, work.ratio, False, list(job_ids), run_queue(latest.queue, model.name))
-    run = Run(
+    run = _new_run(key, (latest.generation + 1) if latest else 1, work, model, index, qset, queue)
+    s.add(run)
+    s.flush()
+    question_ids = s.scalars(select(Question.id).where(Question.set_id == qset.id).order_by(Question.position)).all()
+    # repetitions interleaved (all questions once, then again), so a repeat is not timed on a warm neighbour
+    jobs = [Job(run_id=run.id, question_id=q, repetition=r) for r in range(work.repeat) for q in question_ids]
+    s.add_all(jobs)
+    s.flush()
+    return RunPlan(run.id, model.name, work.ratio, True, [j.id for j in jobs], run_queue(queue, model.name))
+
+
+def _new_run(key: str, generation: int, work: RunWork, model: ModelRow, index: IndexRow, qset: QuestionSet, queue):
+    return Run(
         key=key,
-        generation=(latest.generation + 1) if latest else 1,
+        generation=generation,
         model_id=model.id,
         index_id=index.id,
         set_id=qset.id,
@@ -70,14 +82,6 @@ def plan_run(
         prompt_kind=work.spec.prompt_kind,
         queue=queue,
     )
-    s.add(run)
-    s.flush()
-    question_ids = s.scalars(select(Question.id).where(Question.set_id == qset.id).order_by(Question.position)).all()
-    # repetitions interleaved (all questions once, then again), so a repeat is not timed on a warm neighbour
-    jobs = [Job(run_id=run.id, question_id=q, repetition=r) for r in range(work.repeat) for q in question_ids]
-    s.add_all(jobs)
-    s.flush()
-    return RunPlan(run.id, model.name, work.ratio, True, [j.id for j in jobs], run_queue(queue, model.name))
 
 
 def spec_history(s: Session, model: str) -> list[dict]:

@@ -22,7 +22,7 @@ from helpers import (
     tally,
     wait_until_finished,
 )
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ragq.shared.broker import EmbeddedRedis
 from ragq.shared.store.schema import Job
@@ -144,7 +144,7 @@ for job_id in ids:
     try:
         with db.session(engine) as s:
             holder = jobs.claim(s, job_id, f"writer{sys.argv[1]}", timedelta(minutes=5), 3)
-            if holder is None:
+            if not holder:  # NotClaimed: another writer has it
                 continue
         with db.session(engine) as s:
             done += "done" == jobs.complete(s, job_id, dict(answer="a", prompt="p", chunk_ids=[], dropped_chunks=0,
@@ -160,7 +160,7 @@ print(done, errors)
 
 def test_four_writers_on_one_sqlite_file(home, figures):
     from ragq.shared.config import load_settings
-    from ragq.shared.qa import QAPair
+    from ragq.shared.records import QAPair
     from ragq.shared.store import db, inputs
 
     engine = db.engine_for(load_settings())
@@ -269,15 +269,13 @@ def test_workers_whose_clocks_are_minutes_apart_free_no_live_job(pg_demo_home, t
 
 def test_a_paused_workers_late_result_is_refused(demo_home, tmp_path, figures):
     """A worker stopped (SIGSTOP) mid-answer for longer than its lease: the other worker takes its job over; resumed,
-    the paused one finds its late result refused by the fence, says so in its log, and goes on."""
+    the paused one either stops at its first heartbeat (its lease is gone) or, had it finished the answer first, finds
+    its late result refused by the fence; either way it says so in its log, stores nothing, and goes on."""
     plan = json.loads(enqueue(tmp_path, 4, "0.3").stdout)
     log = tmp_path / "worker.log"
     paused, other = (start_worker(MODEL, log, index="demo", threads=1) for _ in range(2))
     try:
-        deadline = time.monotonic() + 120
-        while (job := job_held_by(demo_home, paused.pid)) is None:
-            assert time.monotonic() < deadline and paused.poll() is None, "the worker to pause never took a job"
-            time.sleep(0.05)
+        job = renewing(demo_home, paused)  # mid-answer: past its reads, which hold SQLite's lock a moment
         paused.send_signal(signal.SIGSTOP)
         stopped_at = time.monotonic()
         while job_held_by(demo_home, paused.pid) == job or not taken_over(demo_home, job):
@@ -286,7 +284,7 @@ def test_a_paused_workers_late_result_is_refused(demo_home, tmp_path, figures):
         paused.send_signal(signal.SIGCONT)
         wait_until_finished(demo_home, plan["published"], while_alive=other)
         deadline = time.monotonic() + 60
-        while refused_on(demo_home, job) == 0 and time.monotonic() < deadline:  # the resumed worker's late result
+        while not said_so(log) and time.monotonic() < deadline:  # the resumed worker stopped, or was refused
             time.sleep(0.2)
     finally:
         paused.send_signal(signal.SIGCONT)
@@ -295,7 +293,59 @@ def test_a_paused_workers_late_result_is_refused(demo_home, tmp_path, figures):
     t, refused = tally(demo_home), refused_on(demo_home, job)
     figures("worker paused past its lease", paused_s=round(time.monotonic() - stopped_at), refused=refused, **t)
     assert t == {**t, "jobs": 4, "done": 4, "results": 4, "duplicates": 0, "lost": 0}
-    assert refused == 1 and "its late result was refused" in log.read_text()
+    assert said_so(log) == ("refused" if refused == 1 else "stopped") and refused in (0, 1)
+
+
+def said_so(log) -> str | None:
+    text = log.read_text()
+    return "refused" if "its late result was refused" in text else "stopped" if LOST in text else None
+
+
+LOST = "stopped answering at the next heartbeat"
+
+
+def test_a_lost_lease_stops_its_job_at_the_next_heartbeat(demo_home, tmp_path, figures):
+    """A job whose lease is taken from its worker mid-answer (the database names another holder) stops generating at
+    the worker's next heartbeat: it offers no late result (refused stays 0), stores nothing, says why in its log, and
+    the worker goes on; when the other holder's lease runs out, the job is answered once."""
+    plan = json.loads(enqueue(tmp_path, 2, "0.3").stdout)
+    log = tmp_path / "worker.log"
+    # a token every 0.3 s at least: the answer outlasts the 1 s between heartbeats (the lease is 3 s)
+    worker = start_worker(MODEL, log, index="demo", threads=1, env={"RAGQ_FAULT_INJECT": "slow-tokens:0.3"})
+    try:
+        deadline = time.monotonic() + 120
+        while (job := job_held_by(demo_home, worker.pid)) is None:
+            assert time.monotonic() < deadline and worker.poll() is None, "the worker never took a job"
+            time.sleep(0.05)
+        with engine_of(demo_home).begin() as conn:  # another holder, until the worker's own lease would end
+            conn.execute(update(Job).where(Job.id == job).values(worker="thief@elsewhere:1", attempts=Job.attempts + 1))
+        taken = time.monotonic()
+        while LOST not in log.read_text():
+            assert time.monotonic() - taken < 60 and worker.poll() is None, f"job {job} was not stopped: {log}"
+            time.sleep(0.05)
+        stopped_s = time.monotonic() - taken
+        wait_until_finished(demo_home, plan["published"], while_alive=worker)
+    finally:
+        stop(worker)
+    t, lines = tally(demo_home), [line for line in log.read_text().splitlines() if LOST in line]
+    figures("lease lost mid-answer", stopped_after_s=round(stopped_s, 2), line=lines[0].split(": ", 2)[-1], **t)
+    assert f"job {job}: " in lines[0] and len(lines) == 1 and refused_on(demo_home, job) == 0
+    assert t == {**t, "jobs": 2, "done": 2, "results": 2, "duplicates": 0, "lost": 0}
+
+
+def renewing(home, worker: subprocess.Popen, timeout: float = 120) -> int:
+    """A job `worker` holds and has renewed the lease of at least once: it is answering it. A worker stopped in one
+    of its short transactions would hold SQLite's write lock, and every other worker would wait on it."""
+    deadline, first = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline and worker.poll() is None:
+        with engine_of(home).connect() as conn:
+            held = conn.execute(
+                select(Job.id, Job.lease_until).where(Job.state == "running", Job.worker.like(f"%:{worker.pid}"))
+            ).one_or_none()
+        if held is not None and first.setdefault(held.id, held.lease_until) != held.lease_until:
+            return held.id
+        time.sleep(0.05)
+    raise AssertionError("the worker to pause never answered a job for longer than a heartbeat")
 
 
 def taken_over(home, job: int) -> bool:

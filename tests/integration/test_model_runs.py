@@ -1,6 +1,7 @@
 """Model runs you can trust: timings cross-checked, KV-cache policy recorded, repeats deterministic, provenance."""
 
 import json
+import threading
 from importlib.metadata import distribution
 from pathlib import Path
 
@@ -47,6 +48,28 @@ def test_kv_reuse_is_measured_and_reset_is_the_default(runner):
     assert reused.prompt_tokens == runner.count_tokens(second.text) - reused.prefix_reused_tokens
     fresh = runner.generate(second)
     assert fresh.prefix_reused_tokens == 0 and fresh.prompt_tokens == runner.count_tokens(second.text)
+
+
+def test_an_interrupted_generation_stops_and_leaves_the_runner_as_it_was(runner):
+    """`interrupt` ends a prompt's evaluation at its next batch (llama.cpp's abort callback), `keep_going` ends a
+    generation after its token; either way GenerationStopped, and the next answer is the one an untouched runner
+    gives (the KV cache past the kept tokens is cut by the next evaluation)."""
+    from ragq.shared.errors import GenerationStopped
+
+    long = runner.layout("chat").build(["The fan LED blinks amber when the fan fails. " * 40] * 4, "What blinks?")
+    short = runner.layout("chat").build(["The fan LED blinks amber."], "What blinks?")
+    before = runner.generate(short).text
+    wanted = threading.Event()
+    wanted.set()
+    timer = threading.Timer(0.2, lambda: (wanted.clear(), runner.interrupt()))  # mid-prompt: ~1,800 tokens
+    timer.start()
+    with pytest.raises(GenerationStopped, match="stopped after 0 tokens"):
+        runner.generate(long, keep_going=wanted.is_set)
+    timer.join()
+    tokens = []
+    with pytest.raises(GenerationStopped, match="stopped after 3 tokens"):
+        runner.generate(short, keep_going=lambda: tokens.append(1) or len(tokens) < 4)  # asked first, then per token
+    assert runner.generate(short).text == before
 
 
 def test_repeats_are_identical_and_rows_carry_provenance(home, tmp_path):

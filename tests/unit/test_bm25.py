@@ -5,7 +5,7 @@ import random
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from ragq.shared.rag.bm25 import BM25, tokenize
+from ragq.shared.corpus.bm25 import BM25, tokenize
 
 WORDS = "the a port wan lan relay appliance path peering rule fan reset backup ssh https 8443 admin".split()
 

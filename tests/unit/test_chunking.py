@@ -5,7 +5,8 @@ from langchain_community.document_loaders import PyPDFLoader
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from ragq.shared.corpus.chunking import split_pages
-from ragq.shared.corpus.documents import load_document, sha256_file
+from ragq.shared.corpus.documents import load_document
+from ragq.shared.hashing import sha256_file
 
 
 def test_chunks_and_pages_match_langchain():

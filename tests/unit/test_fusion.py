@@ -8,7 +8,8 @@ from langchain_community.vectorstores import FAISS
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from ragq.shared.rag.retrieval import RetrievalConfig, mmr, seed, weighted_rrf
+from ragq.shared.rag.retrieval import mmr, seed, weighted_rrf
+from ragq.shared.records import RetrievalConfig
 
 QUESTIONS = [
     "How many Ethernet ports does the Northwind Relay 400 have?",

@@ -2,13 +2,12 @@
 index content differs from its own copy."""
 
 import copy
-from types import SimpleNamespace
 
 import pytest
 
 from ragq.shared.corpus.index import content_id
 from ragq.shared.errors import CorpusIndexError
-from ragq.worker.runtime import WorkerRuntime
+from ragq.worker.loaded import Indexes
 
 
 def test_content_id_ignores_paths_and_dates(demo_index):
@@ -24,11 +23,9 @@ def test_content_id_ignores_paths_and_dates(demo_index):
 
 
 def test_worker_refuses_a_run_whose_index_differs(demo_index, demo_indexes_dir):
-    worker = WorkerRuntime.__new__(WorkerRuntime)  # only the index cache, no model
-    worker.settings = SimpleNamespace(indexes_dir=demo_indexes_dir)
-    worker.indexes = {"demo": demo_index}
-    assert worker.index("demo", demo_index.manifest) is demo_index
+    indexes = Indexes(demo_indexes_dir, {"demo": demo_index})
+    assert indexes.get("demo", demo_index.manifest) is demo_index
     other = copy.deepcopy(demo_index.manifest)
     other["sources"][0]["sha256"] = "0" * 64
     with pytest.raises(CorpusIndexError, match="holds other documents than the run's"):
-        worker.index("demo", other)
+        indexes.get("demo", other)

@@ -4,7 +4,7 @@ import pytest
 
 from ragq.producer import memory, supervisor
 from ragq.producer.cli.output import statuses
-from ragq.shared.errors import ResourceError, UsageError
+from ragq.shared.errors import ResourceError
 from ragq.shared.models import placement as machine
 from ragq.shared.models.placement import Placement
 
@@ -117,18 +117,73 @@ def test_progress_names_the_running_model_and_who_waits():
     assert statuses({1: "a"}, [], []) == {1: "a finished"}
 
 
-def test_gpu_layers_checked_once_by_the_placement():
-    assert Placement.from_options(2, "auto").n_gpu_layers == "auto"
-    assert Placement.from_options(2, "-1").n_gpu_layers == -1 and Placement.from_options(2, None).n_gpu_layers is None
-    with pytest.raises(UsageError, match="'auto'"):
-        Placement.from_options(2, "all")
-    with pytest.raises(UsageError):
-        Placement.from_options(2, "-2")
-    with pytest.raises(UsageError, match="--threads 0"):
-        Placement.from_options(0, None)
-    assert Placement(n_threads=2, n_gpu_layers=12).worker_args() == [
+def placed(*args: str):
+    """What a command declared with the shared placement options receives for `args`, or its one-line error."""
+    import click
+    from click.testing import CliRunner
+
+    from ragq.shared.cli import Command, placement_options
+
+    @click.command(cls=Command)
+    @placement_options
+    def command(placement):
+        click.echo(placement.model_dump_json())
+
+    result = CliRunner().invoke(command, list(args))
+    if result.exit_code:
+        return result.output.strip()
+    return machine.PlacementOptions.model_validate_json(result.output)
+
+
+def test_placement_options_are_checked_where_they_enter():
+    assert placed("--gpu-layers", "auto").gpu_layers == "auto"
+    assert placed("--gpu-layers", "-1").gpu_layers == -1 and placed().gpu_layers is None
+    assert placed("--gpu-layers", "all") == (
+        "Error: --gpu-layers 'all': give a number of layers (-1 for all, 0 for the CPU) or 'auto'."
+    )
+    assert placed("--gpu-layers", "-2").startswith("Error: --gpu-layers '-2'")
+    assert placed("--threads", "0") == "Error: --threads 0: give 1 or more threads."
+    assert placed("--threads-batch", "0") == "Error: --threads-batch 0: give 1 or more threads."
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--threads", "3"],
+        ["--threads", "2", "--threads-batch", "4", "--gpu-layers", "auto", "--flash-attn"],
+        ["--gpu-layers", "12", "--no-flash-attn", "--no-tuned"],
+        ["--threads-batch", "1", "--gpu-layers", "-1"],
+    ],
+)
+def test_a_worker_command_line_reads_back_as_the_options_it_came_from(args):
+    options = placed(*args)
+    assert options.argv() == args and placed(*options.argv()) == options
+
+
+def test_a_whole_placement_goes_to_a_worker_as_is():
+    whole = Placement(n_threads=2, n_gpu_layers=12)
+    assert whole.as_options().argv() == [
         "--threads", "2", "--threads-batch", "2", "--gpu-layers", "12", "--no-flash-attn", "--no-tuned"
     ]  # fmt: skip
+    saved = (Placement(n_threads=1, flash_attn=True), "tuned")
+    chosen, why = machine.choose(placed(*whole.as_options().argv()), saved)  # --no-tuned: the saved one is not used
+    assert chosen == whole and why.startswith("options over") and "tuned" not in why
+    assert machine.choose(whole, saved) == (whole, "as given")
+
+
+def test_every_command_that_places_a_model_declares_the_same_options():
+    from ragq.producer.cli import main as cli
+    from ragq.worker.__main__ import main as worker_entry
+
+    def placement_params(command) -> list[str]:
+        wanted = {"threads", "threads_batch", "gpu_layers", "flash_attn", "tuned"}
+        return [f"{p.name}:{p.opts}{p.secondary_opts}:{p.help}" for p in command.params if p.name in wanted]
+
+    commands = [cli.commands["run"], cli.commands["worker"], worker_entry]
+    commands += [cli.commands["models"].commands[name] for name in ("check", "tune")]
+    declared = [placement_params(c) for c in commands]
+    assert len(declared[0]) == 5 and all(d == declared[0] for d in declared)
 
 
 def test_auto_resolves_in_one_place_for_worker_and_bench():

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 from ragq.shared.metrics.likelihood import ExpertScore
 from ragq.shared.models.spec import SYSTEM_TEXT, Params
 from ragq.shared.rag.llm import Generation
-from ragq.shared.rag.pipeline import Ask, answer_question
+from ragq.shared.rag.pipeline import answer_question
 from ragq.shared.rag.prompting import Prompt, completion_builder
-from ragq.shared.rag.retrieval import RetrievalConfig
+from ragq.shared.records import Ask, RetrievalConfig
 
 
 @dataclass
@@ -26,7 +26,7 @@ class FakeModel:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def generate(self, prompt: Prompt, kv_reuse: bool = False) -> Generation:
+    def generate(self, prompt: Prompt, kv_reuse: bool = False, keep_going=None) -> Generation:
         self.prompts.append(prompt.text)
         text = self.answers.pop(0)
         return Generation(text, 0.01, self.count_tokens(prompt.text), 0.01, len(text.split()), 0.02, 0.03)

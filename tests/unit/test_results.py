@@ -11,9 +11,9 @@ from helpers import RUN_A, RUN_B
 
 from ragq.producer.results import export as exp
 from ragq.producer.results.compare import compare
+from ragq.producer.results.stats import bootstrap_ci
 from ragq.producer.results.summary import summarize
 from ragq.shared.errors import UnknownNameError
-from ragq.shared.metrics.stats import bootstrap_ci
 from ragq.shared.store import db
 from ragq.shared.store.results import result_rows, select_runs
 

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from ragq.producer.retrieval import evaluate
+from ragq.shared.corpus.bm25 import tokenize
 from ragq.shared.errors import UnknownNameError, UsageError
 from ragq.shared.metrics.evidence import evidence_rank
-from ragq.shared.metrics.retrieval import evaluate
-from ragq.shared.qa import QAPair
-from ragq.shared.rag.bm25 import tokenize
-from ragq.shared.rag.retrieval import RetrievalConfig, _minmax, dense_top, retrieve
+from ragq.shared.rag.retrieval import _minmax, dense_top, retrieve
+from ragq.shared.records import QAPair, RetrievalConfig
 
 Q = "What happens when the fan of the appliance fails?"
 
@@ -19,7 +19,7 @@ def qvec(embedder):
 
 
 def test_rrf_at_the_ends_of_the_ratio_is_one_retriever(demo_index, qvec):
-    cfg = RetrievalConfig("rrf", k=3, candidates=5)
+    cfg = RetrievalConfig(fusion="rrf", k=3, candidates=5)
     lexical = demo_index.bm25.top_n(tokenize(Q), 5)
     dense, _ = dense_top(demo_index, qvec, 5)
     assert [h.position for h in retrieve(cfg, demo_index, Q, qvec, 1.0)] == lexical[:3]
@@ -28,7 +28,7 @@ def test_rrf_at_the_ends_of_the_ratio_is_one_retriever(demo_index, qvec):
 
 
 def test_convex_combines_normalised_scores(demo_index, qvec):
-    cfg = RetrievalConfig("convex", k=8, candidates=8)  # the demo index has 8 chunks: every chunk is a candidate
+    cfg = RetrievalConfig(fusion="convex", k=8, candidates=8)  # the demo index has 8 chunks: every chunk is a candidate
     bm25 = _minmax(demo_index.bm25.scores(tokenize(Q)))
     vectors = np.stack([demo_index.dense.reconstruct(i) for i in range(8)])
     cosine = _minmax(vectors @ qvec)
@@ -76,5 +76,5 @@ def test_sweep_evaluation(demo_index, embedder):
     assert seed.skipped == 1 and [r.questions for r in seed.ratios] == [2, 2, 2]
     assert all(r.hit_at_k == 1.0 for r in seed.ratios)  # 5-8 chunks of an 8-chunk guide always hold the page
     assert seed.distinct_sets == 1.0  # the study's union: the ratio only re-orders the same chunks
-    narrow = evaluate(demo_index, pairs, vectors, [0.0, 1.0], RetrievalConfig("rrf", k=1, candidates=4))
+    narrow = evaluate(demo_index, pairs, vectors, [0.0, 1.0], RetrievalConfig(fusion="rrf", k=1, candidates=4))
     assert all(0.0 <= r.mrr <= r.hit_at_k <= 1.0 for r in narrow.ratios) and narrow.ratios[0].mean_chunks == 1

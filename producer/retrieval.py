@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragq.shared.metrics.evidence import evidence_rank
-from ragq.shared.qa import QAPair
-from ragq.shared.rag.retrieval import RetrievalConfig, retrieve
+from ragq.shared.rag.retrieval import retrieve
+from ragq.shared.records import QAPair, RetrievalConfig
 
 
 @dataclass(frozen=True)

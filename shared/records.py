@@ -1,0 +1,82 @@
+"""The records that cross layers, at the bottom of shared/: a question with its reference answer as a question set
+stores it (`QAPair`), how chunks are retrieved (`RetrievalConfig`), one question as a job asks it (`Ask`), and what
+a worker reads to answer a job (`JobContext`). The producer's parsers make `QAPair`s and plans with
+`RetrievalConfig`, the store turns rows into `Ask` and `JobContext`, the pipeline answers an `Ask`; none of them
+imports another for these types."""
+
+from dataclasses import dataclass
+
+from ragq.shared.errors import UsageError
+from ragq.shared.registry import lookup
+
+FUSION_MODES = ("seed", "rrf", "convex")  # shared/rag/retrieval.py has one function for each
+SEED = {"bm25_k": 5, "mmr_k": 4, "fetch_k": 3}  # the study's lists: BM25Retriever(k=5), FAISS MMR(k=4, fetch_k=3)
+SEED_LAMBDA_MULT = 0.5
+
+
+@dataclass(frozen=True)
+class QAPair:
+    """A question with its reference answer, as question sets store them (the files: producer/questions.py)."""
+
+    question: str
+    answer: str
+    evidence_pages: list[int] | None = None  # 0-based, as pypdf counts
+    doc: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrievalConfig:
+    """How chunks are chosen. `seed` uses the study's fixed lists (k and candidates do not apply)."""
+
+    fusion: str = "seed"
+    k: int = 4  # chunks that enter the prompt (rrf, convex)
+    candidates: int = 20  # chunks each retriever proposes (rrf, convex)
+    c: int = 60  # RRF constant (seed, rrf)
+
+    def __post_init__(self):
+        lookup("fusion mode", self.fusion, dict.fromkeys(FUSION_MODES))
+        for name in ("k", "candidates", "c"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name} {getattr(self, name)}: give a whole number of 1 or more.")
+        if self.candidates < self.k:
+            raise UsageError(
+                f"--candidates {self.candidates} is below --k {self.k}: each retriever must propose at least k chunks."
+            )
+
+    def as_dict(self, ratio: float) -> dict:
+        if self.fusion == "seed":
+            return {"fusion": "seed", "ratio": ratio, "c": self.c, **SEED}
+        return {
+            "fusion": self.fusion,
+            "ratio": ratio,
+            "k": self.k,
+            "candidates": self.candidates,
+            **({"c": self.c} if self.fusion == "rrf" else {}),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ask:
+    """One question as a job asks it: the question and its reference answer, how to retrieve, how to prompt, and
+    where its evidence is (pages of a document) when the question set says."""
+
+    question: str
+    reference: str
+    ratio: float
+    retrieval: RetrievalConfig = RetrievalConfig()
+    prompt_kind: str = "chat"
+    kv_reuse: bool = False
+    evidence_pages: list[int] | None = None
+    doc: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobContext:
+    """What a worker needs to answer one job, read in one query (shared/store/jobs.py `job_context`)."""
+
+    job_id: int
+    model: str
+    spec_digest: str | None  # the run's: the worker answers only with the same settings
+    index: str
+    index_manifest: dict
+    ask: Ask
