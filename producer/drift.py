@@ -99,10 +99,10 @@ def drift(
         with loading.opened(settings, reference) as runner:
             ref_facts = _file_facts(settings, runner)
             vocab, tokens = runner.llm.n_vocab(), []
-            for i, a in enumerate(answers):
-                prompt, answer = runner.tokens(a.prompt, a.text)
+            for i, stored in enumerate(answers):
+                prompt, answer = runner.tokens(stored.prompt, stored.text)
                 tokens.append((prompt, answer))
-                np.save(scratch / f"{i}.npy", runner.answer_logprobs(a.prompt, answer))
+                np.save(scratch / f"{i}.npy", runner.answer_logprobs(stored.prompt, answer))
         return [_candidate(settings, name, answers, tokens, vocab, scratch, ref_facts, say) for name in candidates]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -120,12 +120,12 @@ def _candidate(settings, name, answers, tokens, vocab, scratch, ref_facts, say) 
         facts = {"reference": ref_facts, "candidate": _file_facts(settings, runner)}
         facts["llama_cpp_python"] = __import__("llama_cpp").__version__
         per_answer, total_s = [], 0.0
-        for i, (a, (_, answer)) in enumerate(zip(answers, tokens, strict=True)):
+        for i, (stored, (_, answer)) in enumerate(zip(answers, tokens, strict=True)):
             start = time.perf_counter()
-            cand = runner.answer_logprobs(a.prompt, answer)
+            cand = runner.answer_logprobs(stored.prompt, answer)
             seconds = time.perf_counter() - start
             total_s += seconds
-            per_answer.append((a, token_drift(np.load(scratch / f"{i}.npy"), cand, answer), seconds))
+            per_answer.append((stored, token_drift(np.load(scratch / f"{i}.npy"), cand, answer), seconds))
     digest = identity.resolve(settings, spec, "chat").digest
     store(settings, spec, digest, per_answer, facts)
     kld = np.concatenate([d.kld for _, d, _ in per_answer])
@@ -136,23 +136,23 @@ def _candidate(settings, name, answers, tokens, vocab, scratch, ref_facts, say) 
 
 def store(settings: Settings, spec, digest: str, per_answer: list, facts: dict) -> None:
     """One row per answer; an earlier pass of the same candidate spec over the same answers is replaced whole."""
-    with db.session(db.engine_for(settings)) as s:
-        model_id = inputs.record_model(s, spec.name, catalog.as_dict(spec)).id
-        job_ids = [a.job_id for a, _, _ in per_answer]
-        s.execute(
+    with db.session(db.engine_for(settings)) as session:
+        model_id = inputs.record_model(session, spec.name, catalog.as_dict(spec)).id
+        job_ids = [stored.job_id for stored, _, _ in per_answer]
+        session.execute(
             delete(Drift).where(
                 Drift.reference_job_id.in_(job_ids), Drift.model_id == model_id, Drift.spec_digest == digest
             )
         )
-        for a, d, seconds in per_answer:
-            figures = drift_summary(d.kld, d.same_top, d.dp)
-            s.add(
+        for stored, per_token, seconds in per_answer:
+            figures = drift_summary(per_token.kld, per_token.same_top, per_token.dp)
+            session.add(
                 Drift(
-                    reference_job_id=a.job_id,
+                    reference_job_id=stored.job_id,
                     model_id=model_id,
                     spec_digest=digest,
                     tokens=figures["tokens"],
-                    kld=[round(float(x), 9) for x in d.kld],
+                    kld=[round(float(x), 9) for x in per_token.kld],
                     kld_mean=figures["kld_mean"] or 0.0,
                     same_top=figures["same_top"] or 0.0,
                     dp_mean=figures["dp_mean"] or 0.0,

@@ -78,15 +78,15 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
     load_index(settings.indexes_dir, req.index)
     url = broker_url(settings)  # before any row is written: an unreachable broker leaves nothing behind
     engine = db.engine_for(settings)
-    with db.session(engine) as s:
-        index_row = inputs.get_index(s, req.index)
-        qset = inputs.get_question_set(s, req.questions)
-        changes = [line for (name, _), ms in settings_of.items() if (line := _change_line(s, name, ms))]
+    with db.session(engine) as session:
+        index_row = inputs.get_index(session, req.index)
+        qset = inputs.get_question_set(session, req.questions)
+        changes = [line for (name, _), ms in settings_of.items() if (line := _change_line(session, name, ms))]
         plans = [
             plan_run(
-                s,
+                session,
                 _work(req, sp.name, settings_of[(sp.name, kind)], ratio),
-                inputs.record_model(s, sp.name, catalog.as_dict(sp)),
+                inputs.record_model(session, sp.name, catalog.as_dict(sp)),
                 index_row,
                 qset,
                 new_run=req.new_run,
@@ -97,8 +97,8 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
             for ratio in dict.fromkeys(req.ratios)
         ]
     new_jobs = [(job_id, plan.queue) for plan in plans if plan.created for job_id in plan.job_ids]
-    with db.session(engine) as s:  # an earlier enqueue may have died while publishing: finish its work
-        unfinished = jobs.pending(s, [plan.run_id for plan in plans if not plan.created])
+    with db.session(engine) as session:  # an earlier enqueue may have died while publishing: finish its work
+        unfinished = jobs.pending(session, [plan.run_id for plan in plans if not plan.created])
     return Plan(plans, publish(make_app(url), new_jobs + unfinished), list(dict.fromkeys(changes)))
 
 

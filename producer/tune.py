@@ -201,8 +201,8 @@ def scratch_home(settings: Settings, index: str | None, questions: str | None, c
         _copy_config(settings, folder)
         scratch = settings.model_copy(update={"home": folder, "database_url": None, "broker_url": None})
         pairs, index_name = _prompts(settings, scratch, index, questions)
-        with db.session(db.engine_for(scratch)) as s:
-            inputs.import_questions(s, "tune", "ragq models tune", pairs[:count])
+        with db.session(db.engine_for(scratch)) as session:
+            inputs.import_questions(session, "tune", "ragq models tune", pairs[:count])
         server = embedded(scratch)
         server.start()  # once for every trial
         try:

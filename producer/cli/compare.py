@@ -33,37 +33,39 @@ def compare(settings, baseline, runs, metric, right_at, margin, detect, as_json)
     if margin <= 0 or (detect is not None and detect <= 0):
         raise UsageError("--margin and --detect must be positive: e.g. --margin 0.05 --detect 0.05.")
     ids = [baseline, *runs]
-    with db.session(db.engine_for(settings)) as s:
-        standing.resolve_runs(s, ids)
-        rows = result_rows(s, ids)
-        summaries = {m.run_id: m for m in summarize(s, ids)}
+    with db.session(db.engine_for(settings)) as session:
+        standing.resolve_runs(session, ids)
+        rows = result_rows(session, ids)
+        summaries = {m.run_id: m for m in summarize(session, ids)}
     label = {run_id: f"{m.model} (run {run_id})" for run_id, m in summaries.items()}
     mine = {run_id: [r for r in rows if r.run_id == run_id] for run_id in ids}
-    found = []
-    for run in runs:
-        c = cmp.compare(mine[baseline], mine[run], metric, right_at=right_at, margin=margin, detect=detect or 0.05)
-        if c is None:
-            raise UsageError(
-                f"runs {baseline} and {run} share no answered question with a {metric}: compare runs over one "
-                "question set (groundedness is missing from results stored before schema revision 0004)."
-            )
-        found.append(c)
+    found = [_paired(mine, baseline, run, metric, right_at=right_at, margin=margin, detect=detect) for run in runs]
     overrides = {metric: detect} if detect else None
     families = measures.adjust([measures.side_by_side(mine[baseline], mine[run], overrides) for run in runs])
     size = measures.family_size(families)
     report = []
-    for c, run, tests in zip(found, runs, families, strict=True):
+    for comparison, run, tests in zip(found, runs, families, strict=True):
         overlap_ = overlap.overlap(summaries[baseline], summaries[run], mine[baseline], mine[run])
-        report.append((c, run, tests, overlap_, decision.sentence(tests, label[baseline], label[run], size)))
+        report.append((comparison, run, tests, overlap_, decision.sentence(tests, label[baseline], label[run], size)))
     if as_json:
         print_json([_as_json(summaries, label, baseline, metric, size, *item) for item in report])
         return
-    for c, run, tests, overlap_, said in report:
-        print_comparison(c, (baseline, label[baseline]), (run, label[run]), overlap_)
+    for comparison, run, tests, overlap_, said in report:
+        print_comparison(comparison, (baseline, label[baseline]), (run, label[run]), overlap_)
         print_measures(tests, size, summaries[run].drift)
         for note in _notes(summaries[baseline], summaries[run]):
             click.echo(f"Note: {note}")
         click.echo(f"Verdict: {said}")
+
+
+def _paired(mine: dict, baseline: int, run: int, metric: str, *, right_at, margin, detect):
+    comparison = cmp.compare(mine[baseline], mine[run], metric, right_at=right_at, margin=margin, detect=detect or 0.05)
+    if comparison is None:
+        raise UsageError(
+            f"runs {baseline} and {run} share no answered question with a {metric}: compare runs over one "
+            "question set (groundedness is missing from results stored before schema revision 0004)."
+        )
+    return comparison
 
 
 def _as_json(summaries, label, baseline, metric, size, c, run, tests, overlap_, said) -> dict:

@@ -41,8 +41,8 @@ def show(settings, name, runs, as_json) -> None:
     data = {**catalog.as_dict(sp), "file": files.file_status(settings, sp)}
     history = []
     if runs:
-        with db.session(db.engine_for(settings)) as s:
-            history = spec_history(s, name)
+        with db.session(db.engine_for(settings)) as session:
+            history = spec_history(session, name)
         data["runs"] = history
     if as_json:
         print_json(data)
@@ -52,13 +52,15 @@ def show(settings, name, runs, as_json) -> None:
         click.echo(f"  {key} = {value!r}")
     click.echo(f"  file: {data['file']}")
     previous = None
-    for h in history:
-        changed = "" if previous is None else "; ".join(identity.changes(previous["spec"] or {}, h["spec"] or {}))
-        click.echo(
-            f"spec {h['spec_id']} ({h['prompt_kind']}): runs {', '.join(map(str, h['runs']))}, "
-            f"first {h['first']:%Y-%m-%d %H:%M}" + (f"; changed: {changed}" if changed else "")
+    for spec_run in history:
+        changed = (
+            "" if previous is None else "; ".join(identity.changes(previous["spec"] or {}, spec_run["spec"] or {}))
         )
-        previous = h
+        click.echo(
+            f"spec {spec_run['spec_id']} ({spec_run['prompt_kind']}): runs {', '.join(map(str, spec_run['runs']))}, "
+            f"first {spec_run['first']:%Y-%m-%d %H:%M}" + (f"; changed: {changed}" if changed else "")
+        )
+        previous = spec_run
 
 
 @models.command()

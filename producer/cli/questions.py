@@ -43,10 +43,10 @@ def import_(settings, file: Path, name: str, as_json: bool) -> None:
 @click.pass_obj
 def list_(settings, name: str | None, as_json: bool) -> None:
     """List question sets, or the questions of one set."""
-    with db.session(db.engine_for(settings)) as s:
+    with db.session(db.engine_for(settings)) as session:
         if name:
-            qset = inputs.get_question_set(s, name)
-            rows = s.scalars(select(Question).where(Question.set_id == qset.id).order_by(Question.position)).all()
+            qset = inputs.get_question_set(session, name)
+            rows = session.scalars(select(Question).where(Question.set_id == qset.id).order_by(Question.position)).all()
             data = [
                 {
                     "position": q.position,
@@ -58,7 +58,7 @@ def list_(settings, name: str | None, as_json: bool) -> None:
                 for q in rows
             ]
         else:
-            counts = s.execute(
+            counts = session.execute(
                 select(QuestionSet.name, QuestionSet.source, func.count(Question.id))
                 .join(Question, Question.set_id == QuestionSet.id)
                 .group_by(QuestionSet.id)

@@ -208,9 +208,9 @@ def results(settings, run_ids, by, metric, pareto, as_json) -> None:
 def print_pareto(settings, run_ids: list[int], metric: str, as_json: bool) -> None:
     from ragq.producer.results import pareto
 
-    with db.session(db.engine_for(settings)) as s:
-        run_ids = standing.resolve_runs(s, run_ids)
-        pts, answers = pareto.points(summarize(s, run_ids), metric), result_rows(s, run_ids)
+    with db.session(db.engine_for(settings)) as session:
+        run_ids = standing.resolve_runs(session, run_ids)
+        pts, answers = pareto.points(summarize(session, run_ids), metric), result_rows(session, run_ids)
     if not pts:
         raise UsageError(f"no finished run has a {metric}, p50 seconds and peak RSS yet: run some first.")
     on_time = {p.run_id for p in pareto.front(pts, ("seconds",))}

@@ -75,9 +75,9 @@ def retrieval_eval(settings, index, questions, ratios, cfg, as_json) -> None:
     made: pick a ratio in seconds, before any LLM runs. Questions need evidence pages (0-based)."""
     ratio_list = parse_ratios(ratios)
     idx = load_index(settings.indexes_dir, index)
-    with db.session(db.engine_for(settings)) as s:
-        qset = inputs.get_question_set(s, questions)
-        rows = s.query(Question).filter(Question.set_id == qset.id).order_by(Question.position).all()
+    with db.session(db.engine_for(settings)) as session:
+        qset = inputs.get_question_set(session, questions)
+        rows = session.query(Question).filter(Question.set_id == qset.id).order_by(Question.position).all()
         pairs = [QAPair(q.question, q.answer, q.evidence_pages, q.doc) for q in rows]
     score = evaluate(idx, pairs, Embedder.from_settings(settings).encode([p.question for p in pairs]), ratio_list, cfg)
     if as_json:

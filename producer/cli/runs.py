@@ -160,10 +160,10 @@ def print_holders(held: list[dict]) -> None:
 def status(settings, runs, watch, as_json) -> None:
     """Queued / running / done / failed jobs per run (all runs if none are given)."""
     engine = db.engine_for(settings)
-    with db.session(engine) as s:
-        run_ids = standing.resolve_runs(s, list(runs))
-        counts = standing.progress(s, run_ids)
-        held, late = standing.holders(s, run_ids), standing.refused(s, run_ids)
+    with db.session(engine) as session:
+        run_ids = standing.resolve_runs(session, list(runs))
+        counts = standing.progress(session, run_ids)
+        held, late = standing.holders(session, run_ids), standing.refused(session, run_ids)
     if as_json:
         print_json({str(k): {**v, "refused": late.get(k, 0)} for k, v in counts.items()})
     elif not watch:
@@ -176,8 +176,8 @@ def status(settings, runs, watch, as_json) -> None:
         update = run_progress(progress)
         with live(progress):
             while True:
-                with db.session(engine) as s:
-                    counts = standing.progress(s, run_ids)
+                with db.session(engine) as session:
+                    counts = standing.progress(session, run_ids)
                 update(counts)
                 if standing.all_finished(counts):
                     break

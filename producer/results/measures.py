@@ -89,7 +89,7 @@ def test_measure(rows_a: list[ResultRow], rows_b: list[ResultRow], m: Measure, d
     paired = verdict.Paired([a[q][0] for q in shared], [b[q][0] for q in shared], [a[q][1] for q in shared],
                             m.binary, m.parametric)  # fmt: skip
     diffs = paired.diffs
-    p, name = verdict.p_value(paired)
+    p_value, name = verdict.p_value(paired)
     mean_a, mean_b = statistics.fmean(paired.a), statistics.fmean(paired.b)
     sign = 1 if m.higher_is_better else -1
     detect = m.detect if detect is None else detect
@@ -102,7 +102,7 @@ def test_measure(rows_a: list[ResultRow], rows_b: list[ResultRow], m: Measure, d
         relative=(mean_b - mean_a) / abs(mean_a) if mean_a else None,
         better=int(sum(sign * d > 0 for d in diffs)),
         worse=int(sum(sign * d < 0 for d in diffs)),
-        p=p,
+        p=p_value,
         test=name,
         detectable=verdict.detectable(paired),
         detect=detect,
