@@ -1,5 +1,15 @@
-"""Fixtures shared by every tier. Each test gets its own RAGQ_HOME; nothing touches ~/.ragq."""
+"""Fixtures shared by every tier. Each test gets its own RAGQ_HOME; nothing touches ~/.ragq.
 
+Skips that speak: every run lists its skips with their reasons (`-rs`, pyproject.toml). The skips an environment may
+have, and why (README, "Tests"):
+- a laptop or a plain Linux box: no PostgreSQL on 127.0.0.1:5432 (the PostgreSQL, fleet, clock and database-restart
+  tests), not root or no `ip` (the multi-host tests), no Chromium, docker-compose or faketime (the report's browser
+  test, the compose check, the clock test), ../shared/data not beside the clone (the analysts' question files);
+- CI (`.ci/run` sets RAGQ_CI=1): none. It installs Chromium, docker-compose and faketime, runs as root on a machine
+  that starts PostgreSQL and Redis, and clones beside ../shared; a skip there fails the run, with its reason.
+"""
+
+import os
 from pathlib import Path
 
 import pytest
@@ -98,3 +108,29 @@ def filled(home):
 
     engine = db.engine_for(load_settings())
     return engine, fill(engine)
+
+
+SKIPPED: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        SKIPPED.append((report.nodeid, reason))
+
+
+def under_ci() -> bool:
+    return os.environ.get("RAGQ_CI") == "1"
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Under CI a skip is a failure: a test that cannot run there tests nothing while the run says green."""
+    if under_ci() and SKIPPED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if under_ci() and SKIPPED:
+        terminalreporter.section("skipped under CI, where nothing may skip (tests/conftest.py)", red=True)
+        for node, reason in SKIPPED:
+            terminalreporter.line(f"{node}: {reason}")

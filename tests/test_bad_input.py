@@ -188,6 +188,7 @@ def test_models_add_refuses_max_tokens_that_fill_the_context(cli, home):
     assert_one_clear_line(result, "leaves no room for a prompt in n_ctx 512: lower max_tokens or raise n_ctx")
 
 
+@pytest.mark.integration  # a real worker process loads the file
 def test_worker_refuses_a_truncated_catalog_model(home, tmp_path):
     truncated = tmp_path / "cut.gguf"
     truncated.write_bytes(open(smollm2_file(), "rb").read(5_000_000))

@@ -54,18 +54,21 @@ def test_url_is_downloaded_once_and_ingested(home, server):
 
 
 @pytest.mark.parametrize(
-    "path,phrase",
+    "path,phrase,streamed",
     [
-        ("/big.pdf", "larger than the download limit of 1 MB"),
-        ("/big-undeclared.pdf", "larger than the download limit of 1 MB"),
-        ("/missing.pdf", "answered HTTP 404"),
+        ("/big.pdf", "larger than the download limit of 1 MB", False),  # refused on its declared size
+        ("/big-undeclared.pdf", "larger than the download limit of 1 MB", True),  # counted while it was written
+        ("/missing.pdf", "answered HTTP 404", False),
     ],
 )
-def test_bad_downloads(home, server, path, phrase):
+def test_bad_downloads(home, server, path, phrase, streamed):
+    """One line, no index, and nothing half-written: a download cut off at the limit while it was being written
+    leaves its folder empty (its temporary file removed); one refused before any byte leaves no folder at all."""
     proc = ragq("ingest", server + path, "--index", "web", check=False, env={"RAGQ_DOWNLOAD_MAX_MB": "1"})
     assert proc.returncode == 1 and phrase in proc.stderr and "Traceback" not in proc.stderr
     assert not (home / "indexes" / "web").exists()
-    assert not [p for p in (home / "downloads").glob("*")] if (home / "downloads").exists() else True
+    downloads = home / "downloads"
+    assert downloads.exists() == streamed and (not streamed or list(downloads.iterdir()) == [])
 
 
 def test_unreachable_url(home):

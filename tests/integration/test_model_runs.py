@@ -5,6 +5,7 @@ import threading
 from importlib.metadata import distribution
 from pathlib import Path
 
+import llama_cpp
 import pytest
 from helpers import DEMO_PDF, demo_questions, engine_of, ragq
 from sqlalchemy import select
@@ -31,10 +32,9 @@ def test_streaming_and_llama_counters_agree(runner):
     runner.warmup()
     g = runner.generate(prompt)
     assert g.prompt_tokens == runner.count_tokens(prompt.text)  # llama.cpp evaluated exactly our prompt
-    # the first streamed token arrives after prompt evaluation, before most of the generation
-    assert g.prompt_eval_s <= g.ttft_s < g.prompt_eval_s + 0.5 * (g.total_s - g.prompt_eval_s)
-    # the whole call covers prompt evaluation and generation; what else it spends is the smaller part
-    assert g.prompt_eval_s + g.gen_s <= g.total_s and g.total_s - g.prompt_eval_s - g.gen_s < 0.5 * g.total_s
+    # causal order, not speed: the first token comes after the prompt's evaluation, and the call covers both phases
+    # (how the time splits is bench's: overhead)
+    assert 0 < g.prompt_eval_s <= g.ttft_s <= g.total_s and g.prompt_eval_s + g.gen_s <= g.total_s
     assert 0 < g.gen_tokens <= 48 and g.prefix_reused_tokens == 0
 
 
@@ -84,7 +84,7 @@ def test_repeats_are_identical_and_rows_carry_provenance(home, tmp_path):
     assert answers[:1] == answers[1:]  # repetition 1 equals repetition 0
     assert answers == [(r["question"], r["answer"], r["cosine"]) for r in again["results"]]  # and a second run
     with engine_of(home).connect() as conn:
-        rows = conn.execute(select(Result.provenance, Result.cpu_s, Job.repetition).join(Job)).all()
+        rows = conn.execute(select(Result.provenance, Result.cpu_s, Result.prompt, Job.repetition).join(Job)).all()
     prov = rows[0].provenance
     assert prov["model"]["sha256"] == __import__("hashlib").sha256(SMOLLM2.read_bytes()).hexdigest()
     assert prov["model"]["quantization"] == "Q4_1" and prov["model"]["parameters"] > 100_000_000
@@ -103,5 +103,6 @@ def test_repeats_are_identical_and_rows_carry_provenance(home, tmp_path):
     assert prov["prompt"]["kind"] == "chat" and prov["prompt"]["source"].startswith("the GGUF's chat template")
     assert len(prov["prompt"]["sha256"]) == 64 and len(prov["spec_digest"]) == 64
     assert prov["kv_cache"] == "reset before each job" and prov["llama_cpp_python"] == "0.3.36"
-    assert "AVX" in prov["llama_cpp_system_info"] and SYSTEM_TEXT
+    assert prov["llama_cpp_system_info"] == llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    assert all(SYSTEM_TEXT in r.prompt for r in rows)  # the study's system text reached every prompt
     assert all(r.cpu_s > 0 for r in rows) and sorted(r.repetition for r in rows) == [0] * 2 + [1] * 2  # two runs

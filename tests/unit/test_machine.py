@@ -69,7 +69,9 @@ def test_backend_and_layers_offloaded():
 def test_device_name_per_platform():
     assert machine.device_name("CUDA", "linux", nvml=lambda: {"name": "NVIDIA H100"}) == "NVIDIA H100"
     assert machine.device_name("CUDA", "linux", nvml=lambda: None) is None
-    assert machine.device_name("CPU", "linux")  # the processor or the machine, never empty
+    import platform
+
+    assert machine.device_name("CPU", "linux") == (platform.processor() or platform.machine()) != ""
 
 
 def test_a_model_that_cannot_fit_alone_is_refused_in_one_line():

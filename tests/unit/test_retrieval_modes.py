@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
+from rank_bm25 import BM25Okapi
 
 from ragq.producer.retrieval import evaluate
 from ragq.shared.corpus.bm25 import tokenize
 from ragq.shared.errors import UnknownNameError, UsageError
 from ragq.shared.metrics.evidence import evidence_rank
-from ragq.shared.rag.retrieval import _minmax, dense_top, retrieve
+from ragq.shared.rag.retrieval import _minmax, retrieve
 from ragq.shared.records import QAPair, RetrievalConfig
 
 Q = "What happens when the fan of the appliance fails?"
@@ -18,24 +19,40 @@ def qvec(embedder):
     return embedder.encode([Q])[0]
 
 
+def oracle_lexical(index) -> np.ndarray:
+    """BM25 scores of every chunk from rank_bm25 (the library LangChain's BM25Retriever uses), not ragq's BM25."""
+    return BM25Okapi([tokenize(chunk.text) for chunk in index.chunks]).get_scores(tokenize(Q))
+
+
+def oracle_cosine(index, qvec) -> np.ndarray:
+    """Cosine of every chunk's vector with the question's, by numpy over the stored vectors (not FAISS's search)."""
+    vectors = np.stack([index.dense.reconstruct(i) for i in range(len(index.chunks))])
+    return vectors @ qvec / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(qvec))
+
+
+def by_hand_minmax(values: np.ndarray) -> np.ndarray:
+    return (values - values.min()) / (values.max() - values.min())
+
+
 def test_rrf_at_the_ends_of_the_ratio_is_one_retriever(demo_index, qvec):
     cfg = RetrievalConfig(fusion="rrf", k=3, candidates=5)
-    lexical = demo_index.bm25.top_n(tokenize(Q), 5)
-    dense, _ = dense_top(demo_index, qvec, 5)
-    assert [h.position for h in retrieve(cfg, demo_index, Q, qvec, 1.0)] == lexical[:3]
-    assert [h.position for h in retrieve(cfg, demo_index, Q, qvec, 0.0)] == dense[:3]
+    lexical = list(np.argsort(-oracle_lexical(demo_index), kind="stable")[:3])
+    dense = list(np.argsort(-oracle_cosine(demo_index, qvec), kind="stable")[:3])
+    assert [h.position for h in retrieve(cfg, demo_index, Q, qvec, 1.0)] == lexical
+    assert [h.position for h in retrieve(cfg, demo_index, Q, qvec, 0.0)] == dense
     assert len(retrieve(cfg, demo_index, Q, qvec, 0.5)) == 3
 
 
 def test_convex_combines_normalised_scores(demo_index, qvec):
     cfg = RetrievalConfig(fusion="convex", k=8, candidates=8)  # the demo index has 8 chunks: every chunk is a candidate
-    bm25 = _minmax(demo_index.bm25.scores(tokenize(Q)))
-    vectors = np.stack([demo_index.dense.reconstruct(i) for i in range(8)])
-    cosine = _minmax(vectors @ qvec)
+    assert len(demo_index.chunks) == 8
+    bm25 = by_hand_minmax(oracle_lexical(demo_index))
+    cosine = by_hand_minmax(oracle_cosine(demo_index, qvec))
     for ratio in (0.0, 0.3, 1.0):
         expected = ratio * bm25 + (1 - ratio) * cosine
         hits = retrieve(cfg, demo_index, Q, qvec, ratio)
-        assert [h.score for h in hits] == pytest.approx(sorted(expected, reverse=True), abs=1e-6)
+        assert [h.score for h in hits] == pytest.approx(sorted(expected, reverse=True), abs=1e-5)
+        assert [h.position for h in hits] == list(np.argsort(-expected, kind="stable"))
     assert _minmax(np.array([2.0, 2.0])).tolist() == [1.0, 1.0]
 
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
-import torch
 from sentence_transformers import util
 
 from ragq.producer import loading
@@ -76,16 +76,21 @@ def test_cosine_is_sentence_transformers_cos_sim(embedder):
     vectors = embedder.model.encode([a, b], convert_to_tensor=True)
     assert cosine(embedder, a, b) == pytest.approx(float(util.cos_sim(vectors[0], vectors[1])), abs=1e-6)
     assert cosine(embedder, a, a) == pytest.approx(1.0, abs=1e-5)
-    assert isinstance(vectors, torch.Tensor)
+    x, y = (v.numpy().astype("float64") for v in vectors)  # by hand, from the library's own vectors
+    by_hand = x @ y / (np.linalg.norm(x) * np.linalg.norm(y))
+    assert cosine(embedder, a, b) == pytest.approx(by_hand, abs=1e-6) and by_hand < 0.99
 
 
 def test_home_check_is_safe_for_processes_starting_together(home):
     from concurrent.futures import ThreadPoolExecutor
 
-    settings = load_settings()
+    settings = load_settings(home=home / "new" / "home")  # not there yet: the first of them makes it
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _: settings.ensure_home(), range(200)))
-    assert not list(home.glob(".write-check*"))
+    assert settings.home.is_dir() and list(settings.home.iterdir()) == []  # made, and no probe left behind
+    (home / "a-file").write_text("")
+    with pytest.raises(UsageError, match="is not writable"):
+        load_settings(home=home / "a-file" / "home").ensure_home()
 
 
 def test_peak_rss_unit_per_platform(monkeypatch, tmp_path):
