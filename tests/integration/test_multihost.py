@@ -147,7 +147,8 @@ def test_workers_on_two_hosts_each_write_their_models_results(fleet, tmp_path, c
 
 def test_a_host_cut_off_past_its_lease_loses_its_job_and_comes_back(fleet, tmp_path, capsys):
     """Two hosts serve one model. Host w1's link goes down while it answers, for longer than a lease: w2 takes the
-    job over; when the link returns, w1's late result is refused by the fence, and w1 goes on answering."""
+    job over; when the link returns, w1's late result is refused by the fence (or, were it still answering, its first
+    renewal finds the job taken and it stops there), and w1 goes on answering."""
     lease_s, cut_s = 5, 14
     f = fleet(RAGQ_LEASE_S=lease_s)
     # two jobs first, one for each host: the job freed from w1 is then the only one waiting, and w2 takes it
@@ -193,5 +194,6 @@ def test_a_host_cut_off_past_its_lease_loses_its_job_and_comes_back(fleet, tmp_p
         )
     assert total == first + second and len(rows) == total and duplicates == 0
     assert job.state == "done" and job.attempts >= 2 and by_job[held] == f.net.namespace("w2")
-    assert job.refused >= 1 and "late result was refused" in w1_log
+    stopped = "stopped answering at the next heartbeat" in w1_log
+    assert (job.refused >= 1 and "late result was refused" in w1_log) or (stopped and job.refused == 0)
     assert sum(1 for _, h, _, _ in rows if h == w1) >= second  # the second batch: w1 alone, after it came back
