@@ -193,7 +193,9 @@ def test_a_host_cut_off_past_its_lease_loses_its_job_and_comes_back(fleet, tmp_p
             f"{sum(1 for _, h, j, _ in rows if h == w1)} results, {time.monotonic() - back:.0f} s to finish"
         )
     assert total == first + second and len(rows) == total and duplicates == 0
-    assert job.state == "done" and job.attempts >= 2 and by_job[held] == f.net.namespace("w2")
+    # taken from w1 (a second attempt), answered once: by w2 during the cut, or by w1 itself when the freed job's
+    # message was still queued on its return (seen once in CI on this 2-core kind)
+    assert job.state == "done" and job.attempts >= 2 and by_job[held] in (f.net.namespace("w2"), w1)
     stopped = "stopped answering at the next heartbeat" in w1_log
     assert (job.refused >= 1 and "late result was refused" in w1_log) or (stopped and job.refused == 0)
     assert sum(1 for _, h, _, _ in rows if h == w1) >= second  # the second batch: w1 alone, after it came back
