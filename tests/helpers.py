@@ -153,17 +153,22 @@ RUN_A = [(0.50, 10.0, 1), (0.70, 20.0, 0), (0.90, 30.0, None)]
 RUN_B = [(0.60, 2.0, 2), (0.65, 4.0, 3), (0.95, 5.0, None)]
 
 
-def fill(engine):
+QUESTIONS = ["Q1?", "Q2?", "Q3; with a semicolon?"]
+
+
+def fill(engine, questions=QUESTIONS, answers=None):
+    """Two finished runs over three questions; `questions` and `answers` (one per question) replace the texts."""
     with db.session(engine) as s:
         index = inputs.record_index(s, {"name": "docs", "chunk_count": 1, "embedder": "e", "sources": []}, "/x")
-        pairs = [QAPair("Q1?", "A1", [0]), QAPair("Q2?", "A2", [1]), QAPair("Q3; with a semicolon?", "A3")]
+        pairs = [QAPair(q, f"A{i + 1}", [i] if i < 2 else None) for i, q in enumerate(questions)]
         qset, _ = inputs.import_questions(s, "qs", "f", pairs)
         run_ids = []
         for model, ratio, values in (("small", 0.3, RUN_A), ("tiny", 0.7, RUN_B)):
             plan = plan_run(s, inputs.record_model(s, model, {}), index, qset, ratio=ratio)
-            for job_id, (cosine, seconds, rank) in zip(plan.job_ids, values, strict=True):
+            for i, (job_id, (cosine, seconds, rank)) in enumerate(zip(plan.job_ids, values, strict=True)):
                 holder = jobs.claim(s, job_id, "w", timedelta(minutes=1), 3)
-                jobs.complete(s, job_id, result(cosine, seconds, rank), holder)
+                row = result(cosine, seconds, rank) | ({"answer": answers[i]} if answers else {})
+                jobs.complete(s, job_id, row, holder)
             run_ids.append(plan.run_id)
     return run_ids
 

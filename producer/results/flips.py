@@ -3,10 +3,10 @@ the group's first run (with `ragq run --quants`, the base model), on each metric
 on both sides and the answers that flipped (Dutta et al. 2024). The verdicts, every measure side by side with one
 Holm adjustment, are sidebyside.py's."""
 
-import html
 from collections.abc import Iterator
 
 from ragq.producer.results.compare import Comparison, compare
+from ragq.producer.results.page import Table
 from ragq.producer.results.summary import RunSummary
 from ragq.shared.store.results import ResultRow
 
@@ -44,11 +44,7 @@ def _cells(a: RunSummary, b: RunSummary, c: Comparison) -> list[str]:
     ]
 
 
-def flips_html(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
-    body = ""
-    for metric in SHOWN:
-        for a, b, c in pairs(summaries, rows, metric):
-            body += "<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in _cells(a, b, c)) + "</tr>"
-    if not body:
-        return "<p>No two runs share an index, a question set and a ratio.</p>"
-    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in HEAD) + f"</tr>{body}</table>"
+def flips_table(summaries: list[RunSummary], rows: list[ResultRow]) -> Table | None:
+    """Each metric's flips for every run against its baseline; None where no two runs share a group."""
+    body = [_cells(a, b, c) for metric in SHOWN for a, b, c in pairs(summaries, rows, metric)]
+    return Table(HEAD, body) if body else None

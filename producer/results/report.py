@@ -3,8 +3,10 @@
 import html
 from datetime import UTC, datetime
 
-from ragq.producer.results import pareto, sidebyside, summary_table, winner
-from ragq.producer.results.flips import flips_html
+from markupsafe import Markup
+
+from ragq.producer.results import page, pareto, sidebyside, summary_table, winner
+from ragq.producer.results.flips import flips_table
 from ragq.producer.results.summary import RunSummary
 from ragq.shared.metrics.answer import METRICS
 from ragq.shared.store.results import ResultRow
@@ -19,6 +21,12 @@ def _short(question: str, n: int = 48) -> str:
     return question if len(question) <= n else question[: n - 1] + "…"
 
 
+def plotly_text(text: str) -> str:
+    """Text for a plotly label or hover: plotly draws those as its own small HTML (<br>, <b>, entities), so a
+    question's `<b>` or `&amp;` is escaped to show as written."""
+    return html.escape(text)
+
+
 def _tiles(rows: list[ResultRow], labels: dict[int, str], metric: str):
     """(ids, parents, labels, sizes, colours, hover) for one metric: a parent tile per run, a child per answer."""
 
@@ -31,15 +39,15 @@ def _tiles(rows: list[ResultRow], labels: dict[int, str], metric: str):
         return sum(mine) / len(mine) if mine else 0.0
 
     tiles: list[tuple[str, str, str, float, float, str]]
-    tiles = [(label, "", label, 0.0, mean(run_id), label) for run_id, label in labels.items()]
+    tiles = [(label, "", plotly_text(label), 0.0, mean(run_id), plotly_text(label)) for run_id, label in labels.items()]
     tiles += [
         (
             f"{labels[r.run_id]}/{r.repetition}/{r.question}",
             labels[r.run_id],
-            _short(r.question, 32),
+            plotly_text(_short(r.question, 32)),
             max(value(r), 0.001),
             value(r),
-            f"{html.escape(r.question)}<br>{metric} {value(r):.3f}, cosine {r.cosine:.3f}, {r.total_s:.2f} s",
+            f"{plotly_text(r.question)}<br>{metric} {value(r):.3f}, cosine {r.cosine:.3f}, {r.total_s:.2f} s",
         )
         for r in rows
     ]
@@ -101,7 +109,7 @@ def pareto_figure(summaries: list[RunSummary]):
             }
             fig.add_trace(
                 go.Scatter(
-                    x=[getattr(p, cost) for p in pts], y=[p.accuracy for p in pts], text=[p.label for p in pts],
+                    x=[getattr(p, cost) for p in pts], y=[p.accuracy for p in pts], text=[plotly_text(p.label) for p in pts],
                     mode="markers", error_y=err, marker={"size": 10, "color": "#888"}, name=f"runs ({metric})",
                     visible=i == 0, showlegend=col == 1,
                 ),
@@ -110,7 +118,7 @@ def pareto_figure(summaries: list[RunSummary]):
             edge = pareto.front(pts, (cost,))
             fig.add_trace(
                 go.Scatter(
-                    x=[getattr(p, cost) for p in edge], y=[p.accuracy for p in edge], text=[p.label for p in edge],
+                    x=[getattr(p, cost) for p in edge], y=[p.accuracy for p in edge], text=[plotly_text(p.label) for p in edge],
                     mode="lines+markers+text", textposition="top center", line={"color": "#d62728"},
                     marker={"size": 12}, name=f"front ({metric})", visible=i == 0, showlegend=col == 1,
                 ),
@@ -127,14 +135,14 @@ def pareto_figure(summaries: list[RunSummary]):
     return fig
 
 
-def budgets_html(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
-    parts = []
+def budgets(summaries: list[RunSummary], rows: list[ResultRow]) -> dict[str, list[str]]:
+    """Per metric, a sentence per budget on the Pareto front (metrics without one left out)."""
+    said = {}
     for metric in METRICS:
         lines = pareto.budget_sentences(pareto.points(summaries, metric), metric, rows)
         if lines:
-            items = "".join(f"<li>{html.escape(line[0].upper() + line[1:])}</li>" for line in lines)
-            parts.append(f"<h3>{metric}</h3><ul>{items}</ul>")
-    return "".join(parts) or "<p>No finished run yet.</p>"
+            said[metric] = [line[0].upper() + line[1:] for line in lines]
+    return said
 
 
 def time_per_question(rows: list[ResultRow], labels: dict[int, str]):
@@ -143,7 +151,9 @@ def time_per_question(rows: list[ResultRow], labels: dict[int, str]):
     fig = go.Figure()
     for run_id, label in labels.items():
         mine = [r for r in rows if r.run_id == run_id]
-        fig.add_bar(name=label, x=[_short(r.question) for r in mine], y=[r.total_s for r in mine])
+        fig.add_bar(
+            name=plotly_text(label), x=[plotly_text(_short(r.question)) for r in mine], y=[r.total_s for r in mine]
+        )
     fig.update_layout(title="Response time per question (seconds)", barmode="group", yaxis_title="seconds", height=500)
     return fig
 
@@ -158,7 +168,7 @@ def accuracy_vs_ratio(summaries: list[RunSummary]):
             key=lambda pair: pair[0].ratio,
         )
         fig.add_scatter(
-            name=model,
+            name=plotly_text(model),
             x=[s.ratio for s, _ in mine],
             y=[mean for _, mean in mine],
             mode="lines+markers",
@@ -185,7 +195,7 @@ def accuracy_vs_speed(summaries: list[RunSummary]):
         go.Scatter(
             x=[s.mean_total_s for s in done],
             y=[s.mean_cosine for s in done],
-            text=[run_label(s) for s in done],
+            text=[plotly_text(run_label(s)) for s in done],
             mode="markers+text",
             textposition="top center",
             marker={"size": 14},
@@ -200,58 +210,56 @@ def accuracy_vs_speed(summaries: list[RunSummary]):
     return fig
 
 
-def headline(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
+def headline(summaries: list[RunSummary], rows: list[ResultRow]) -> dict | None:
     """Which run is best, only where a paired test over the shared questions supports it (winner.py); the fastest
-    run by its measured seconds."""
+    run by its measured seconds. None before any run finished."""
     done = [s for s in summaries if s.mean_total_s is not None]
     if not done:
-        return "No finished results yet."
-    said = "<br>".join(html.escape(line) for line in winner.lines(summaries, rows))
+        return None
     fastest = min(done, key=lambda s: s.mean_total_s or 0.0)
     slowest = max(done, key=lambda s: s.mean_total_s or 0.0)
     fast_s, slow_s = fastest.mean_total_s or 0.0, slowest.mean_total_s or 0.0
-    return (
-        f"{said}<br>Fastest: <b>{html.escape(run_label(fastest))}</b>, {fast_s:.2f} s per answer "
-        f"({slow_s / fast_s:.1f}x faster than the slowest run)."
-    )
+    return {
+        "lines": winner.lines(summaries, rows),
+        "fastest": run_label(fastest),
+        "fast_s": fast_s,
+        "speedup": slow_s / fast_s if fast_s else 1.0,
+    }
+
+
+def _plotly_js() -> Markup:
+    """plotly.js, inlined so the file opens without a network; it is code ragq ships, the one value marked safe."""
+    from plotly.offline import get_plotlyjs
+
+    js = get_plotlyjs()
+    if "</script" in js.lower():
+        raise RuntimeError("this plotly.js holds '</script' and cannot be inlined")
+    return Markup(js)
 
 
 def render(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
-    from plotly.offline import get_plotlyjs
-
     labels = {s.run_id: run_label(s) for s in summaries}
     figures = [treemap(rows, labels), time_per_question(rows, labels)]
     if len({s.ratio for s in summaries}) > 1:
         figures.append(accuracy_vs_ratio(summaries))
     figures.append(accuracy_vs_speed(summaries))
     figures.append(pareto_figure(summaries))
-    charts = "\n".join(fig.to_html(full_html=False, include_plotlyjs=False) for fig in figures)
-    made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>ragq report</title>
-<script>{get_plotlyjs()}</script>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{background:#f3f3f3}}</style></head>
-<body><h1>ragq report</h1><p>{len(summaries)} runs, {len(rows)} answers, made {made}.</p>
-<p class="headline">{headline(summaries, rows)}</p>
-<h2>Summary</h2>{summary_table.html(summaries)}
-{charts}
-<h2>Every measure, and the one that decides</h2>
-<p>Within each group of runs over one index, question set and ratio, every run against the group's first run (the
-base model of a <code>--quants</code> run), on every measure: the experts' answers' likelihood (bits per byte of the
-expert's answer read after the same prompt: lower means the model finds the expert's wording more likely given the
-retrieved context; it does not judge the model's own answer), token F1, cosine, exact and number match. p-values are
-adjusted by Holm over every measure and run of the group, so trying five measures manufactures no decision.</p>
-{sidebyside.measures_html(summaries, rows)}
-<h2>Flips</h2>
-<p>Answers right on one side and wrong on the other, by each metric's right/wrong rule.</p>
-{flips_html(summaries, rows)}
-<h2>Where a difference between ratios comes from</h2>
-<p>Per question, whether two ratios put the same chunks in one model's prompt (the same set, the same order); and
-which ratio's context makes the experts' answers most likely.</p>
-{sidebyside.ratios_html(summaries, rows)}
-<h2>Within a budget</h2>
-<p>For each run on the front of accuracy, seconds per answer and memory: its costs as a budget, and the most
-accurate run within it, unless a paired test on the shared questions cannot tell it from another run there.</p>
-{budgets_html(summaries, rows)}
-</body></html>"""
+    answers = [
+        {"question": r.question, "run": labels.get(r.run_id, str(r.run_id)), "answer": r.answer, "cosine": r.cosine,
+         "total_s": r.total_s}
+        for r in sorted(rows, key=lambda r: (r.question, r.run_id, r.repetition))
+    ]  # fmt: skip
+    return page.render(
+        "report.html.j2",
+        plotly_js=_plotly_js(),
+        runs=len(summaries),
+        made=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        headline=headline(summaries, rows),
+        summary=summary_table.table(summaries),
+        charts=[page.chart(fig, i) for i, fig in enumerate(figures)],
+        measures=sidebyside.measure_groups(summaries, rows),
+        flips=flips_table(summaries, rows),
+        ratios=sidebyside.ratio_section(summaries, rows),
+        budgets=budgets(summaries, rows),
+        answers=answers,
+    )

@@ -2,10 +2,10 @@
 verdict naming the measure that decides (producer/results/measures.py, decision.py), and where a difference
 between ratios comes from (producer/results/overlap.py)."""
 
-import html
 from collections.abc import Iterator
 
 from ragq.producer.results import decision, measures, overlap
+from ragq.producer.results.page import Table
 from ragq.producer.results.summary import RunSummary
 from ragq.shared.store.results import ResultRow
 
@@ -44,36 +44,33 @@ def _cells(a: RunSummary, b: RunSummary, t: measures.MeasureTest) -> list[str]:
     ]
 
 
-def _row(cells: list[str], tag: str = "td") -> str:
-    return "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
-
-
-def measures_html(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
-    parts = []
+def measure_groups(summaries: list[RunSummary], rows: list[ResultRow]) -> list[dict]:
+    """Per group: every run's measures against the baseline (a table) and one verdict per run."""
+    groups = []
     for base, others, families, size in comparisons(summaries, rows):
-        body = "".join(_row(_cells(base, b, t)) for b, tests in zip(others, families, strict=True) for t in tests)
-        verdicts = "".join(
-            f"<li>{html.escape(decision.sentence(tests, _name(base), _name(b), size))}</li>"
-            for b, tests in zip(others, families, strict=True)
-        )
-        parts.append(f"<table>{_row(HEAD, 'th')}{body}</table><ul>{verdicts}</ul>")
-    return "".join(parts) or "<p>No two runs share an index, a question set and a ratio.</p>"
+        body = [_cells(base, b, t) for b, tests in zip(others, families, strict=True) for t in tests]
+        verdicts = [
+            decision.sentence(tests, _name(base), _name(b), size) for b, tests in zip(others, families, strict=True)
+        ]
+        groups.append({"table": Table(HEAD, body), "verdicts": verdicts})
+    return groups
 
 
 def _name(s: RunSummary) -> str:
     return f"{s.model} (run {s.run_id})"
 
 
-def ratios_html(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
+def ratio_section(summaries: list[RunSummary], rows: list[ResultRow]) -> dict | None:
+    """Per model run at two ratios: whether they put the same chunks in its prompts, and which ratio's context
+    makes the experts' answers most likely; None where no model ran at two ratios."""
     pairs = overlap.ratio_pairs(summaries, rows)
     if not pairs:
-        return "<p>No model ran at two ratios over one index and question set.</p>"
+        return None
     head = ["model", "runs", "ratios", "questions", "same chunks", "same order", "per question"]
-    body = "".join(
-        _row([model, f"{o.run_a}, {o.run_b}", f"{o.ratio_a:g} / {o.ratio_b:g}", str(o.questions), str(o.same_set),
-              str(o.same_order), "; ".join(f"{q[:40]}: {k}" for q, k in o.per_question.items())])
+    body = [
+        [model, f"{o.run_a}, {o.run_b}", f"{o.ratio_a:g} / {o.ratio_b:g}", str(o.questions), str(o.same_set),
+         str(o.same_order), "; ".join(f"{q[:40]}: {k}" for q, k in o.per_question.items())]
         for model, o in pairs
-    )  # fmt: skip
-    said = "".join(f"<li>{html.escape(f'{model}: {o.sentence()}')}</li>" for model, o in pairs)
-    best = "".join(f"<li>{html.escape(line)}</li>" for line in overlap.best_ratio(summaries, rows))
-    return f"<table>{_row(head, 'th')}{body}</table><ul>{said}{best}</ul>"
+    ]  # fmt: skip
+    lines = [f"{model}: {o.sentence()}" for model, o in pairs] + list(overlap.best_ratio(summaries, rows))
+    return {"table": Table(head, body), "lines": lines}

@@ -1,7 +1,6 @@
 """The report's summary table: one row per run, every figure ragq keeps for it."""
 
-import html as _html
-
+from ragq.producer.results.page import Table
 from ragq.producer.results.summary import RunSummary
 
 SUMMARY_HEAD = ["run", "model", "ratio", "done", "failed", "mean cosine", "95% CI", "expert bits/byte [95% CI]"]
@@ -53,7 +52,5 @@ def _drift_cells(d: dict | None) -> list[str]:
     return [ref, _num(d["kld_mean"], 4), _num(d["kld_p99"], 3), _num(100 * d["same_top"], 1)]
 
 
-def html(summaries: list[RunSummary]) -> str:
-    row = lambda cells: "<tr>" + "".join(f"<td>{_html.escape(str(c))}</td>" for c in cells) + "</tr>"  # noqa: E731
-    body = "".join(row(_summary_cells(s)) for s in summaries)
-    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in SUMMARY_HEAD) + f"</tr>{body}</table>"
+def table(summaries: list[RunSummary]) -> Table:
+    return Table(SUMMARY_HEAD, [[str(c) for c in _summary_cells(s)] for s in summaries])
