@@ -25,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +54,17 @@ class Log:
 
 def run(ctx: Context) -> Section:
     sys.path.insert(0, str(HERE.parent / "tests"))
-    from fleet import NET, Network, PgServer, Relay, can_make_hosts, redis_command, worker_command
+    from fleet import (
+        NET,
+        Network,
+        PgServer,
+        Relay,
+        can_make_hosts,
+        make_secrets,
+        secure_env,
+        tls_redis_command,
+        worker_command,
+    )
 
     reason = can_make_hosts() or PgServer.missing() or (None if shutil.which("faketime") else "no faketime")
     if reason:
@@ -64,18 +75,27 @@ def run(ctx: Context) -> Section:
     hosts = {"broker": 2, "w1": 3, "w2": 4}
     net, pg, relay, procs = Network(hosts), PgServer().init(), None, {}
     producer = ctx.home("soak-producer")
-    root_env = {**env_for(producer), "RAGQ_DATABASE_URL": pg.url, "RAGQ_LEASE_S": str(LEASE_S)}
-    root_env["RAGQ_BROKER_URL"] = f"redis://{NET}.{hosts['broker']}:6379/0"
-    worker_db = pg.url.replace(f"127.0.0.1:{pg.port}", f"{NET}.1:15432")
+    # secured as `ragq fleet secrets` sets a fleet up: Redis over TLS with its ACL user, PostgreSQL over TLS with
+    # scram-sha-256, passwords read from files
+    broker = f"{NET}.{hosts['broker']}"
+    secrets = make_secrets(Path(tempfile.mkdtemp(dir=ctx.work, prefix="soak-")) / "secrets", [broker, f"{NET}.1"])
+    pg.secure(secrets)
+    root_env = {
+        **env_for(producer),
+        **secure_env(secrets, broker, ("127.0.0.1", pg.port)),
+        "RAGQ_LEASE_S": str(LEASE_S),
+    }
+    host_env = {**root_env, **secure_env(secrets, broker, (f"{NET}.1", 15432))}
+    admin_url = f"postgresql+psycopg://postgres@/ragq?host={pg.dir}&port={pg.port}"
     log = Log()  # started again with the jobs, below
 
     def start_redis() -> None:
-        cmd = redis_command(net.address("broker"), append_only_dir=ctx.work)
+        cmd = tls_redis_command(broker, secrets, ctx.work, append_only=True)
         procs["broker"] = net.run("broker", cmd, dict(os.environ), ctx.work / "soak-redis.log")
 
     def start_worker(host: str, shift: str | None = None) -> None:
         cmd, extra = worker_command(MODEL, shift)
-        env = {**root_env, "RAGQ_HOME": str(ctx.work / f"soak-{host}"), "RAGQ_DATABASE_URL": worker_db, **extra}
+        env = {**host_env, "RAGQ_HOME": str(ctx.work / f"soak-{host}"), **extra}
         procs[host] = net.run(host, cmd, env, ctx.work / f"soak-{host}.log")
 
     try:
@@ -98,7 +118,7 @@ def run(ctx: Context) -> Section:
                  "--questions", "demo", "--repeat", str(repeat), "--json", env=root_env)
         )  # fmt: skip
         total = plan["published"]
-        log, monitor = Log(), Monitor(pg.url)
+        log, monitor = Log(), Monitor(admin_url)
         next_fault = log.now() + rng.uniform(15, 25)
         while log.now() < bound_s:
             monitor.poll(log.now())

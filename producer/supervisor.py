@@ -73,9 +73,9 @@ def _spawn_worker(
     )
     env = {
         **os.environ,
-        "RAGQ_BROKER_URL": url,
-        "RAGQ_DATABASE_URL": settings.db_url,
-    }  # this run's, whatever else is set
+        "RAGQ_BROKER_URL": settings.broker_url or url,
+        "RAGQ_DATABASE_URL": settings.database_url or settings.db_url,
+    }  # this run's, whatever else is set; passwords reach the worker as they reached ragq (environment, files)
     # a session of its own: Ctrl-C reaches ragq run, which then stops the workers itself
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 

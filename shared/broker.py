@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ragq.shared import transport
 from ragq.shared.config import Settings, redact
 from ragq.shared.errors import BrokerUnavailable
 
@@ -95,10 +96,12 @@ def embedded(settings: Settings) -> EmbeddedRedis:
 
 
 def broker_url(settings: Settings, start_embedded: bool = True) -> str:
-    """The configured URL after checking that it answers, or the embedded Redis's (started if needed)."""
-    if settings.broker_url:
-        check_broker(settings.broker_url)
-        return settings.broker_url
+    """The configured URL (password joined in) after checking that it is safe to use and answers, or the embedded
+    Redis's (started if needed)."""
+    if settings.broker_connection_url:
+        transport.check(settings.broker_url, None, settings.allow_plaintext)
+        check_broker(settings.broker_connection_url)
+        return settings.broker_connection_url
     server = embedded(settings)
     if start_embedded:
         server.start()
@@ -116,7 +119,13 @@ def check_broker(url: str) -> None:
         else:
             client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, retry=_no_retry())
         client.ping()
+    except TypeError as exc:  # redis-py passes every query parameter on: an unknown one fails the connection
+        raise BrokerUnavailable(
+            f"the broker URL {redact(url)} holds a parameter Redis does not take ({exc}): fix RAGQ_BROKER_URL."
+        ) from exc
     except (redis.RedisError, OSError, ValueError) as exc:
+        if refusal := transport.broker_refusal(url, exc):
+            raise BrokerUnavailable(refusal) from exc
         raise BrokerUnavailable(
             f"the broker at {redact(url)} does not answer ({exc}): start Redis there, or unset "
             "RAGQ_BROKER_URL to use the embedded one."

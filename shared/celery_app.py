@@ -70,8 +70,24 @@ def make_app(broker_url: str | None) -> "Celery":
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         task_default_queue="ragq.default",
+        broker_use_ssl=tls_options(broker_url),
     )
     return app
+
+
+def tls_options(broker_url: str | None) -> dict | None:
+    """A rediss:// URL's TLS query (ssl_cert_reqs, ssl_ca_certs, ssl_certfile, ssl_keyfile) as Celery's
+    broker_use_ssl: kombu reads the URL itself, but Flower's queue view reads only this setting."""
+    import ssl
+    from urllib.parse import parse_qs, urlsplit
+
+    if not broker_url or not broker_url.startswith("rediss://"):
+        return None
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(broker_url).query).items()}
+    reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(query.get("ssl_cert_reqs", "").lower())
+    options: dict = {"ssl_cert_reqs": ssl.CERT_REQUIRED if reqs is None else reqs}
+    options |= {k: query[k] for k in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile") if k in query}
+    return options
 
 
 def publish(app: "Celery", jobs: list[tuple[int, str]]) -> int:

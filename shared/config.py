@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
 
 from ragq.shared import strict_toml
 from ragq.shared.errors import UsageError
@@ -23,6 +23,15 @@ class Settings(BaseModel):
     home: Path
     database_url: str | None = Field(None, description="None: SQLite at home/ragq.db")
     broker_url: str | None = Field(None, description="None: the embedded Redis under home/redis")
+    # secrets: from RAGQ_X or a file named by RAGQ_X_FILE (the *_FILE convention of Docker secrets); never shown
+    broker_password: SecretStr | None = Field(
+        None, description="the broker account's password (RAGQ_BROKER_URL's user)"
+    )
+    database_password: SecretStr | None = Field(None, description="the database user's password")
+    fleet: str | None = Field(None, description="the fleet this host belongs to (`ragq fleet secrets` printed it)")
+    allow_plaintext: bool = Field(
+        False, description="allow a broker or database on another host without verified TLS (a network you trust)"
+    )
     debug: bool = False
     lease_s: int = Field(60, ge=1, description="a dead worker's job is free again after this many seconds")
     max_attempts: int = Field(3, ge=1, description="a job that took down its worker this often is marked failed")
@@ -42,7 +51,15 @@ class Settings(BaseModel):
 
     @property
     def db_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.home / 'ragq.db'}"
+        """The database URL to connect with: the password joined in (show it through `redact` only)."""
+        if self.database_url is None:
+            return f"sqlite:///{self.home / 'ragq.db'}"
+        return with_password(self.database_url, self.database_password)
+
+    @property
+    def broker_connection_url(self) -> str | None:
+        """RAGQ_BROKER_URL with the broker password joined in (show it through `redact` only)."""
+        return None if self.broker_url is None else with_password(self.broker_url, self.broker_password)
 
     @property
     def indexes_dir(self) -> Path:
@@ -73,6 +90,7 @@ class Settings(BaseModel):
 
 
 KEYS = [name for name in Settings.model_fields if name not in ("home", "origins")]
+SECRETS = [name for name, field in Settings.model_fields.items() if field.annotation == SecretStr | None]
 # what a config file, the environment or an option may set: Settings' own fields and checks, less home and origins
 Layer = create_model(  # type: ignore[call-overload]  # field definitions built from Settings' own
     "Layer",
@@ -83,6 +101,19 @@ Layer = create_model(  # type: ignore[call-overload]  # field definitions built 
 
 def env_var(key: str) -> str:
     return f"RAGQ_{key.upper()}"
+
+
+def with_password(url: str, password: SecretStr | None) -> str:
+    """The URL with the password in its user part (quoted); a URL that carries one keeps its own."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if password is None or parts.password is not None or not parts.netloc:
+        return url
+    user = quote(parts.username or "", safe="")
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}:{quote(password.get_secret_value(), safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def redact(url: str) -> str:
@@ -96,6 +127,10 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _shown(key: str, value: Any) -> str:
+    return "***" if key in SECRETS else repr(value)
+
+
 def _check(layer: dict[str, Any], origin: str, strict: bool) -> None:
     """Validate one layer's values; the first bad one becomes one line naming the key and where it came from."""
     strict_toml.validate(
@@ -103,25 +138,53 @@ def _check(layer: dict[str, Any], origin: str, strict: bool) -> None:
         layer,
         origin,
         "fix or remove it",
-        lambda loc: f"{loc[0]} = {layer.get(str(loc[0]))!r} is not valid" if loc else "",
+        lambda loc: f"{loc[0]} = {_shown(str(loc[0]), layer.get(str(loc[0])))} is not valid" if loc else "",
         noun="setting",
         strict=strict,
     )
 
 
-def _from_file(path: Path) -> dict:
+def read_secret(path: str, named_by: str) -> str:
+    """A secret from a file (its first line, as Docker secrets and `ragq fleet secrets` write them)."""
+    try:
+        lines = Path(path).expanduser().read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not text"
+        raise UsageError(
+            f"{named_by} names {path}, which cannot be read ({reason}): fix the path or unset it."
+        ) from exc
+    if not lines or not lines[0].strip():
+        raise UsageError(f"{named_by} names {path}, which is empty: write the secret there or unset it.")
+    return lines[0].strip()
+
+
+def _from_file(path: Path) -> tuple[dict, dict]:
+    """(values, origins) of the config file; `broker_password_file = "..."` reads that secret from its file."""
     if not path.exists():
-        return {}
+        return {}, {}
     data = strict_toml.read_file(path)
+    origins = dict.fromkeys(data, f"config file {path}")
+    for key in SECRETS:
+        if isinstance(data.get(f"{key}_file"), str):
+            named_by = f"{key}_file in config file {path}"
+            data[key] = read_secret(data.pop(f"{key}_file"), named_by)
+            origins.pop(f"{key}_file", None)
+            origins[key] = f"file named by {named_by}"
     _check(data, f"config file {path}", strict=True)
-    return data
+    return data, origins
 
 
-def _from_env() -> dict:
+def _from_env() -> tuple[dict, dict]:
     data = {key: os.environ[env_var(key)] for key in KEYS if os.environ.get(env_var(key))}
+    origins = {key: f"environment {env_var(key)}" for key in data}
+    for key in SECRETS:
+        named = os.environ.get(f"{env_var(key)}_FILE")
+        if named and key not in data:
+            data[key] = read_secret(named, f"{env_var(key)}_FILE")
+            origins[key] = f"file {named} (environment {env_var(key)}_FILE)"
     for key, value in data.items():  # one at a time: the message names the variable
-        _check({key: value}, f"environment {env_var(key)}", strict=False)
-    return data
+        _check({key: value}, origins[key], strict=False)
+    return data, origins
 
 
 def load_settings(**overrides) -> Settings:
@@ -140,14 +203,10 @@ def load_settings(**overrides) -> Settings:
     cli = {k: v for k, v in overrides.items() if v is not None and k != "home"}
     for key, value in cli.items():
         _check({key: value}, f"option --{key.replace('_', '-')}", strict=False)
-    layers = [
-        (_from_file(file), lambda key: f"config file {file}"),
-        (_from_env(), lambda key: f"environment {env_var(key)}"),
-        (cli, lambda key: f"option --{key.replace('_', '-')}"),
-    ]
-    for layer, origin_of in layers:
+    layers = [_from_file(file), _from_env(), (cli, {key: f"option --{key.replace('_', '-')}" for key in cli})]
+    for layer, layer_origins in layers:
         values |= layer
-        origins |= {key: origin_of(key) for key in layer}
+        origins |= layer_origins
     return Settings.model_validate({"home": home, **values, "origins": origins})
 
 
@@ -156,7 +215,9 @@ def describe(settings: Settings) -> list[dict]:
     rows = []
     for key in ["home", *KEYS]:
         value = getattr(settings, key)
-        if isinstance(value, str) and "://" in value:
+        if isinstance(value, SecretStr):
+            value = "*** (set)"
+        elif isinstance(value, str) and "://" in value:
             value = redact(value)
         if isinstance(value, Path):
             value = str(value)

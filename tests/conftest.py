@@ -37,8 +37,10 @@ def home(tmp_path, monkeypatch, onnx_export) -> Path:
     for file in onnx_export.parent.iterdir():  # linked, not exported again: each home would pay 8 s
         os.link(file, folder / "embedders" / file.name)
     monkeypatch.setenv("RAGQ_HOME", str(folder))
-    for var in ("RAGQ_DATABASE_URL", "RAGQ_BROKER_URL", "RAGQ_DEBUG"):
-        monkeypatch.delenv(var, raising=False)
+    settings = ["DATABASE_URL", "BROKER_URL", "DEBUG", "FLEET", "ALLOW_PLAINTEXT"]
+    settings += ["BROKER_PASSWORD", "BROKER_PASSWORD_FILE", "DATABASE_PASSWORD", "DATABASE_PASSWORD_FILE"]
+    for var in settings:
+        monkeypatch.delenv(f"RAGQ_{var}", raising=False)
     yield folder
     from ragq.shared.broker import EmbeddedRedis
 

@@ -148,6 +148,64 @@ def redis_command(address: str, append_only_dir: Path | None = None) -> list[str
     return cmd + (["--appendonly", "yes", "--dir", str(append_only_dir)] if append_only_dir else [])
 
 
+BROKER_TLS_PORT = 6380
+
+
+def make_secrets(folder: Path, hosts: list[str]) -> Path:
+    """A fleet's secrets as a user makes them (`ragq fleet secrets`), for servers answering to `hosts`."""
+    args = [arg for host in hosts for arg in ("--host", host)]
+    cmd = [sys.executable, "-m", "ragq.producer.cli", "fleet", "secrets", str(folder), *args]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return folder
+
+
+def tls_redis_command(address: str, secrets: Path, data_dir: Path, append_only: bool = False) -> list[str]:
+    """redis-server with the fleet's configuration (TLS only, client certificates, its ACL file) on `address`."""
+    cmd = ["redis-server", str(secrets / "redis.conf"), "--bind", address, "--tls-port", str(BROKER_TLS_PORT)]
+    return cmd + ["--save", "", "--dir", str(data_dir), "--appendonly", "yes" if append_only else "no"]
+
+
+def secure_env(secrets: Path, broker: str, database: tuple[str, int]) -> dict[str, str]:
+    """The settings `ragq fleet secrets` prints for a host, for a broker at `broker` and a database at (host, port)."""
+    from ragq.producer import fleet_secrets
+
+    fleet_id = next(
+        line.split("=", 1)[1].strip("'")
+        for line in (secrets / "ragq.env").read_text().splitlines()
+        if line.startswith("RAGQ_FLEET=")
+    )
+    made = fleet_secrets.Fleet(secrets, str(secrets), [broker], fleet_id)
+    return fleet_secrets.host_settings(made, BROKER_TLS_PORT, database[1], database_host=database[0])
+
+
+class Capture:
+    """Every frame on an interface (an AF_PACKET socket, as tcpdump reads them), kept in memory until `stop`."""
+
+    def __init__(self, interface: str):
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+        self.sock.bind((interface, 0))
+        self.sock.settimeout(0.2)
+        self.frames: list[bytes] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.frames.append(self.sock.recv(65535))
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def stop(self) -> bytes:
+        self.stopped.set()
+        self.thread.join()
+        self.sock.close()
+        return b"".join(self.frames)
+
+
 def worker_command(model: str, shift: str | None = None) -> tuple[list[str], dict]:
     """`ragq worker` with one thread as a worker host runs it, and the environment it adds; shift: its wall clock
     moved by libfaketime ("+120s"), the monotonic clock left real (timed waits would stall otherwise)."""
@@ -198,6 +256,33 @@ class PgServer:
         self._as_postgres(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "test")
         return self
 
+    def secure(self, secrets: Path) -> "PgServer":
+        """As `ragq fleet secrets` configures a fleet's server: TLS with the fleet's certificate, the `ragq` role
+        and database from its SQL, and only TLS with a password and a client certificate over TCP. The server's
+        key is copied where the `postgres` user owns it (the server refuses a key others can read)."""
+        tls = self.dir / "tls"
+        tls.mkdir()
+        for name in ("server.pem", "server.key", "ca.pem"):
+            shutil.copy(secrets / name, tls / name)
+            shutil.chown(tls / name, "postgres", "postgres")
+        shutil.chown(tls, "postgres", "postgres")
+        conf = (secrets / "postgresql.conf").read_text().replace(str(secrets), str(tls))
+        with (self.data / "postgresql.conf").open("a") as f:
+            f.write(conf)
+        psql = [str(self.bin / "psql"), "-h", str(self.dir), "-p", str(self.port), "-U", "postgres", "-v"]
+        self._as_postgres(*psql, "ON_ERROR_STOP=1", "-f", str(self._readable(secrets / "database.sql")), "postgres")
+        hba = "local all all trust\n" + (secrets / "pg_hba.conf").read_text().split("\n", 1)[1]
+        (self.data / "pg_hba.conf").write_text(hba)
+        self.stop()
+        self.start()
+        return self
+
+    def _readable(self, path: Path) -> Path:
+        copy = self.dir / path.name
+        shutil.copy(path, copy)
+        shutil.chown(copy, "postgres", "postgres")
+        return copy
+
     def start(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._as_postgres(
@@ -215,4 +300,33 @@ class PgServer:
 
     def remove(self) -> None:
         self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class TlsRedis:
+    """redis-server as `ragq fleet secrets` configures a fleet's broker (TLS only, client certificates, the ACL
+    file), on a free port of 127.0.0.1."""
+
+    def __init__(self, secrets: Path):
+        self.dir = Path(tempfile.mkdtemp(prefix="ragq-redis-"))
+        self.port = free_port()
+        conf = self.dir / "redis.conf"
+        conf.write_text(
+            f"include {secrets / 'redis.conf'}\ntls-port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"logfile {self.dir / 'log'}\ndaemonize yes\npidfile {self.dir / 'pid'}\n"
+        )
+        subprocess.run(["redis-server", str(conf)], check=True, capture_output=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"the TLS redis-server did not start: {(self.dir / 'log').read_text()}")
+
+    def stop(self) -> None:
+        try:
+            os.kill(int((self.dir / "pid").read_text()), 15)
+        except (OSError, ValueError):
+            pass
         shutil.rmtree(self.dir, ignore_errors=True)

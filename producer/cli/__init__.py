@@ -23,6 +23,7 @@ def _register() -> None:
         config,
         db,
         drift,
+        fleet,
         ingest,
         models,
         questions,
@@ -33,7 +34,7 @@ def _register() -> None:
         workers,
     )
 
-    modules = (compare, config, db, drift, ingest, models, questions, rescore, results, retrieval, runs, workers)
+    modules = (compare, config, db, drift, fleet, ingest, models, questions, rescore, results, retrieval, runs, workers)
     for module in modules:
         for command in module.COMMANDS:
             main.add_command(command)

@@ -63,10 +63,11 @@ def monitor(settings, port, address) -> None:
         raise UsageError("Flower is not installed: run `pip install 'ragq[monitor]'` (or `pip install flower`).")
     url = broker_url(settings, start_embedded=False)
     check_broker(url)
-    env = {**os.environ}
+    env = {**os.environ, "CELERY_BROKER_URL": url}  # not `--broker URL`: a command line is anyone's to read (ps)
     if address.startswith("127.") or address in ("localhost", "::1"):
         env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
-    args = [sys.executable, "-m", "celery", "--broker", url, "flower", f"--port={port}", f"--address={address}"]
+    app = ["-A", "ragq.producer.monitor_app"]
+    args = [sys.executable, "-m", "celery", *app, "flower", f"--port={port}", f"--address={address}"]
     click.echo(f"Flower on http://{address}:{port} (Ctrl-C stops it)", err=True)
     os.execvpe(args[0], args, env)
 

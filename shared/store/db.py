@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
+from ragq.shared import transport
 from ragq.shared.config import Settings
 from ragq.shared.errors import DatabaseError
 
@@ -83,11 +84,14 @@ def upgrade(settings: Settings) -> tuple[str | None, str | None]:
 def connect(settings: Settings) -> Engine:
     if settings.database_url is None:
         settings.ensure_home()
+    transport.check(None, settings.database_url, settings.allow_plaintext)
     engine = _engine(settings.db_url)
     try:
         with engine.connect():
             pass
     except OperationalError as exc:
+        if refusal := transport.database_refusal(settings.db_url, exc.orig or exc):
+            raise DatabaseError(refusal) from exc
         raise DatabaseError(
             f"cannot reach the database {engine.url.render_as_string(hide_password=True)} ({exc.orig}): "
             "check RAGQ_DATABASE_URL and that the server runs."
@@ -106,7 +110,27 @@ def engine_for(settings: Settings) -> Engine:
             f"the database schema is at revision {current}, this ragq needs {head_revision(settings.db_url)}: "
             "run `ragq db upgrade`."
         )
+    if settings.fleet:
+        check_fleet(engine, settings.fleet)
     return engine
+
+
+def check_fleet(engine: Engine, fleet: str) -> None:
+    """Claim an unclaimed database for this host's fleet; refuse one that belongs to another, changing nothing."""
+    from sqlalchemy import select
+
+    from ragq.shared.store.schema import FleetRow
+
+    with session(engine) as s:
+        recorded = s.scalars(select(FleetRow.id)).all()
+        if not recorded:
+            s.add(FleetRow(id=fleet))
+        elif fleet not in recorded:
+            raise DatabaseError(
+                f"the database {engine.url.render_as_string(hide_password=True)} belongs to fleet {recorded[0]}, "
+                f"this host to fleet {fleet} (RAGQ_FLEET): point RAGQ_DATABASE_URL at fleet {fleet}'s database, "
+                "or this host's settings at the other fleet's secrets."
+            )
 
 
 # what a server going away or coming back says (PostgreSQL through psycopg), and SQLite's lock left taken

@@ -167,3 +167,12 @@ class Drift(Base):
     seconds: Mapped[float] = mapped_column(Float)  # the candidate's teacher-forced pass over this answer
     provenance: Mapped[dict] = mapped_column(JSON)  # both models' files, quantizations, sha256; versions
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FleetRow(Base):
+    """(0008) The fleet a shared database belongs to: the first host configured with `fleet` (RAGQ_FLEET) records
+    it, and a host of another fleet is refused, so no worker writes its results into a database not its own."""
+
+    __tablename__ = "fleet"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

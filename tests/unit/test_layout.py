@@ -46,6 +46,7 @@ FLOORS = [
     {"registry", "provenance", "celery_app"},
     {"strict_toml", "records", "corpus"},
     {"config"},
+    {"transport"},
     {"broker", "models"},
     {"cli", "rag", "store"},
 ]
