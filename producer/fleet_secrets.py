@@ -52,6 +52,13 @@ def _key():
     return ec.generate_private_key(ec.SECP256R1())
 
 
+def _rsa_key():
+    """Celery's `auth` serializer signs with RSA keys only."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+
+
 def _certificate(subject, key, issuer, issuer_key, *, ca: bool, sans=None, client=False):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
@@ -130,8 +137,11 @@ def _certificates(hosts: list[str]) -> tuple[dict[str, bytes | str], str]:
     server_key, client_key = _key(), _key()
     server = _certificate(_name(hosts[0]), server_key, ca.subject, ca_key, ca=False, sans=_sans(hosts))
     client = _certificate(_name("ragq host"), client_key, ca.subject, ca_key, ca=False, client=True)
+    signer_key = _rsa_key()
+    signer = _certificate(_name("ragq message signer"), signer_key, ca.subject, ca_key, ca=False, client=True)
     files: dict[str, bytes | str] = {"ca.pem": _pem(ca), "ca.key": _key_pem(ca_key), "server.pem": _pem(server)}
     files |= {"server.key": _key_pem(server_key), "client.pem": _pem(client), "client.key": _key_pem(client_key)}
+    files |= {"signer.pem": _pem(signer), "signer.key": _key_pem(signer_key)}
     return files, hashlib.sha256(_pem(ca)).hexdigest()[:12]
 
 
@@ -205,5 +215,7 @@ def host_settings(
         "RAGQ_BROKER_PASSWORD_FILE": fleet.path("broker-password"),
         "RAGQ_DATABASE_URL": f"postgresql+psycopg://{USER}@{database}:{database_port}/ragq?{pg}",
         "RAGQ_DATABASE_PASSWORD_FILE": fleet.path("database-password"),
+        "RAGQ_SIGNING_KEY_FILE": fleet.path("signer.key"),
+        "RAGQ_SIGNING_CERT_FILE": fleet.path("signer.pem"),
         "RAGQ_FLEET": fleet.fleet_id,
     }

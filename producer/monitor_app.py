@@ -4,5 +4,6 @@ CELERY_BROKER_URL (the environment, never a command line), TLS options included.
 import os
 
 from ragq.shared.celery_app import make_app
+from ragq.shared.config import load_settings
 
-app = make_app(os.environ["CELERY_BROKER_URL"])
+app = make_app(os.environ["CELERY_BROKER_URL"], load_settings().signing)

@@ -76,7 +76,8 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
     if req.repeat < 1:
         raise UsageError(f"--repeat {req.repeat}: give 1 or more timed repetitions.")
     load_index(settings.indexes_dir, req.index)
-    url = broker_url(settings)  # before any row is written: an unreachable broker leaves nothing behind
+    # before any row is written: an unreachable broker or a signing key that cannot sign leaves nothing behind
+    app = make_app(broker_url(settings), settings.signing)
     engine = db.engine_for(settings)
     with db.session(engine) as session:
         index_row = inputs.get_index(session, req.index)
@@ -99,7 +100,7 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
     new_jobs = [(job_id, plan.queue) for plan in plans if plan.created for job_id in plan.job_ids]
     with db.session(engine) as session:  # an earlier enqueue may have died while publishing: finish its work
         unfinished = jobs.pending(session, [plan.run_id for plan in plans if not plan.created])
-    return Plan(plans, publish(make_app(url), new_jobs + unfinished), list(dict.fromkeys(changes)))
+    return Plan(plans, publish(app, new_jobs + unfinished), list(dict.fromkeys(changes)))
 
 
 def requeue(settings: Settings, run_ids: list[int]) -> int:
@@ -107,4 +108,4 @@ def requeue(settings: Settings, run_ids: list[int]) -> int:
     engine = db.engine_for(settings)
     with db.session(engine) as s:
         pending = jobs.pending(s, standing.resolve_runs(s, run_ids))
-    return publish(make_app(broker_url(settings)), pending)
+    return publish(make_app(broker_url(settings), settings.signing), pending)

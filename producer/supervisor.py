@@ -189,7 +189,7 @@ def supervise(
 ) -> None:
     """Until every job is done or failed: start workers in the schedule's order as slots and memory allow, stop
     each once its model's work is done, replace killed ones, requeue expired leases."""
-    app = make_app(workers.url)
+    app = make_app(workers.url, settings.signing)
     run_ids = list(run_models)
     next_reap = time.monotonic() + settings.lease_s / 3
     while True:

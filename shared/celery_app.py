@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ragq.shared import fault_injection
+from ragq.shared.errors import UsageError
 
 if TYPE_CHECKING:  # Celery is imported where an app is made, not by every reader of queue names
     from celery import Celery
@@ -53,7 +54,9 @@ def queue_name(model: str) -> str:
     return f"ragq.{model}"
 
 
-def make_app(broker_url: str | None) -> "Celery":
+def make_app(broker_url: str | None, signing: tuple[str, str] | None = None) -> "Celery":
+    """ragq's Celery app; with signing (key file, certificate file), every message it sends is signed and every
+    message it receives must be signed by that certificate (Celery's `auth` serializer)."""
     from celery import Celery
 
     app = Celery("ragq", broker=broker_url)
@@ -72,7 +75,32 @@ def make_app(broker_url: str | None) -> "Celery":
         task_default_queue="ragq.default",
         broker_use_ssl=tls_options(broker_url),
     )
+    if signing is not None:
+        sign_messages(app, *signing)
     return app
+
+
+def sign_messages(app: "Celery", key_file: str, cert_file: str) -> None:
+    """Tasks, control messages (`ragq workers`, standby activation) and events signed with the fleet's RSA key and
+    checked against its certificate; unsigned or otherwise signed messages are refused ("untrusted content")."""
+    from celery.exceptions import SecurityError
+
+    app.conf.update(
+        task_serializer="auth",
+        event_serializer="auth",
+        accept_content=["auth"],
+        security_key=key_file,
+        security_certificate=cert_file,
+        security_cert_store=cert_file,
+        security_digest="sha256",
+    )
+    try:
+        app.setup_security(allowed_serializers=["json"], serializer="json")
+    except (SecurityError, OSError) as exc:
+        raise UsageError(
+            f"messages cannot be signed with {key_file} and {cert_file} ({exc}): set RAGQ_SIGNING_KEY_FILE and "
+            "RAGQ_SIGNING_CERT_FILE to the fleet's signer.key and signer.pem (an RSA pair `ragq fleet secrets` makes)."
+        ) from exc
 
 
 def tls_options(broker_url: str | None) -> dict | None:

@@ -28,6 +28,10 @@ class Settings(BaseModel):
         None, description="the broker account's password (RAGQ_BROKER_URL's user)"
     )
     database_password: SecretStr | None = Field(None, description="the database user's password")
+    signing_key_file: Path | None = Field(
+        None, description="an RSA key that signs every Celery message (with the cert)"
+    )
+    signing_cert_file: Path | None = Field(None, description="its certificate: messages not signed by it are refused")
     fleet: str | None = Field(None, description="the fleet this host belongs to (`ragq fleet secrets` printed it)")
     allow_plaintext: bool = Field(
         False, description="allow a broker or database on another host without verified TLS (a network you trust)"
@@ -55,6 +59,13 @@ class Settings(BaseModel):
         if self.database_url is None:
             return f"sqlite:///{self.home / 'ragq.db'}"
         return with_password(self.database_url, self.database_password)
+
+    @property
+    def signing(self) -> tuple[str, str] | None:
+        """(key file, certificate file) when Celery messages are signed and checked (both set), else None."""
+        if self.signing_key_file is None or self.signing_cert_file is None:
+            return None
+        return str(self.signing_key_file), str(self.signing_cert_file)
 
     @property
     def broker_connection_url(self) -> str | None:

@@ -47,6 +47,7 @@ def main(home, model, placement, indexes, queue, loglevel, standby) -> None:
     # until Celery sets up its own logging: the "ready in ..." line with its start-up phases
     logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s: %(levelname)s/%(name)s] %(message)s")
     url = broker_url(settings)
+    reaper_app = make_app(url, settings.signing)  # its own connection pool: it publishes from its own thread
     from ragq.worker.app import consume  # Celery and llama.cpp load after the options are known to be good
     from ragq.worker.jobstore import JobStore
     from ragq.worker.loaded import load
@@ -61,9 +62,15 @@ def main(home, model, placement, indexes, queue, loglevel, standby) -> None:
         runtime.before_first_job = lambda: announce(runtime, url)
     else:
         announce(runtime, url)
-    reaper_app = make_app(url)  # its own connection pool: it publishes from its own thread
     runtime.start_reaper(lambda jobs: publish(reaper_app, jobs))
-    consume(runtime, name, url, standby_queue(name.id) if standby else queue or queue_name(model), loglevel)
+    consume(
+        runtime,
+        name,
+        url,
+        standby_queue(name.id) if standby else queue or queue_name(model),
+        loglevel,
+        settings.signing,
+    )
 
 
 def announce(runtime, url: str) -> None:

@@ -15,7 +15,7 @@ from celery.exceptions import Reject
 from celery.signals import worker_shutdown
 from celery.worker.control import inspect_command
 
-from ragq.shared.celery_app import TASK_NAME, WorkerName, make_app
+from ragq.shared.celery_app import TASK_NAME, WorkerName, make_app, sign_messages
 from ragq.shared.errors import DatabaseError
 from ragq.worker.runtime import WorkerRuntime
 
@@ -56,11 +56,14 @@ def _free_the_model(**_) -> None:
         _serving.loaded.close()
 
 
-def consume(runtime: WorkerRuntime, name: WorkerName, broker_url: str, queue: str, loglevel: str) -> None:
-    """Serve `queue` one job at a time with `runtime`, until the worker is stopped."""
+def consume(runtime: WorkerRuntime, name: WorkerName, broker_url: str, queue: str, loglevel: str, signing=None) -> None:
+    """Serve `queue` one job at a time with `runtime`, until the worker is stopped; with signing (key file,
+    certificate file), only messages signed by that certificate are taken."""
     global _serving
     _serving = runtime
     app.conf.broker_url = broker_url
+    if signing is not None:
+        sign_messages(app, *signing)
     app.worker_main(
         [
             "worker",

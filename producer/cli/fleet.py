@@ -35,8 +35,8 @@ def secrets(folder: Path, hosts: tuple[str, ...], install_dir: str | None, datab
         "the postgres user (the server key must be owned by postgres)."
     )
     click.echo(
-        "\nOn every ragq host (workers and producer): copy ca.pem, client.pem, client.key, broker-password and "
-        f"database-password to {made.install_dir}, then set (or `set -a; . {made.path('ragq.env')}`):"
+        "\nOn every ragq host (workers and producer): copy ca.pem, client.pem, client.key, signer.pem, signer.key, "
+        f"broker-password and database-password to {made.install_dir}, then set (or `set -a; . {made.path('ragq.env')}`):"
     )
     for key, value in fleet_secrets.host_settings(made).items():
         click.echo(f"  export {key}='{value}'")

@@ -37,7 +37,7 @@ def workers(settings, timeout, as_json) -> None:
 
     url = broker_url(settings, start_embedded=False)
     check_broker(url)  # one clear line when no broker answers, not Celery's retries
-    found = fleet(make_app(url), timeout)
+    found = fleet(make_app(url, settings.signing), timeout)
     if as_json:
         print_json(found)
         return

@@ -121,12 +121,15 @@ def test_a_secured_fleet_answers_every_job_once_and_keeps_its_secrets_out_of_sig
         worker = start_worker("smollm2-135m", tmp_path / "worker.log", env=env, index="guide")
         pages = flower_pages(tmp_path, env)  # Flower's pages and API over the fleet's broker, once it sees the worker
         listed = ragq("workers", "--json", "--timeout", "10", env=env).stdout
+        attacks = forge_and_replay(env, tmp_path / "worker.log")
     finally:
         done.set()
         watcher.join()
         if worker is not None:
             stop(worker)
     assert "smollm2-135m" in listed and "smollm2-135m@" in pages
+    # a message without the fleet's signature is refused before it is read; a signed one replayed finds its job done
+    assert attacks == {"forged": "refused unsigned", "replayed": "not taken: done"}
     out = tmp_path / "out"
     out.mkdir()
     ragq("export", "--format", "jsonl", "-o", str(out / "results.jsonl"), env=env)
@@ -147,6 +150,41 @@ def test_a_secured_fleet_answers_every_job_once_and_keeps_its_secrets_out_of_sig
         assert not [line for line in seen if secret in line]  # no process's command line
         assert secret not in run.stdout + run.stderr + shown + listed + pages
     assert any("ragq.worker" in line for line in seen) and any("flower" in line for line in seen)  # it saw them
+
+
+def forge_and_replay(env: dict, worker_log: Path) -> dict:
+    """Push to the worker's queue a message a stranger with broker access could write (plain JSON, unsigned) and a
+    copy of a legitimate signed message for a job already answered; what the worker did with each."""
+    from kombu import Connection
+
+    from ragq.shared.celery_app import TASK_NAME, make_app, publish, queue_name
+
+    settings = _settings_from(env)
+    queue = queue_name("smollm2-135m")
+    with Connection(settings.broker_connection_url) as conn:  # the stranger's message: a task for job 1
+        conn.Producer(serializer="json").publish(
+            [[1], {}, {}], routing_key=queue, exchange="", headers={"task": TASK_NAME, "id": "forged-1"}
+        )
+    publish(make_app(settings.broker_connection_url, settings.signing), [(1, queue)])  # the replay
+    said: dict = {}
+    deadline = time.monotonic() + 60
+    while len(said) < 2 and time.monotonic() < deadline:
+        log = worker_log.read_text()
+        if "untrusted content" in log:
+            said["forged"] = "refused unsigned"
+        if "job 1 not taken: done" in log:
+            said["replayed"] = "not taken: done"
+        time.sleep(0.3)
+    return said
+
+
+def _settings_from(env: dict):
+    from unittest import mock
+
+    from ragq.shared.config import load_settings
+
+    with mock.patch.dict(os.environ, env):
+        return load_settings()
 
 
 def flower_pages(tmp_path: Path, env: dict) -> str:

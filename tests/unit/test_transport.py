@@ -145,7 +145,7 @@ def test_the_fleets_files_are_private_and_its_servers_get_only_hashes(tmp_path):
     made = fleet_secrets.make(tmp_path / "s", ["broker.lan", "10.0.0.5"])
     assert stat.S_IMODE((tmp_path / "s").stat().st_mode) == 0o700
     files = list((tmp_path / "s").iterdir())
-    assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600} and len(files) == 14
+    assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600} and len(files) == 16
     for name in ("broker-password", "database-password"):
         secret = (tmp_path / "s" / name).read_text().strip()
         holding = sorted(f.name for f in files if secret in f.read_text())
@@ -174,3 +174,15 @@ def test_a_broker_url_with_a_parameter_redis_does_not_take_gets_one_line():
 
     with pytest.raises(BrokerUnavailable, match="holds a parameter Redis does not take .*fix RAGQ_BROKER_URL"):
         check_broker("redis://127.0.0.1:1/0?ssl_ca_cert=/x.pem")
+
+
+def test_messages_are_signed_only_with_an_rsa_pair_and_a_wrong_one_gets_one_line(tmp_path):
+    """Celery's auth serializer takes RSA keys only: the fleet's signer is RSA, its TLS client key (EC) is refused."""
+    from ragq.shared.celery_app import make_app
+
+    fleet_secrets.make(tmp_path / "s", ["broker.lan"])
+    s = tmp_path / "s"
+    app = make_app("redis://127.0.0.1:1/0", (str(s / "signer.key"), str(s / "signer.pem")))
+    assert app.conf.task_serializer == "auth" and app.conf.accept_content == ["auth"]
+    with pytest.raises(UsageError, match="cannot be signed with .*RAGQ_SIGNING_KEY_FILE"):
+        make_app("redis://127.0.0.1:1/0", (str(s / "client.key"), str(s / "client.pem")))
