@@ -61,15 +61,29 @@ def _record(row: dict, where: str) -> QAPair:
     missing = [k for k in ("question", "answer") if not str(row.get(k) or "").strip()]
     if missing:
         raise QuestionFileError(f"{where} has no {' and no '.join(missing)}: every row needs `question` and `answer`.")
-    pages = row.get("evidence_pages", row.get("evidence_page_index"))
-    if isinstance(pages, str):
-        pages = json.loads(pages) if pages.strip().startswith("[") else [int(p) for p in pages.split(";") if p.strip()]
-    if isinstance(pages, int):
-        pages = [pages]
-    if pages is not None and not all(isinstance(p, int) and p >= 0 for p in pages):
-        raise QuestionFileError(f"{where}: evidence_pages must be 0-based page numbers, got {pages!r}.")
+    pages = _pages(row.get("evidence_pages", row.get("evidence_page_index")), where)
     doc = row.get("doc") or None
+    if doc is not None and not isinstance(doc, str):
+        raise QuestionFileError(f"{where}: doc must be a document's file name, got {doc!r}.")
     return QAPair(str(row["question"]).strip(), str(row["answer"]).strip(), pages or None, doc)
+
+
+def _pages(value, where: str) -> list[int] | None:
+    """evidence_pages as a file may hold it: 3, "3;4", "[3, 4]" or [3, 4]; 0-based page numbers or nothing."""
+    if value is None:
+        return None
+    pages = value
+    try:
+        if isinstance(value, str):
+            text = value.strip()
+            pages = json.loads(text) if text.startswith("[") else [int(p) for p in text.split(";") if p.strip()]
+        elif isinstance(value, int) and not isinstance(value, bool):
+            pages = [value]
+    except ValueError:  # json.JSONDecodeError is one
+        pages = value
+    if not isinstance(pages, list) or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in pages):
+        raise QuestionFileError(f"{where}: evidence_pages must be 0-based page numbers (e.g. 3;4), got {value!r}.")
+    return pages
 
 
 def parse_csv(text: str) -> list[QAPair]:

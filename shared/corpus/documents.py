@@ -70,6 +70,11 @@ def _load_pdf(path: Path) -> list[Page]:
         ) from exc
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise DocumentError(f"{path.name} is a damaged PDF ({exc}): repair or re-export it.") from exc
+    except Exception as exc:  # noqa: BLE001 - pypdf on damaged input raises what its parser met (generated PDFs
+        # found NotImplementedError, IndexError, zlib.error, RecursionError): still a damaged file, one line
+        raise DocumentError(
+            f"{path.name} is a damaged PDF ({type(exc).__name__}: {exc}): repair or re-export it."
+        ) from exc
 
 
 def _read_text(path: Path) -> str:

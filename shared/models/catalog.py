@@ -24,6 +24,9 @@ def _read(text: str, origin: str) -> dict:
     raw = strict_toml.read(text, origin)
     if "name" not in raw:  # entries are found by name before they are validated
         raise strict_toml.problem(origin, "", "no `name`", 'add name = "..."')
+    for key in ("name", "extends"):  # both are looked up before the entry is validated: text, or nothing to find
+        if key in raw and not (isinstance(raw[key], str) and raw[key].strip()):
+            raise strict_toml.problem(origin, key, f"{key} = {raw[key]!r} is not a model name", f'write {key} = "..."')
     source = raw.get("source")
     if isinstance(source, dict) and "kind" not in source:  # entries written before kinds were explicit
         source["kind"] = "path" if "path" in source else "package"
