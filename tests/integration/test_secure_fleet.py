@@ -5,6 +5,7 @@ line that names the fix, with nothing written."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -263,6 +264,23 @@ def test_broker_refusals_name_the_fix_and_write_nothing(enqueue_ready, tmp_path,
         assert _sqlite_counts(home) == before
     secret = (other / "broker-password").read_text().strip()
     assert files_holding([home], secret) == []
+
+
+def test_the_broker_account_may_not_administer_the_server(secrets, broker):
+    """The ACL `ragq fleet secrets` writes: ragq's account works its queues but cannot empty or reconfigure the
+    server, and the default (passwordless) account is off."""
+    import redis
+
+    url = _settings_from(broker_only(secrets, broker)).broker_connection_url
+    client = redis.Redis.from_url(url)
+    assert client.ping() and client.acl_whoami() == "ragq"
+    assert client.lpush("ragq.acl-probe", "x") == 1 and client.delete("ragq.acl-probe") == 1
+    for command in (client.flushall, client.flushdb, lambda: client.config_get("*"), client.shutdown, client.acl_list):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            command()
+    anonymous = redis.Redis.from_url(re.sub(r"rediss://[^@]+@", "rediss://", url))
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        anonymous.ping()
 
 
 def test_database_refusals_name_the_fix_and_change_nothing(home, tmp_path, secrets, broker, database):
