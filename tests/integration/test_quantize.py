@@ -36,7 +36,7 @@ def test_quantize_run_all_three_and_pick(home, tmp_path):
     page = (tmp_path / "r.html").read_text()
     assert "Which run to pick" in page and "Within a budget" in page and "smollm2-135m-q2_k" in page
     assert "Every measure, and the one that decides" in page and page.count("token_f1 &gt;= 0.5") == 2  # flips
-    assert page.count("<td>the experts&#x27; answers&#x27; likelihood (bits per byte)</td>") == 2  # each variant
+    assert page.count("<td>the experts&#39; answers&#39; likelihood (bits per byte)</td>") == 2  # each variant
     base, q8, q2 = (s["run_id"] for s in summaries)
     compared = json.loads(ragq("compare", str(base), str(q8), str(q2), "--metric", "token_f1", "--json").stdout)
     assert [(c["run_a"], c["run_b"]) for c in compared] == [(base, q8), (base, q2)]
