@@ -313,7 +313,7 @@ class TlsRedis:
         conf = self.dir / "redis.conf"
         conf.write_text(
             f"include {secrets / 'redis.conf'}\ntls-port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
-            f"logfile {self.dir / 'log'}\ndaemonize yes\npidfile {self.dir / 'pid'}\n"
+            f"logfile {self.dir / 'log'}\ndaemonize yes\npidfile {self.dir / 'pid'}\nappendonly no\nsave \"\"\n"
         )
         subprocess.run(["redis-server", str(conf)], check=True, capture_output=True)
         deadline = time.monotonic() + 10
@@ -325,8 +325,13 @@ class TlsRedis:
         raise RuntimeError(f"the TLS redis-server did not start: {(self.dir / 'log').read_text()}")
 
     def stop(self) -> None:
+        """SIGTERM, then wait for the server to be gone before its folder is removed (it writes there as it exits)."""
         try:
-            os.kill(int((self.dir / "pid").read_text()), 15)
+            pid = int((self.dir / "pid").read_text())
+            os.kill(pid, 15)
         except (OSError, ValueError):
-            pass
+            pid = None
+        deadline = time.monotonic() + 10
+        while pid is not None and os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
         shutil.rmtree(self.dir, ignore_errors=True)
