@@ -313,7 +313,7 @@ class TlsRedis:
         conf = self.dir / "redis.conf"
         conf.write_text(
             f"include {secrets / 'redis.conf'}\ntls-port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
-            f"logfile {self.dir / 'log'}\ndaemonize yes\npidfile {self.dir / 'pid'}\nappendonly no\nsave \"\"\n"
+            f'logfile {self.dir / "log"}\ndaemonize yes\npidfile {self.dir / "pid"}\nappendonly no\nsave ""\n'
         )
         subprocess.run(["redis-server", str(conf)], check=True, capture_output=True)
         deadline = time.monotonic() + 10
