@@ -118,3 +118,22 @@ def test_export_lifts_provenance_of_new_and_old_results():
     old = {"generation": {"temperature": 0.5, "n_ctx": 1024}}
     assert [_dig(new, PROVENANCE_COLUMNS[c]) for c in ("temperature", "top_k", "n_ctx")] == [0.01, 40, 2048]
     assert [_dig(old, PROVENANCE_COLUMNS[c]) for c in ("temperature", "top_k", "n_ctx")] == [0.5, None, 1024]
+
+
+def test_bootstrap_ci_is_scipys_bca_interval_at_its_stated_defaults():
+    """Oracle: scipy.stats.bootstrap called directly (BCa, 95 %, 5,000 resamples, seed 0); two values are enough, one
+    is not, and no spread gives the value itself (cosmic-ray found each of these unpinned)."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    from ragq.producer.results.stats import bootstrap_ci
+
+    data = np.random.default_rng(7).uniform(0, 1, 30).tolist()  # continuous: every resample count moves it
+    want = bootstrap(
+        (np.asarray(data),), np.mean, method="BCa", confidence_level=0.95, n_resamples=5000, random_state=0
+    )
+    assert bootstrap_ci(data) == (float(want.confidence_interval.low), float(want.confidence_interval.high))
+    assert bootstrap_ci([0.3]) is None and bootstrap_ci([]) is None
+    two = bootstrap_ci([0.2, 0.8])
+    assert two is not None and 0.2 <= two[0] <= two[1] <= 0.8
+    assert bootstrap_ci([0.4, 0.4, 0.4]) == (0.4, 0.4)
