@@ -139,8 +139,7 @@ def shared_database_warning(settings: Settings) -> str | None:
 
     url = settings.broker_url or ""
     host = urlsplit(url).hostname if "://" in url else None
-    remote = host is not None and host not in ("localhost", "::1") and not host.startswith("127.")
-    if remote and settings.db_url.startswith("sqlite"):
+    if host is not None and not transport.is_local(host) and settings.db_url.startswith("sqlite"):
         return (
             f"the broker is on another host ({host}) but the database is a SQLite file on this one "
             f"({settings.db_url}): results written here are invisible to other hosts; set RAGQ_DATABASE_URL "

@@ -165,17 +165,23 @@ def tls_redis_command(address: str, secrets: Path, data_dir: Path, append_only: 
     return cmd + ["--save", "", "--dir", str(data_dir), "--appendonly", "yes" if append_only else "no"]
 
 
-def secure_env(secrets: Path, broker: str, database: tuple[str, int]) -> dict[str, str]:
-    """The settings `ragq fleet secrets` prints for a host, for a broker at `broker` and a database at (host, port)."""
-    from ragq.producer import fleet_secrets
-
-    fleet_id = next(
+def fleet_id_of(secrets: Path) -> str:
+    """The fleet's id, as `ragq fleet secrets` wrote it into ragq.env."""
+    return next(
         line.split("=", 1)[1].strip("'")
         for line in (secrets / "ragq.env").read_text().splitlines()
         if line.startswith("RAGQ_FLEET=")
     )
-    made = fleet_secrets.Fleet(secrets, str(secrets), [broker], fleet_id)
-    return fleet_secrets.host_settings(made, BROKER_TLS_PORT, database[1], database_host=database[0])
+
+
+def secure_env(
+    secrets: Path, broker: str, database: tuple[str, int], broker_port: int = BROKER_TLS_PORT
+) -> dict[str, str]:
+    """The settings `ragq fleet secrets` prints for a host, for a broker at `broker` and a database at (host, port)."""
+    from ragq.producer import fleet_secrets
+
+    made = fleet_secrets.Fleet(secrets, str(secrets), [broker], fleet_id_of(secrets))
+    return fleet_secrets.host_settings(made, broker_port, database[1], database_host=database[0])
 
 
 class Capture:

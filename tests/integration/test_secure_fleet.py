@@ -15,11 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from fleet import PgServer, TlsRedis, free_port
+from fleet import PgServer, TlsRedis, fleet_id_of, free_port, secure_env
 from helpers import DEMO_PDF, demo_questions, ragq, start_worker, stop
 from sqlalchemy import create_engine, func, select, text
 
-from ragq.producer import fleet_secrets
 from ragq.shared.store.schema import Job, Run
 
 pytestmark = pytest.mark.integration
@@ -53,17 +52,7 @@ def database(secrets):
 
 
 def fleet_env(secrets: Path, broker: TlsRedis, database: PgServer) -> dict[str, str]:
-    made = fleet_secrets.Fleet(secrets, str(secrets), ["127.0.0.1"], fleet_id(secrets))
-    env = fleet_secrets.host_settings(made, broker_port=broker.port, database_port=database.port)
-    return env
-
-
-def fleet_id(secrets: Path) -> str:
-    return next(
-        line.split("=", 1)[1].strip("'")
-        for line in (secrets / "ragq.env").read_text().splitlines()
-        if line.startswith("RAGQ_FLEET=")
-    )
+    return secure_env(secrets, "127.0.0.1", ("127.0.0.1", database.port), broker_port=broker.port)
 
 
 def _admin_engine(database: PgServer):
@@ -142,7 +131,7 @@ def test_a_secured_fleet_answers_every_job_once_and_keeps_its_secrets_out_of_sig
         assert conn.scalar(text("SELECT COUNT(DISTINCT job_id) FROM results")) == 3  # no duplicate
         assert conn.scalar(text("SELECT COUNT(*) FROM jobs WHERE state = 'done'")) == 3  # none lost
         stored = " ".join(str(row) for t in counts for row in conn.execute(text(f'SELECT * FROM "{t}"')))
-        assert conn.scalar(text("SELECT id FROM fleet")) == fleet_id(secrets)  # the database knows its fleet
+        assert conn.scalar(text("SELECT id FROM fleet")) == fleet_id_of(secrets)  # the database knows its fleet
     for name in ("broker-password", "database-password"):
         secret = (secrets / name).read_text().strip()
         assert len(secret) >= 32
@@ -241,8 +230,7 @@ def _sqlite_counts(home: Path) -> tuple[int, int]:
 
 
 def broker_only(secrets: Path, broker: TlsRedis) -> dict:
-    made = fleet_secrets.Fleet(secrets, str(secrets), ["127.0.0.1"], fleet_id(secrets))
-    env = fleet_secrets.host_settings(made, broker_port=broker.port)
+    env = secure_env(secrets, "127.0.0.1", ("127.0.0.1", 5432), broker_port=broker.port)
     return {k: v for k, v in env.items() if k.startswith("RAGQ_BROKER")}
 
 
@@ -295,7 +283,7 @@ def test_database_refusals_name_the_fix_and_change_nothing(home, tmp_path, secre
         ({**env, "RAGQ_DATABASE_URL": url.replace(f"sslrootcert={secrets}", f"sslrootcert={other}")}, ["not signed by the CA"]),
         ({**env, "RAGQ_DATABASE_URL": url.split("?")[0] + "?sslmode=disable"}, ["accepts only TLS", "sslmode=verify-full"]),
         ({**env, "RAGQ_DATABASE_URL": url.replace("127.0.0.1", "192.0.2.7").split("?")[0]}, ["plain text", "allow_plaintext"]),
-        ({**env, "RAGQ_FLEET": "0123456789ab"}, [f"belongs to fleet {fleet_id(secrets)}", "RAGQ_DATABASE_URL"]),
+        ({**env, "RAGQ_FLEET": "0123456789ab"}, [f"belongs to fleet {fleet_id_of(secrets)}", "RAGQ_DATABASE_URL"]),
     ]  # fmt: skip
     for case_env, phrases in cases:
         _refused(case_env, database, *phrases)
