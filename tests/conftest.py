@@ -66,10 +66,15 @@ def embedder():
 
 @pytest.fixture(scope="session")
 def demo_indexes_dir(tmp_path_factory, embedder):
-    """An indexes folder with the demo guide ingested once for the session (real PDF, real embeddings)."""
+    """An indexes folder with the demo guide ingested once for the session (real PDF, real embeddings). With
+    RAGQ_TEST_DEMO_INDEXES set, once for every session that names the folder (scripts/mutation.py: thousands of
+    short runs over modules the index's making does not use)."""
     from ragq.shared.corpus import index as idx
 
-    folder = tmp_path_factory.mktemp("indexes")
+    kept = os.environ.get("RAGQ_TEST_DEMO_INDEXES")
+    if kept and (Path(kept) / "demo").is_dir():
+        return Path(kept)
+    folder = Path(kept) if kept else tmp_path_factory.mktemp("indexes")
     sources = idx.describe_sources([DEMO_PDF])
     manifest, chunks, vectors = idx.build("demo", sources, embedder, lambda *a: None)
     idx.save(folder / "demo", manifest, chunks, vectors)

@@ -230,8 +230,9 @@ def offload(requested: int, layers: int, supports_offload: bool) -> int:
     return total if requested < 0 else min(requested, total)
 
 
-def device_name(backend_name: str, system: str = sys.platform, nvml=None) -> str | None:
-    """The accelerator's name: NVML on CUDA (nvidia-ml-py, when installed), the chip on a Mac, else the CPU."""
+def device_name(backend_name: str, system: str = sys.platform, nvml=None, cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """The accelerator's name: NVML on CUDA (nvidia-ml-py, when installed), the chip on a Mac, else the CPU's model
+    name (Linux's /proc/cpuinfo), else its architecture (platform.machine(): "x86_64", "arm64")."""
     if backend_name == "CUDA":
         found = (nvml or nvml_device)()
         return found["name"] if found else None
@@ -241,7 +242,20 @@ def device_name(backend_name: str, system: str = sys.platform, nvml=None) -> str
             return out.stdout.strip() or None
         except OSError:
             return None
-    return _platform.processor() or _platform.machine()
+    return _cpu_model(cpuinfo) or _platform.processor() or _platform.machine()
+
+
+def _cpu_model(cpuinfo: str) -> str | None:
+    """The first "model name" of /proc/cpuinfo (x86); None where there is none (an ARM board, another system)."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        return None
+    return None
 
 
 def nvml_device(index: int = 0) -> dict | None:

@@ -1,5 +1,8 @@
 """Threads, memory, offload and scheduling decisions, each platform's branch faked where it cannot run here."""
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from ragq.producer import memory, supervisor
@@ -69,9 +72,46 @@ def test_backend_and_layers_offloaded():
 def test_device_name_per_platform():
     assert machine.device_name("CUDA", "linux", nvml=lambda: {"name": "NVIDIA H100"}) == "NVIDIA H100"
     assert machine.device_name("CUDA", "linux", nvml=lambda: None) is None
-    import platform
 
-    assert machine.device_name("CPU", "linux") == (platform.processor() or platform.machine()) != ""
+def test_mac_chip_name_from_sysctl(monkeypatch):
+    """A Mac's chip, as sysctl names it (Metal cannot run here: the command is faked, its argv checked)."""
+    import subprocess
+
+    calls = []
+
+    def sysctl(argv, **_):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "Apple M2 Pro\n", "")
+
+    monkeypatch.setattr(machine.subprocess, "run", sysctl)
+    assert machine.device_name("Metal", "darwin") == "Apple M2 Pro"
+    assert calls == [["sysctl", "-n", "machdep.cpu.brand_string"]]
+
+    def missing(argv, **_):
+        raise FileNotFoundError(argv[0])
+
+    monkeypatch.setattr(machine.subprocess, "run", missing)
+    assert machine.device_name("Metal", "darwin") is None
+
+
+def test_cpu_name_is_the_model_lscpu_reports(tmp_path):
+    """The CPU's name checked against util-linux's lscpu (its own parser of /proc/cpuinfo), not ragq's reading."""
+    import platform
+    import shutil
+    import subprocess
+
+    if sys.platform != "linux":
+        pytest.skip("lscpu and /proc/cpuinfo are Linux's (the Mac's sysctl branch is its own test)")
+    lscpu = shutil.which("lscpu")
+    assert lscpu and Path("/proc/cpuinfo").exists(), "a Linux test machine has lscpu and /proc/cpuinfo"
+    shown = subprocess.run([lscpu], capture_output=True, text=True, env={"LC_ALL": "C"}, check=True).stdout
+    model = next(line.split(":", 1)[1].strip() for line in shown.splitlines() if line.startswith("Model name:"))
+    assert machine.device_name("CPU", "linux") == model
+    arm = tmp_path / "cpuinfo"  # an ARM board's cpuinfo names no model: the architecture stands in
+    arm.write_text("processor\t: 0\nBogoMIPS\t: 48.00\nCPU implementer\t: 0x41\n")
+    architecture = platform.processor() or platform.machine()
+    assert architecture and machine.device_name("CPU", "linux", cpuinfo=str(arm)) == architecture
+    assert machine.device_name("CPU", "linux", cpuinfo=str(tmp_path / "none")) == architecture
 
 
 def test_a_model_that_cannot_fit_alone_is_refused_in_one_line():

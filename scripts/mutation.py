@@ -1,0 +1,306 @@
+"""Mutation testing of the pure modules with cosmic-ray: each mutant (an operator, a constant, a comparison changed)
+is one run of that module's unit tests, which must fail on it. Prints the score per module and every survivor, and
+writes them to OUT/mutation.json. On request, not in CI (about an hour on 2 cores):
+
+    python3 -m venv /tmp/crvenv && /tmp/crvenv/bin/pip install cosmic-ray==8.7.0
+    .venv/bin/python scripts/mutation.py --cosmic-ray /tmp/crvenv/bin/cosmic-ray [--only bm25,stats] [--jobs 2]
+
+cosmic-ray lives in a venv of its own (it pins its own SQLAlchemy). Mutants are made in copies of the checkout's
+committed files, never in the checkout: each copy is put first on the tests' import path, ahead of the editable
+install. A survivor listed in EQUIVALENT (same module, same source line, same operator) cannot change behaviour:
+it is shown apart and left out of the score's denominator."""
+
+import argparse
+import ast
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# module name -> (file, the unit tests that guard it, the functions mutated: None for all of the file)
+MODULES = {
+    "bm25": ("shared/corpus/bm25.py", ["tests/unit/test_bm25.py"], None),
+    "retrieval": (
+        "shared/rag/retrieval.py",
+        ["tests/unit/test_retrieval_modes.py", "tests/unit/test_fusion.py"],
+        None,
+    ),
+    "answer": ("shared/metrics/answer.py", ["tests/unit/test_metrics.py"], None),
+    "drift": ("shared/metrics/drift.py", ["tests/unit/test_drift.py"], None),
+    "likelihood": ("shared/metrics/likelihood.py", ["tests/unit/test_likelihood.py"], None),
+    "stats": ("producer/results/stats.py", ["tests/unit/test_results.py"], None),
+    "verdict": ("producer/results/verdict.py", ["tests/unit/test_verdict.py"], None),
+    "claim": (  # the store's claim condition, the fence on a holder, leases renewed and released
+        "shared/store/jobs.py",
+        ["tests/unit/test_store.py", "-k", "claim or fenced or killing or expired or one_result or freed"],
+        ["claimable", "_held_by", "claim", "renew", "complete", "_release", "release_expired"],
+    ),
+}
+
+# Each binary operator is replaced by its arithmetic kin (+ - * /) or its bitwise kin, not by both: a float `+`
+# turned into `|` or `<<` dies as a TypeError on the first call, which says nothing about the tests.
+EXCLUDED_OPERATORS = [
+    "core/ReplaceBinaryOperator_(Add|Sub|Mul|Div|MatMult|FloorDiv|Mod|Pow)_(LShift|RShift|BitOr|BitAnd|BitXor)",
+    "core/ReplaceBinaryOperator_(BitOr|BitAnd|BitXor|LShift|RShift)_(Add|Sub|Mul|Div|FloorDiv|Mod|Pow|MatMult)",
+]
+
+# (module, the mutated line's text, stripped; cosmic-ray's operator): why no test can tell the mutant apart
+EQUIVALENT: dict[tuple[str, str, str], str] = {}
+
+# The checks issue 31 tightened, each with a hand-made mutant of the code it guards, which it must catch:
+# (the check, file, text, the text's mutant, the test). `--checks` runs them (about 10 minutes: real workers).
+CHECKS = [
+    (
+        "a download cut off while written leaves its folder empty",
+        "producer/ingest/download.py",
+        "        Path(tmp).unlink(missing_ok=True)",
+        "        pass",
+        "tests/integration/test_documents.py::test_bad_downloads",
+    ),
+    (
+        "convex fusion's scores against rank_bm25 and numpy, not ragq's own normalisation",
+        "shared/rag/retrieval.py",
+        "return (values - values.min()) / span if span > 0",
+        "return values / values.max() if span > 0",
+        "tests/unit/test_retrieval_modes.py",
+    ),
+    (
+        "a budget holding two runs names no winner on two questions (runs counted from their own figures)",
+        "producer/results/pareto.py",
+        "        if ties:",
+        "        if False:",
+        "tests/integration/test_quantize.py",
+    ),
+    (
+        "the build's own system info is recorded, not an x86 expectation",
+        "shared/provenance.py",
+        '"llama_cpp_system_info": llama_cpp.llama_print_system_info().decode(errors="replace").strip(),',
+        '"llama_cpp_system_info": "CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1",',
+        "tests/integration/test_model_runs.py::test_repeats_are_identical_and_rows_carry_provenance",
+    ),
+    (
+        "the study's system text reaches every stored prompt",
+        "shared/models/spec.py",
+        "    system: str = SYSTEM_TEXT",
+        '    system: str = ""',
+        "tests/integration/test_model_runs.py::test_repeats_are_identical_and_rows_carry_provenance",
+    ),
+    (
+        "an interrupt ends a generation inside its prompt",
+        "shared/rag/llm.py",
+        "        self._llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._abort, None)",
+        "        pass",
+        "tests/integration/test_model_runs.py::test_an_interrupted_generation_stops_and_leaves_the_runner_as_it_was",
+    ),
+    (
+        "the Redis flush strikes mid-run, with messages to lose, and requeue restores every job",
+        "producer/planning.py",
+        "    return publish(make_app(broker_url(settings), settings.signing), pending)",
+        "    return len(pending)",
+        "tests/faults/test_faults.py::test_redis_flushed_and_restarted_mid_run",
+    ),
+    (
+        "the CPU's name is the model lscpu reports",
+        "shared/models/placement.py",
+        "    return _cpu_model(cpuinfo) or _platform.processor() or _platform.machine()",
+        "    return _platform.processor() or _platform.machine()",
+        "tests/unit/test_machine.py::test_cpu_name_is_the_model_lscpu_reports",
+    ),
+    (
+        "cosine against numpy over the library's own vectors",
+        "shared/metrics/cosine.py",
+        "    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-8))",
+        "    return float(a @ b / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-8))",
+        "tests/unit/test_small_parts.py::test_cosine_is_sentence_transformers_cos_sim",
+    ),
+    (
+        "a new nested home is made, with no probe left behind",
+        "shared/config.py",
+        '            with tempfile.NamedTemporaryFile(dir=self.home, prefix=".write-check-"):',
+        '            with tempfile.NamedTemporaryFile(dir=self.home, prefix=".write-check-", delete=False):',
+        "tests/unit/test_small_parts.py::test_home_check_is_safe_for_processes_starting_together",
+    ),
+    (
+        "questions and answers in the report are text, never markup (headless Chromium)",
+        "producer/results/page.py",
+        "autoescape=True",
+        "autoescape=False",
+        "tests/integration/test_report.py",
+    ),
+]
+
+
+def config(file: str, tests: list[str], python: str, shim: Path, lines: list[str] | None) -> str:
+    pytest = f"{python} -m pytest -x -q -p no:cacheprovider -o addopts= {' '.join(shlex.quote(t) for t in tests)}"
+    text = (
+        "[cosmic-ray]\n"
+        f'module-path = "{file}"\n'
+        "timeout = 120.0\n"
+        "excluded-modules = []\n"
+        f"test-command = {json.dumps(f'PYTHONPATH={shim} RAGQ_TEST_DEMO_INDEXES={shim.parent}/_indexes {pytest}')}\n\n"
+        '[cosmic-ray.distributor]\nname = "local"\n\n'
+        f"[cosmic-ray.filters.operators-filter]\nexclude-operators = {json.dumps(EXCLUDED_OPERATORS)}\n"
+    )
+    if lines is not None:
+        text += f"\n[cosmic-ray.filters.line-filter.lines]\n{json.dumps(file)} = {json.dumps(lines)}\n"
+    return text
+
+
+def function_lines(path: Path, names: list[str]) -> list[str]:
+    """The line ranges of these top-level functions, as cr-filter-lines takes them."""
+    found = {n.name: f"{n.lineno}-{n.end_lineno}" for n in ast.parse(path.read_text()).body if hasattr(n, "name")}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise SystemExit(f"{path} has no function {missing[0]!r}: update MODULES in {__file__}")
+    return [found[n] for n in names]
+
+
+def copy_checkout(into: Path) -> Path:
+    """The committed files, and a ragq/ folder of links to its roles: `import ragq.shared` finds the copy."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    (into / "_shim" / "ragq").mkdir(parents=True)
+    for part in ("shared", "worker", "producer", "migrations", "models"):  # as pyproject.toml's package-dir maps them
+        (into / "_shim" / "ragq" / part).symlink_to(into / part)
+    if not (into.parent / "shared").exists():  # the team folder beside the checkout (tests read ../shared/data)
+        (into.parent / "shared").symlink_to(ROOT.parent / "shared")
+    return into
+
+
+def run_module(name: str, cosmic_ray: str, work: Path) -> dict:
+    file, tests, functions = MODULES[name]
+    copy = copy_checkout(work / name / "main")
+    lines = function_lines(copy / file, functions) if functions else None
+    (copy / "cr.toml").write_text(config(file, tests, sys.executable, copy / "_shim", lines))
+    session = str(copy / "session.sqlite")
+    tool = Path(cosmic_ray).parent
+    steps = [
+        [cosmic_ray, "baseline", "cr.toml"],
+        [cosmic_ray, "init", "cr.toml", session],
+        [str(tool / "cr-filter-operators"), session, "cr.toml"],
+        *([[str(tool / "cr-filter-lines"), session, "--config", "cr.toml"]] if lines else []),
+        [cosmic_ray, "exec", "cr.toml", session],
+    ]
+    for step in steps:
+        done = subprocess.run(step, cwd=copy, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"{name}: {Path(step[0]).name} {step[1]} failed: {done.stderr.strip()[-400:]}")
+    dump = subprocess.run([cosmic_ray, "dump", session], cwd=copy, capture_output=True, text=True, check=True)
+    return summarize(name, file, [json.loads(line) for line in dump.stdout.splitlines() if line.strip()], copy)
+
+
+def summarize(name: str, file: str, items: list, copy: Path) -> dict:
+    source = (copy / file).read_text().splitlines()
+    killed, survived, equivalent, skipped = 0, [], [], 0
+    for work_item, result in items:
+        mutation = work_item["mutations"][0]
+        line = mutation["start_pos"][0]
+        text = source[line - 1].strip()
+        if result is None:
+            raise SystemExit(f"{name}: mutant {work_item['job_id']} was never run: rerun, or look in {copy}")
+        if result["worker_outcome"] == "skipped":
+            skipped += 1
+        elif result["test_outcome"] != "survived":  # killed, or incompetent (the tests errored on it)
+            killed += 1
+        else:
+            entry = {"line": line, "source": text, "operator": mutation["operator_name"], "diff": result["diff"]}
+            reason = EQUIVALENT.get((name, text, mutation["operator_name"]))
+            (equivalent if reason else survived).append(entry | ({"why": reason} if reason else {}))
+    scored = killed + len(survived)
+    return {
+        "module": name,
+        "file": file,
+        "mutants": len(items) - skipped,
+        "filtered_out": skipped,
+        "killed": killed,
+        "survived": survived,
+        "equivalent": equivalent,
+        "score": killed / scored if scored else None,
+    }
+
+
+def pytest_in(copy: Path, test: str) -> tuple[bool, str]:
+    """Whether the test passed in this copy, and where it failed: pytest's one line per failure."""
+    env = {**os.environ, "PYTHONPATH": str(copy / "_shim")}
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=line", "-o", "addopts=", test]
+    done = subprocess.run(argv, cwd=copy, env=env, capture_output=True, text=True)
+    where = [line for line in done.stdout.splitlines() if line.startswith(("/", "E ")) and ":" in line]
+    return done.returncode == 0, (where[0].replace(str(copy) + "/", "") if where else done.stdout.strip()[-200:])
+
+
+def run_check(number: int, check: tuple, work: Path) -> dict:
+    """The test on the copy as committed (it must pass), then on the copy with the mutant (it must fail)."""
+    name, file, text, mutant, test = check
+    copy = copy_checkout(work / f"check{number}" / "main")
+    source = (copy / file).read_text()
+    if source.count(text) != 1:
+        raise SystemExit(f"{name}: {file} no longer holds {text.strip()!r} once: update CHECKS in {__file__}")
+    passed, _ = pytest_in(copy, test)
+    (copy / file).write_text(source.replace(text, mutant))
+    survived, where = pytest_in(copy, test)
+    return {
+        "check": name,
+        "file": file,
+        "mutant": mutant.strip(),
+        "test": test,
+        "passes_as_is": passed,
+        "caught": not survived,
+        "where": where,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cosmic-ray", default="cosmic-ray", help="the cosmic-ray command (its own venv)")
+    ap.add_argument("--only", default=",".join(MODULES), help="modules, comma-separated: " + ", ".join(MODULES))
+    ap.add_argument("--jobs", type=int, default=2, help="modules mutated at once (one core each)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mutation")
+    ap.add_argument("--checks", action="store_true", help="the tightened checks' own mutants instead (CHECKS)")
+    args = ap.parse_args()
+    if args.checks:
+        return report_checks(args.out)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODULES]
+    if unknown:
+        raise SystemExit(f"unknown module {unknown[0]!r}: pick from {', '.join(MODULES)}")
+    work = Path(tempfile.gettempdir()) / "ragq-mutation"  # kept: each module's session, to read with cr-report
+    shutil.rmtree(work, ignore_errors=True)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        reports = list(pool.map(lambda n: run_module(n, args.cosmic_ray, work), names))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "mutation.json").write_text(json.dumps(reports, indent=1))
+    print(f"{'module':12} {'mutants':>7} {'killed':>6} {'equiv.':>6} {'survived':>8} {'score':>6}")
+    for r in reports:
+        score = f"{r['score']:.1%}" if r["score"] is not None else "-"
+        print(
+            f"{r['module']:12} {r['mutants']:7} {r['killed']:6} {len(r['equivalent']):6} {len(r['survived']):8} {score:>6}"
+        )
+    for r in reports:
+        for s in r["survived"]:
+            print(f"survived {r['file']}:{s['line']} {s['operator']}: {s['source']}")
+
+
+def report_checks(out: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="ragq-checks-") as tmp:
+        found = [run_check(i, check, Path(tmp)) for i, check in enumerate(CHECKS)]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "checks.json").write_text(json.dumps(found, indent=1))
+    for f in found:
+        verdict = (
+            "caught" if f["caught"] and f["passes_as_is"] else "NOT caught" if f["passes_as_is"] else "FAILS AS IS"
+        )
+        print(f"{verdict:11} {f['check']}\n            {f['file']}: {f['mutant']}\n            {f['where']}")
+    if not all(f["caught"] and f["passes_as_is"] for f in found):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
