@@ -1,5 +1,6 @@
 """The expert answer's likelihood on made-up logits: against scipy's log-softmax and by hand."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -43,6 +44,8 @@ def test_tally_over_batches_equals_one_pass():
         == (9, int(row_scores(logits, targets)[1].sum()))
     )
     assert parts.nats == pytest.approx(whole.nats, rel=1e-12)
+    by_scipy = -log_softmax(logits.astype(np.float64), axis=1)[np.arange(9), targets].sum()
+    assert parts.nats == pytest.approx(by_scipy, rel=1e-6)  # from zero: two tallies could share a wrong start
 
 
 def test_the_separator_follows_the_prompts_last_character():
@@ -66,3 +69,17 @@ def test_per_token_and_per_byte_figures():
         "expert_mean_rank": 2.5,
         "expert_s": 0.2,
     }
+
+
+def test_a_score_without_timing_and_its_provenance():
+    s = ExpertScore(tokens=2, nats=1.0, bytes=5, rank_sum=3)
+    assert (s.seconds, s.columns()["expert_s"], s.how, s.tokenized) == (0.0, 0.0, "", "in context")
+    apart = ExpertScore(tokens=2, nats=1.0, bytes=5, rank_sum=3, how="prompt evaluated", tokenized="apart")
+    assert apart.provenance("") == {
+        "separator": "",
+        "tokenized": "apart",
+        "end_of_turn": False,
+        "prompt": "prompt evaluated",
+    }
+    with pytest.raises(dataclasses.FrozenInstanceError):  # a stored score is a value: nothing amends it later
+        s.nats = 2.0  # type: ignore[misc]
