@@ -14,6 +14,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -118,7 +119,7 @@ CHECKS = [
         "cosine against numpy over the library's own vectors",
         "shared/metrics/cosine.py",
         "        return float(util.cos_sim(vectors[0], vectors[1]).item())",
-        "        return float(util.dot_score(vectors[0], vectors[1]).item())",
+        "        return float(util.cos_sim(vectors[0], vectors[0]).item())",
         "tests/unit/test_small_parts.py::test_cosine_is_sentence_transformers_cos_sim",
     ),
     (
@@ -263,8 +264,11 @@ def pytest_in(copy: Path, test: str) -> tuple[bool, str]:
     env = {**os.environ, "PYTHONPATH": str(copy / "_shim")}
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=line", "-o", "addopts=", test]
     done = subprocess.run(argv, cwd=copy, env=env, capture_output=True, text=True)
-    where = [line for line in done.stdout.splitlines() if line.startswith(("/", "E ")) and ":" in line]
-    return done.returncode == 0, (where[0].replace(str(copy) + "/", "") if where else done.stdout.strip()[-200:])
+    lines = done.stdout.replace(str(copy) + "/", "").splitlines()
+    where = [line for line in lines if re.search(r"\.py:\d+: ", line)] + [
+        line for line in lines if line.startswith("E ")
+    ]
+    return done.returncode == 0, (where[0] if where else done.stdout.strip()[-200:])
 
 
 def run_check(number: int, check: tuple, work: Path) -> dict:
