@@ -4,7 +4,8 @@ Skips that speak: every run lists its skips with their reasons (`-rs`, pyproject
 have, and why (README, "Tests"):
 - a laptop or a plain Linux box: no PostgreSQL on 127.0.0.1:5432 (the PostgreSQL, fleet, clock and database-restart
   tests), not root or no `ip` (the multi-host tests), no Chromium, docker-compose or faketime (the report's browser
-  test, the compose check, the clock test), ../shared/data not beside the clone (the analysts' question files);
+  test, the compose check, the clock test), ../shared/data not beside the clone (the analysts' question files), a
+  system other than Linux (the CPU name's check against lscpu);
 - CI (`.ci/run` sets RAGQ_CI=1): none. It installs Chromium, docker-compose and faketime, runs as root on a machine
   that starts PostgreSQL and Redis, and clones beside ../shared; a skip there fails the run, with its reason.
 """

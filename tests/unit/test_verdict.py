@@ -60,8 +60,9 @@ def test_clustered_interval_resamples_documents_and_is_wider_when_documents_diff
     import statsmodels.api as sm
 
     codes = np.unique(docs, return_inverse=True)[1]
-    fit = sm.OLS(np.asarray(b) - 0.5, np.ones((20, 1))).fit(cov_type="cluster", cov_kwds={"groups": codes})
-    assert pv == pytest.approx(fit.pvalues[0])
+    fit = sm.OLS(np.asarray(b) - 0.5, np.ones((20, 1))).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
+    assert pv == pytest.approx(fit.pvalues[0])  # Student's t with 4 - 1 dof, not the normal reference
+    assert pv == pytest.approx(2 * stats.t.sf(abs(fit.tvalues[0]), 3))
 
 
 def test_power_matches_the_textbook_paired_t():
@@ -113,3 +114,111 @@ def test_flips_between_two_runs():
     with pytest.raises(UsageError, match="--right-at"):
         compare(a, b, "abstained")
     assert math.isclose(c.mean_diff, np.mean([-0.3, 0.05, 0.3, 0.17, 0.01]))
+
+
+def three_documents(seed=5, shifts=(0.02, -0.03, 0.04)):
+    """Twelve questions over three documents (the fewest the clustered statistics use), 4 each."""
+    docs = [d for d in "ABC" for _ in range(4)]
+    diffs = np.random.default_rng(seed).normal(0.01, 0.05, 12) + np.repeat(shifts, 4)
+    return paired(np.zeros(12), diffs, docs), diffs, np.unique(docs, return_inverse=True)[1]
+
+
+def clustered_fit(diffs, codes):
+    """The oracle: statsmodels' OLS on a constant, standard errors clustered by document, t with G - 1 dof."""
+    import statsmodels.api as sm
+
+    return sm.OLS(diffs, np.ones((len(diffs), 1))).fit(
+        cov_type="cluster", cov_kwds={"groups": codes, "use_correction": True}, use_t=True
+    )
+
+
+def test_clustered_interval_is_scipys_paired_bca_over_document_sums():
+    p, diffs, codes = three_documents()
+    sums, sizes = np.bincount(codes, diffs), np.bincount(codes).astype(float)
+    direct = stats.bootstrap(
+        (sums, sizes),
+        lambda s, n, axis: s.sum(axis=axis) / n.sum(axis=axis),
+        paired=True,
+        method="BCa",
+        n_resamples=5000,
+        random_state=0,
+    ).confidence_interval
+    assert verdict.bca_interval(p) == pytest.approx((direct.low, direct.high))
+    two = paired(np.zeros(8), diffs[:8], ["A"] * 4 + ["B"] * 4)  # two documents are too few to resample
+    assert verdict.bca_interval(two) is None
+    assert verdict.bca_interval(paired([0.5] * 5, [0.6] * 5)) == pytest.approx((0.1, 0.1))  # no spread
+
+
+def test_clustered_equivalence_and_design_effect_against_statsmodels():
+    p, diffs, codes = three_documents()
+    fit = clustered_fit(diffs, codes)
+    assert fit.t_test((np.array([[1.0]]), np.array([-0.05]))).df_denom == 2  # G - 1
+    low = fit.t_test((np.array([[1.0]]), np.array([-0.05])))  # H0: mean <= -margin
+    high = fit.t_test((np.array([[1.0]]), np.array([0.05])))  # H0: mean >= +margin
+    tost = max(stats.t.sf(low.tvalue.item(), 2), stats.t.cdf(high.tvalue.item(), 2))
+    assert verdict.equivalence_p(p, 0.05) == pytest.approx(tost)
+    assert verdict.p_value(p) == (pytest.approx(fit.pvalues[0]), "t-test, standard errors clustered by document (3)")
+    import statsmodels.api as sm
+
+    naive = sm.OLS(diffs, np.ones((12, 1))).fit().bse[0]
+    assert verdict.design_effect(p) == pytest.approx((fit.bse[0] / naive) ** 2) and verdict.design_effect(p) > 1
+    # within each document the differences cancel: clustering shrinks the variance, and the effect stays at 1
+    cancel = [0.1, -0.1, 0.12, -0.12] * 3
+    c = paired(np.zeros(12), cancel, [d for d in "ABC" for _ in range(4)])
+    assert clustered_fit(np.asarray(cancel), codes).bse[0] < naive and verdict.design_effect(c) == 1.0
+    sd = float(np.std(diffs, ddof=1)) * math.sqrt(verdict.design_effect(p))  # the spread inflated by clustering
+    from statsmodels.stats.power import TTestPower
+
+    assert verdict.detectable(p) == pytest.approx(sd * TTestPower().solve_power(nobs=12, alpha=0.05, power=0.8))
+    assert verdict.test(p).documents == 3 and verdict.test(paired([0.1, 0.2, 0.3], [0.2, 0.2, 0.5])).documents == 1
+
+
+def test_two_documents_are_not_clustered_and_unclustered_equivalence_is_ttost():
+    from statsmodels.stats.weightstats import ttost_paired
+
+    rng = np.random.default_rng(6)
+    a = rng.uniform(0.4, 0.6, 8)
+    b = a + rng.normal(0.0, 0.01, 8)  # a spread far under 1: not "flat"
+    two = paired(a, b, ["A"] * 4 + ["B"] * 4)
+    assert verdict.p_value(two) == (pytest.approx(stats.wilcoxon(b - a).pvalue), "Wilcoxon signed-rank")
+    assert verdict.design_effect(two) == 1.0
+    assert verdict.equivalence_p(paired(a, b), 0.05) == pytest.approx(ttost_paired(b, a, -0.05, 0.05)[0])
+    three = paired(a[:3], b[:3])
+    assert verdict.equivalence_p(three, 0.05) == pytest.approx(ttost_paired(b[:3], a[:3], -0.05, 0.05)[0])
+    assert verdict.equivalence_p(paired(a[:2], b[:2]), 0.05) is None  # under three questions
+    assert verdict.equivalence_p(paired(a, b), 0.0) is None  # no margin, no equivalence
+    assert verdict.test(paired(a, b)).margin == 0.05  # the stated default
+
+
+def test_a_mean_over_many_tokens_gets_a_paired_t_test_from_two_questions():
+    a, b = [1.2, 0.9], [1.0, 0.8]
+    pv, name = verdict.p_value(verdict.Paired(a, b, [None, None], False, parametric=True))
+    assert name == "paired t-test" and pv == pytest.approx(stats.ttest_rel(b, a).pvalue)
+    alike = verdict.Paired([1.0, 2.0, 3.0], [1.5, 2.5, 3.5], [None] * 3, False, parametric=True)
+    assert verdict.p_value(alike) == (0.0, "paired t-test (every question moved alike)")
+
+
+def test_power_at_its_edges():
+    d = np.array([0.1, -0.05, 0.2])
+    p = paired(np.zeros(3), d)
+    assert verdict.detectable(paired(np.zeros(2), d[:2])) is None  # under three questions
+    assert verdict.questions_needed(paired(np.zeros(2), d[:2]), 0.1) is None
+    from statsmodels.stats.power import TTestPower
+
+    sd = float(np.std(d, ddof=1))
+    needed = TTestPower().solve_power(effect_size=0.1 / sd, nobs=None, alpha=0.05, power=0.8)
+    assert verdict.questions_needed(p, 0.1) == math.ceil(needed)
+    assert verdict.questions_needed(p, 10 * sd) == 2  # a difference ten spreads wide: two questions show it
+    assert verdict.questions_needed(paired([], []), 0.1) is None  # nothing compared
+
+
+def test_holm_over_two_and_none():
+    assert verdict.holm([0.01, 0.04]) == pytest.approx([0.02, 0.04])
+    assert verdict.holm([]) == []
+
+
+def test_the_sentence_names_what_the_questions_can_detect():
+    few = verdict.test(paired([0.5] * 5, [0.6, 0.3, 0.65, 0.45, 0.52]))
+    assert f"; 5 questions detect {few.detectable:.3f} or more" in verdict.sentence(few, "cosine")
+    two = verdict.test(paired([0.5, 0.5], [0.6, 0.3]))
+    assert two.detectable is None and "questions detect" not in verdict.sentence(two, "cosine")
