@@ -73,6 +73,7 @@ def test_device_name_per_platform():
     assert machine.device_name("CUDA", "linux", nvml=lambda: {"name": "NVIDIA H100"}) == "NVIDIA H100"
     assert machine.device_name("CUDA", "linux", nvml=lambda: None) is None
 
+
 def test_mac_chip_name_from_sysctl(monkeypatch):
     """A Mac's chip, as sysctl names it (Metal cannot run here: the command is faked, its argv checked)."""
     import subprocess
