@@ -44,10 +44,9 @@ def mmr(query: np.ndarray, candidates: np.ndarray, k: int, lambda_mult: float = 
     return chosen
 
 
-def dense_mmr(index, query_vec: np.ndarray, k: int = 4, fetch_k: int = 3, lambda_mult: float = 0.5) -> list[int]:
+def dense_mmr(index, query_vec: np.ndarray, *, k: int, fetch_k: int, lambda_mult: float) -> list[int]:
     """FAISS L2 search for fetch_k candidates, then MMR picks k of them (fewer if fetch_k < k)."""
-    _, found = index.dense.search(query_vec.reshape(1, -1), fetch_k)
-    found = [int(i) for i in found[0] if i != -1]
+    found = dense_top(index, query_vec, fetch_k)
     vectors = np.stack([index.dense.reconstruct(i) for i in found]) if found else np.zeros((0, query_vec.size))
     return [found[i] for i in mmr(query_vec, vectors, k, lambda_mult)]
 
@@ -59,17 +58,17 @@ def seed(index, question: str, query_vec: np.ndarray, ratio: float, cfg: Retriev
     return weighted_rrf([lexical, dense], [ratio, 1 - ratio], cfg.c)
 
 
-def dense_top(index, query_vec: np.ndarray, n: int) -> tuple[list[int], np.ndarray]:
-    """FAISS nearest chunks and their cosine similarities (vectors are unit length: cos = 1 - L2^2 / 2)."""
-    distances, found = index.dense.search(query_vec.reshape(1, -1), n)
-    keep = found[0] != -1
-    return [int(i) for i in found[0][keep]], 1 - distances[0][keep] / 2
+def dense_top(index, query_vec: np.ndarray, n: int) -> list[int]:
+    """The n chunks nearest the query (FAISS, L2), nearest first; fewer where the index holds fewer (FAISS pads its
+    answer with -1)."""
+    _, found = index.dense.search(query_vec.reshape(1, -1), n)
+    return [int(i) for i in found[0] if i != -1]
 
 
 def rrf(index, question: str, query_vec: np.ndarray, ratio: float, cfg: RetrievalConfig) -> list[Retrieved]:
     """N candidates from each retriever, weighted RRF, the fused top K."""
     lexical = index.bm25.top_n(tokenize(question), cfg.candidates)
-    dense, _ = dense_top(index, query_vec, cfg.candidates)
+    dense = dense_top(index, query_vec, cfg.candidates)
     return weighted_rrf([lexical, dense], [ratio, 1 - ratio], cfg.c)[: cfg.k]
 
 
@@ -83,7 +82,7 @@ def convex(index, question: str, query_vec: np.ndarray, ratio: float, cfg: Retri
     (the convex combination Bruch, Gai & Ingber, TOIS 2023, found stronger than RRF when tuned)."""
     bm25_all = index.bm25.scores(tokenize(question))
     lexical = [int(i) for i in np.argsort(bm25_all)[::-1][: cfg.candidates]]
-    dense, _ = dense_top(index, query_vec, cfg.candidates)
+    dense = dense_top(index, query_vec, cfg.candidates)
     pool = list(dict.fromkeys(lexical + dense))
     vectors = np.stack([index.dense.reconstruct(i) for i in pool])
     fused = ratio * _minmax(bm25_all[pool]) + (1 - ratio) * _minmax(vectors @ query_vec)

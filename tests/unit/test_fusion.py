@@ -8,7 +8,8 @@ from langchain_community.vectorstores import FAISS
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from ragq.shared.rag.retrieval import mmr, seed, weighted_rrf
+from ragq.shared.errors import UsageError
+from ragq.shared.rag.retrieval import check_ratio, dense_mmr, dense_top, mmr, seed, weighted_rrf
 from ragq.shared.records import RetrievalConfig
 
 QUESTIONS = [
@@ -72,3 +73,43 @@ def test_mmr_returns_fewer_when_fetch_k_is_smaller():
     rng = np.random.default_rng(0)
     candidates = rng.normal(size=(3, 8)).astype(np.float32)
     assert sorted(mmr(rng.normal(size=8), candidates, k=4)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("lambda_mult", [0.3, 0.5, 0.8])
+def test_mmr_is_langchains_on_vectors_of_any_length(lambda_mult):
+    """Oracle: langchain_community's maximal_marginal_relevance (what FAISS.max_marginal_relevance_search calls),
+    on vectors that are not unit length and a lambda other than the study's 0.5."""
+    from langchain_community.vectorstores.utils import maximal_marginal_relevance
+
+    rng = np.random.default_rng(7)
+    for k in (1, 3, 6):
+        query, candidates = rng.normal(size=16), rng.normal(size=(9, 16)) * rng.uniform(0.2, 5.0, (9, 1))
+        want = maximal_marginal_relevance(query, list(candidates), lambda_mult=lambda_mult, k=k)
+        assert mmr(query, candidates, k, lambda_mult) == want
+    assert mmr(query, candidates[:0], 4) == [] and mmr(query, candidates, 0) == []
+
+
+def test_dense_search_leaves_out_faiss_padding():
+    """An index holding fewer chunks than asked for: FAISS pads with -1, which must never come back as a chunk."""
+    from types import SimpleNamespace
+
+    import faiss
+
+    vectors = np.eye(4, dtype=np.float32)[:2]  # two chunks
+    index = SimpleNamespace(dense=faiss.IndexFlatL2(4))
+    index.dense.add(vectors)
+    query = np.array([0.9, 0.1, 0.0, 0.0], dtype=np.float32)
+    assert dense_top(index, query, 5) == [0, 1]
+    assert dense_mmr(index, query, k=4, fetch_k=3, lambda_mult=0.5) == [0, 1]
+    empty = SimpleNamespace(dense=faiss.IndexFlatL2(4))
+    assert dense_top(empty, query, 3) == [] and dense_mmr(empty, query, k=4, fetch_k=3, lambda_mult=0.5) == []
+
+
+@pytest.mark.parametrize("ratio", [-0.1, -1e-9, 1.0000001, 2.0, float("nan")])
+def test_a_ratio_outside_zero_to_one_is_refused(ratio):
+    with pytest.raises(UsageError, match="outside \\[0, 1\\]"):
+        check_ratio(ratio)
+
+
+def test_the_ends_of_the_ratio_are_accepted():
+    assert [check_ratio(r) for r in (0.0, 0.3, 1.0)] == [0.0, 0.3, 1.0]
