@@ -83,7 +83,7 @@ def bca_interval(p: Paired, level: float = 0.95) -> tuple[float, float] | None:
         if len(names) < 3:
             return None
 
-        def ratio(s, n, axis=-1):
+        def ratio(s, n, axis):  # scipy passes the axis (it vectorizes a statistic that takes one)
             return s.sum(axis=axis) / n.sum(axis=axis)
 
         res = bootstrap(
@@ -167,28 +167,28 @@ def design_effect(p: Paired) -> float:
 
 
 def _spread(p: Paired) -> float:
-    d = p.diffs
-    return float(np.std(d, ddof=1)) * math.sqrt(design_effect(p)) if len(d) > 1 else 0.0
+    """The differences' standard deviation, inflated by clustering (callers ask with three questions or more)."""
+    return float(np.std(p.diffs, ddof=1)) * math.sqrt(design_effect(p))
 
 
 def detectable(p: Paired, alpha: float = ALPHA, power: float = POWER) -> float | None:
     """The smallest mean difference these many questions detect (paired t-test power, observed spread)."""
     from statsmodels.stats.power import TTestPower
 
-    sd, n = _spread(p), len(p.diffs)
+    n = len(p.diffs)
     if n < 3 or _flat(p.diffs):
         return None
     effect = float(TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power))
-    return effect * sd if math.isfinite(effect) else None
+    return effect * _spread(p) if math.isfinite(effect) else None
 
 
 def questions_needed(p: Paired, difference: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
     """How many questions (at this spread) detect a mean difference of `difference`; None without a spread."""
     from statsmodels.stats.power import TTestPower
 
-    sd = _spread(p)
     if _flat(p.diffs) or difference <= 0 or len(p.diffs) < 3:
         return None
+    sd = _spread(p)
     n = float(
         np.atleast_1d(TTestPower().solve_power(effect_size=difference / sd, nobs=None, alpha=alpha, power=power))[0]
     )

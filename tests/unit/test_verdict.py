@@ -210,6 +210,7 @@ def test_power_at_its_edges():
     assert verdict.questions_needed(p, 0.1) == math.ceil(needed)
     assert verdict.questions_needed(p, 10 * sd) == 2  # a difference ten spreads wide: two questions show it
     assert verdict.questions_needed(paired([], []), 0.1) is None  # nothing compared
+    assert verdict.questions_needed(p, 0.0) is None and verdict.questions_needed(p, -0.1) is None
 
 
 def test_holm_over_two_and_none():
@@ -217,8 +218,27 @@ def test_holm_over_two_and_none():
     assert verdict.holm([]) == []
 
 
+def test_a_pair_of_runs_is_a_value():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):  # nothing may amend the values a verdict was drawn from
+        paired([0.1], [0.2]).a = [0.3]  # type: ignore[misc]
+
+
 def test_the_sentence_names_what_the_questions_can_detect():
     few = verdict.test(paired([0.5] * 5, [0.6, 0.3, 0.65, 0.45, 0.52]))
     assert f"; 5 questions detect {few.detectable:.3f} or more" in verdict.sentence(few, "cosine")
     two = verdict.test(paired([0.5, 0.5], [0.6, 0.3]))
     assert two.detectable is None and "questions detect" not in verdict.sentence(two, "cosine")
+
+
+def test_worse_and_a_significant_test_with_no_mean_difference():
+    rng = np.random.default_rng(8)
+    a = rng.uniform(0.4, 0.6, 30)
+    worse = verdict.test(paired(a, a - 0.2 + rng.normal(0, 0.02, 30)))
+    assert verdict.sentence(worse, "cosine").startswith("B is worse than A: cosine -0.2")
+    # sixteen questions a little better, one much worse: Wilcoxon's ranks reject, yet the mean moved by exactly 0
+    d = [0.0625] * 16 + [-1.0]
+    zero = verdict.test(paired([0.0] * 17, d))
+    assert zero.mean_diff == 0.0 and zero.p_value < 0.05 and zero.test == "Wilcoxon signed-rank"
+    assert not verdict.sentence(zero, "cosine").startswith("B is")
