@@ -58,9 +58,13 @@ def settings(home):
 
 @pytest.fixture(scope="session")
 def embedder():
+    """sentence-transformers, the study's runtime. With RAGQ_TEST_ONNX_EMBEDDER=DIR, ragq's ONNX export kept in DIR
+    (exported there once): scripts/mutation.py runs the retrieval tests thousands of times, and importing torch was
+    most of each run. Only tests that use the vectors, not the runtime, run that way."""
     from ragq.shared.corpus.embedding import Embedder
 
-    e = Embedder()
+    kept = os.environ.get("RAGQ_TEST_ONNX_EMBEDDER")
+    e = Embedder("onnx", Path(kept)) if kept else Embedder()
     e.encode(["load"])
     return e
 
