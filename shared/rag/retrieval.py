@@ -16,7 +16,7 @@ class Retrieved:
     score: float  # fused score
 
 
-def weighted_rrf(rankings: list[list[int]], weights: list[float], c: int = 60) -> list[Retrieved]:
+def weighted_rrf(rankings: list[list[int]], weights: list[float], c: int) -> list[Retrieved]:
     """Weighted Reciprocal Rank Fusion: score(d) = sum_i w_i / (rank_i(d) + c), rank from 1.
 
     Like EnsembleRetriever: the union of all lists, first occurrences in list order, stably sorted.
@@ -29,7 +29,7 @@ def weighted_rrf(rankings: list[list[int]], weights: list[float], c: int = 60) -
     return [Retrieved(doc, scores[doc]) for doc in sorted(union, key=lambda d: scores[d], reverse=True)]
 
 
-def mmr(query: np.ndarray, candidates: np.ndarray, k: int, lambda_mult: float = 0.5) -> list[int]:
+def mmr(query: np.ndarray, candidates: np.ndarray, k: int, lambda_mult: float) -> list[int]:
     """Maximal marginal relevance over candidate vectors, as langchain_community's FAISS computes it."""
     if min(k, len(candidates)) <= 0:
         return []

@@ -72,7 +72,7 @@ def test_rrf_formula_and_union():
 def test_mmr_returns_fewer_when_fetch_k_is_smaller():
     rng = np.random.default_rng(0)
     candidates = rng.normal(size=(3, 8)).astype(np.float32)
-    assert sorted(mmr(rng.normal(size=8), candidates, k=4)) == [0, 1, 2]
+    assert sorted(mmr(rng.normal(size=8), candidates, k=4, lambda_mult=0.5)) == [0, 1, 2]
 
 
 @pytest.mark.parametrize("lambda_mult", [0.3, 0.5, 0.8])
@@ -82,11 +82,11 @@ def test_mmr_is_langchains_on_vectors_of_any_length(lambda_mult):
     from langchain_community.vectorstores.utils import maximal_marginal_relevance
 
     rng = np.random.default_rng(7)
-    for k in (1, 3, 6):
+    for k in (-1, 0, 1, 3, 6, 12):
         query, candidates = rng.normal(size=16), rng.normal(size=(9, 16)) * rng.uniform(0.2, 5.0, (9, 1))
         want = maximal_marginal_relevance(query, list(candidates), lambda_mult=lambda_mult, k=k)
         assert mmr(query, candidates, k, lambda_mult) == want
-    assert mmr(query, candidates[:0], 4) == [] and mmr(query, candidates, 0) == []
+    assert mmr(query, candidates[:0], 4, lambda_mult) == [] == maximal_marginal_relevance(query, [], lambda_mult, 4)
 
 
 def test_dense_search_leaves_out_faiss_padding():
