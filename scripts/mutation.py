@@ -235,7 +235,12 @@ def run_module(name: str, cosmic_ray: str, work: Path) -> dict:
         done = subprocess.run(step, cwd=copy, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"{name}: {Path(step[0]).name} {step[1]} failed: {done.stderr.strip()[-400:]}")
-    dump = subprocess.run([cosmic_ray, "dump", session], cwd=copy, capture_output=True, text=True, check=True)
+    return read_session(name, cosmic_ray, work)
+
+
+def read_session(name: str, cosmic_ray: str, work: Path) -> dict:
+    copy, file = work / name / "main", MODULES[name][0]
+    dump = subprocess.run([cosmic_ray, "dump", "session.sqlite"], cwd=copy, capture_output=True, text=True, check=True)
     return summarize(name, file, [json.loads(line) for line in dump.stdout.splitlines() if line.strip()], copy)
 
 
@@ -315,6 +320,7 @@ def main() -> None:
     )
     ap.add_argument("--jobs", type=int, default=2, help="modules mutated at once (one core each)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mutation")
+    ap.add_argument("--report-only", action="store_true", help="read the sessions an earlier run left, run nothing")
     ap.add_argument("--checks", action="store_true", help="the tightened checks' own mutants instead (CHECKS)")
     args = ap.parse_args()
     if args.checks:
@@ -325,10 +331,13 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown module {unknown[0]!r}: pick from {', '.join(MODULES)}")
     work = Path(tempfile.gettempdir()) / "ragq-mutation"  # kept: each module's session, to read with cr-report
-    for name in names:
-        shutil.rmtree(work / name, ignore_errors=True)
-    with ThreadPoolExecutor(args.jobs) as pool:
-        reports = list(pool.map(lambda n: run_module(n, args.cosmic_ray, work), names))
+    if args.report_only:
+        reports = [read_session(n, args.cosmic_ray, work) for n in names]
+    else:
+        for name in names:
+            shutil.rmtree(work / name, ignore_errors=True)
+        with ThreadPoolExecutor(args.jobs) as pool:
+            reports = list(pool.map(lambda n: run_module(n, args.cosmic_ray, work), names))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "mutation.json").write_text(json.dumps(reports, indent=1))
     print(f"{'module':12} {'mutants':>7} {'killed':>6} {'equiv.':>6} {'survived':>8} {'score':>6}")
