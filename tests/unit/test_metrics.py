@@ -33,6 +33,9 @@ def test_rouge_l_by_hand_and_against_rouge_score():
         ("The Relay 400 supports up to 2,000 concurrent TCP connections.", "Up to 2,000 concurrent optimized TCP connections."),
         ("Net sales were $10.2 billion, up 9.5%.", "Net sales increased 9.5% to $10.2 billion in fiscal 2023."),
         ("I'm sorry, the context does not say.", "The default password is relay400."),
+        ("fan fan fan blinks", "fan blinks blinks"),  # repeated tokens: the LCS counts each match once
+        ("amber green", "port 8443"),  # nothing in common
+        ("the the the", "the"),
     ]  # fmt: skip
     for answer, reference in cases:
         assert m.rouge_l(answer, reference) == pytest.approx(scorer.score(reference, answer)["rougeL"].fmeasure)
@@ -57,6 +60,8 @@ def test_numbers_as_values():
     assert m.numbers("Net sales were $10,208.6 million, up 9.5%; 1,355 stores.") == [10208.6e6, 9.5, 1355]
     assert m.numbers("$10.2 billion or 10.2bn") == [10.2e9, 10.2e9]
     assert m.numbers("FY2022 capex") == []  # inside a word: not a number
+    scaled = "10 thousand, 7 k, 2 million, 2 mn, 4 m, 3 billion, 3 bn, 3 b and 1 trillion"
+    assert m.numbers(scaled) == [1e4, 7e3, 2e6, 2e6, 4e6, 3e9, 3e9, 3e9, 1e12]  # each scale word exactly
 
 
 def test_number_match_by_hand():
@@ -65,6 +70,9 @@ def test_number_match_by_hand():
     assert m.number_match("Sales were $10.2 billion.", reference) == 0.5  # 9.5 missing
     assert m.number_match("Sales grew.", reference) == 0.0
     assert m.number_match("Anything", "No numbers here.") is None
+    assert m.number_match("It took 10 days.", "It took 20 days.") == 0.0  # half the wanted value is no match
+    assert m.number_match("It took 20 days.", "It took 10 days.") == 0.0  # nor twice it
+    assert m.number_match("0 errors.", "There were 0 errors.") == 1.0  # zero equals zero (no relative test there)
 
 
 def test_groundedness_by_hand():
