@@ -67,6 +67,10 @@ def test_rrf_formula_and_union():
     assert scores[3] == pytest.approx(0.3 / 63 + 0.7 / 61)
     assert scores[4] == pytest.approx(0.7 / 62)
     assert [r.position for r in fused] == [3, 4, 1, 2]
+    with pytest.raises(ValueError):  # a weight per ranking, no fewer
+        weighted_rrf([[1, 2], [3]], [1.0], c=60)
+    with pytest.raises(AttributeError):  # a fused hit is a value
+        fused[0].score = 1.0  # type: ignore[misc]
 
 
 def test_mmr_returns_fewer_when_fetch_k_is_smaller():

@@ -63,10 +63,11 @@ def test_convex_normalises_over_its_candidates_alone(demo_index, qvec):
     top3 = [*np.argsort(-lexical, kind="stable")[:3], *np.argsort(-cosine, kind="stable")[:3]]
     pool = [int(i) for i in dict.fromkeys(top3)]
     assert 3 < len(pool) < len(demo_index.chunks) and len(set(lexical[pool])) == len(pool)  # no ties to order
-    fused = 0.3 * by_hand_minmax(lexical[pool]) + 0.7 * by_hand_minmax(cosine[pool])
-    hits = retrieve(cfg, demo_index, Q, qvec, 0.3)
-    assert [h.position for h in hits] == [pool[i] for i in np.argsort(-fused, kind="stable")[:3]]
-    assert [h.score for h in hits] == pytest.approx(sorted(fused, reverse=True)[:3], abs=1e-5)
+    for ratio in (0.3, 1.0):
+        fused = ratio * by_hand_minmax(lexical[pool]) + (1 - ratio) * by_hand_minmax(cosine[pool])
+        hits = retrieve(cfg, demo_index, Q, qvec, ratio)
+        assert [h.position for h in hits] == [pool[i] for i in np.argsort(-fused, kind="stable")[:3]]
+        assert [h.score for h in hits] == pytest.approx(sorted(fused, reverse=True)[:3], abs=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,9 @@ def test_bca_interval_unclustered_matches_scipy_and_covers_the_mean():
     assert (low, high) == pytest.approx((direct.low, direct.high))
     assert low < np.mean(b - a) < high
     assert verdict.bca_interval(paired([0.1, 0.2], [0.3, 0.4])) is None  # under three questions
+    three = stats.bootstrap((b[:3] - a[:3],), np.mean, method="BCa", n_resamples=5000, random_state=0)
+    interval = three.confidence_interval
+    assert verdict.bca_interval(paired(a[:3], b[:3])) == pytest.approx((interval.low, interval.high))
 
 
 def test_clustered_interval_resamples_documents_and_is_wider_when_documents_differ():
@@ -144,6 +147,19 @@ def test_clustered_interval_is_scipys_paired_bca_over_document_sums():
         random_state=0,
     ).confidence_interval
     assert verdict.bca_interval(p) == pytest.approx((direct.low, direct.high))
+    # six documents (3^3 resamples of three are too few to tell 5,000 resamples from 5,001)
+    docs6 = [d for d in "ABCDEF" for _ in range(3)]
+    d6 = np.random.default_rng(9).normal(0.02, 0.08, 18)
+    codes6 = np.unique(docs6, return_inverse=True)[1]
+    six = stats.bootstrap(
+        (np.bincount(codes6, d6), np.bincount(codes6).astype(float)),
+        lambda s, n, axis: s.sum(axis=axis) / n.sum(axis=axis),
+        paired=True,
+        method="BCa",
+        n_resamples=5000,
+        random_state=0,
+    ).confidence_interval
+    assert verdict.bca_interval(paired(np.zeros(18), d6, docs6)) == pytest.approx((six.low, six.high), rel=1e-9)
     two = paired(np.zeros(8), diffs[:8], ["A"] * 4 + ["B"] * 4)  # two documents are too few to resample
     assert verdict.bca_interval(two) is None
     assert verdict.bca_interval(paired([0.5] * 5, [0.6] * 5)) == pytest.approx((0.1, 0.1))  # no spread
@@ -187,6 +203,10 @@ def test_two_documents_are_not_clustered_and_unclustered_equivalence_is_ttost():
     assert verdict.equivalence_p(three, 0.05) == pytest.approx(ttost_paired(b[:3], a[:3], -0.05, 0.05)[0])
     assert verdict.equivalence_p(paired(a[:2], b[:2]), 0.05) is None  # under three questions
     assert verdict.equivalence_p(paired(a, b), 0.0) is None  # no margin, no equivalence
+    assert verdict.equivalence_p(paired(a, b), -0.05) is None
+    # every question moved alike: equivalent exactly when that one move is inside the margin
+    assert verdict.equivalence_p(paired([0.5] * 4, [0.51] * 4), 0.05) == 0.0
+    assert verdict.equivalence_p(paired([0.5] * 4, [0.6] * 4), 0.05) == 1.0
     assert verdict.test(paired(a, b)).margin == 0.05  # the stated default
 
 
