@@ -12,6 +12,7 @@ it is shown apart and left out of the score's denominator."""
 
 import argparse
 import ast
+import hashlib
 import json
 import os
 import re
@@ -260,13 +261,15 @@ def summarize(name: str, file: str, items: list, copy: Path) -> dict:
             incompetent += result["test_outcome"] == "incompetent"
         else:
             operator = mutation["operator_name"]
-            entry = {"line": line, "column": column, "source": text, "operator": operator, "diff": result["diff"]}
+            entry = {"line": line, "column": column, "source": text, "operator": operator}
+            entry |= {"occurrence": mutation["occurrence"], "diff": result["diff"]}
             reason = EQUIVALENT.get((name, text, operator, column))
             (equivalent if reason else survived).append(entry | ({"why": reason} if reason else {}))
     scored = killed + len(survived)
     return {
         "module": name,
         "file": file,
+        "sha256": hashlib.sha256((copy / file).read_bytes()).hexdigest(),
         "mutants": len(items) - skipped,
         "filtered_out": skipped,
         "killed": killed,
@@ -275,6 +278,27 @@ def summarize(name: str, file: str, items: list, copy: Path) -> dict:
         "equivalent": equivalent,
         "score": killed / scored if scored else None,
     }
+
+
+def recheck(previous: dict, cosmic_ray: str, work: Path) -> dict:
+    """The survivors of an earlier run, each applied again (same file, same operator and occurrence) and tested with
+    today's tests. Sound where only tests changed since: a mutant an unchanged test killed is killed still."""
+    name, file = previous["module"], previous["file"]
+    copy = copy_checkout(work / f"recheck-{name}" / "main")
+    source = (copy / file).read_bytes()
+    if hashlib.sha256(source).hexdigest() != previous["sha256"]:
+        raise SystemExit(f"{file} changed since that run: run {name} again in full")
+    command = shlex.split(test_command(MODULES[name][1], sys.executable, copy / "_shim", FAST.get(name)))
+    subprocess.run(command, cwd=copy, capture_output=True, check=True)  # the baseline: passes, and makes the caches
+    survived = []
+    for entry in previous["survived"]:
+        apply = [cosmic_ray, "apply", file, entry["operator"], str(entry["occurrence"])]
+        subprocess.run(apply, cwd=copy, capture_output=True, check=True)
+        if subprocess.run(command, cwd=copy, capture_output=True).returncode == 0:
+            survived.append(entry)
+        (copy / file).write_bytes(source)
+    killed = previous["killed"] + len(previous["survived"]) - len(survived)
+    return previous | {"killed": killed, "survived": survived, "score": killed / (killed + len(survived))}
 
 
 def pytest_in(copy: Path, test: str) -> tuple[bool, str]:
@@ -321,6 +345,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="modules mutated at once (one core each)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mutation")
     ap.add_argument("--report-only", action="store_true", help="read the sessions an earlier run left, run nothing")
+    ap.add_argument("--recheck", type=Path, help="an earlier mutation.json: test its survivors again, no more")
     ap.add_argument("--checks", action="store_true", help="the tightened checks' own mutants instead (CHECKS)")
     args = ap.parse_args()
     if args.checks:
@@ -331,7 +356,10 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown module {unknown[0]!r}: pick from {', '.join(MODULES)}")
     work = Path(tempfile.gettempdir()) / "ragq-mutation"  # kept: each module's session, to read with cr-report
-    if args.report_only:
+    if args.recheck:
+        earlier = {r["module"]: r for r in json.loads(args.recheck.read_text())}
+        reports = [recheck(earlier[n], args.cosmic_ray, work) for n in names]
+    elif args.report_only:
         reports = [read_session(n, args.cosmic_ray, work) for n in names]
     else:
         for name in names:
