@@ -113,7 +113,8 @@ def numbers(text: str) -> list[float]:
 
 
 def _same_number(a: float, b: float) -> bool:
-    return a == b or (max(abs(a), abs(b)) > 0 and abs(a - b) / max(abs(a), abs(b)) <= 0.005)
+    """Equal, or within half a percent of the larger (where they differ, the larger is not 0)."""
+    return a == b or abs(a - b) / max(abs(a), abs(b)) <= 0.005
 
 
 def number_match(answer: str, reference: str) -> float | None:
