@@ -198,6 +198,7 @@ def test_two_documents_are_not_clustered_and_unclustered_equivalence_is_ttost():
     two = paired(a, b, ["A"] * 4 + ["B"] * 4)
     assert verdict.p_value(two) == (pytest.approx(stats.wilcoxon(b - a).pvalue), "Wilcoxon signed-rank")
     assert verdict.design_effect(two) == 1.0
+    assert verdict.equivalence_p(two, 0.05) == pytest.approx(ttost_paired(b, a, -0.05, 0.05)[0])
     assert verdict.equivalence_p(paired(a, b), 0.05) == pytest.approx(ttost_paired(b, a, -0.05, 0.05)[0])
     three = paired(a[:3], b[:3])
     assert verdict.equivalence_p(three, 0.05) == pytest.approx(ttost_paired(b[:3], a[:3], -0.05, 0.05)[0])
@@ -214,6 +215,8 @@ def test_a_mean_over_many_tokens_gets_a_paired_t_test_from_two_questions():
     a, b = [1.2, 0.9], [1.0, 0.8]
     pv, name = verdict.p_value(verdict.Paired(a, b, [None, None], False, parametric=True))
     assert name == "paired t-test" and pv == pytest.approx(stats.ttest_rel(b, a).pvalue)
+    one = verdict.Paired([1.2], [1.0], [None], False, parametric=True)  # one question: no t-test
+    assert verdict.p_value(one) == (pytest.approx(stats.wilcoxon([-0.2]).pvalue), "Wilcoxon signed-rank")
     alike = verdict.Paired([1.0, 2.0, 3.0], [1.5, 2.5, 3.5], [None] * 3, False, parametric=True)
     assert verdict.p_value(alike) == (0.0, "paired t-test (every question moved alike)")
 
