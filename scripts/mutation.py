@@ -58,7 +58,32 @@ EXCLUDED_OPERATORS = [
 ]
 
 # (module, the mutated line's text, stripped; cosmic-ray's operator; the column): why no test can tell it apart
-EQUIVALENT: dict[tuple[str, str, str, int], str] = {}
+_MMR_SIGNATURE = (
+    "def dense_mmr(index, query_vec: np.ndarray, *, k: int, fetch_k: int, lambda_mult: float) -> list[int]:"
+)
+_ROWS = "return [int(i) for i in found[0] if i != -1]"
+_SEARCH = "_, found = index.dense.search(query_vec.reshape(1, -1), n)"
+_MMR_LOOP = "while len(chosen) < min(k, len(candidates)):"
+EQUIVALENT: dict[tuple[str, str, str, int], str] = {
+    ("retrieval", _MMR_SIGNATURE, "core/ReplaceBinaryOperator_Mul_Div", 44): "the bare * made / (positional-only "
+    "marker): every caller passes k, fetch_k and lambda_mult by keyword, which both accept",
+    ("retrieval", _ROWS, "core/ReplaceComparisonOperator_NotEq_Gt", 42): "FAISS ids are -1 (padding) or >= 0",
+    ("retrieval", _ROWS, "core/NumberReplacer", 34): "found[-1] is found[0]: one query, one row",
+    ("retrieval", _SEARCH, "core/ReplaceUnaryOperator_USub_Invert", 55): "reshape(1, ~1): numpy takes any "
+    "negative size as the one it infers",
+    ("retrieval", _SEARCH, "core/NumberReplacer", 56): "reshape(1, -2): numpy takes any negative size as the one "
+    "it infers",
+    ("retrieval", _MMR_LOOP, "core/ReplaceComparisonOperator_Lt_NotEq", 22): "the list grows by one from 1 up to "
+    "min(k, n) >= 1, so < and != stop at the same length",
+    ("retrieval", _MMR_LOOP, "core/ReplaceComparisonOperator_Lt_IsNot", 22): "small ints are one object in CPython: "
+    "`is not` stops where != does",
+    (
+        "retrieval",
+        "return (values - values.min()) / span if span > 0 else np.ones_like(values)",
+        "core/ReplaceComparisonOperator_Gt_NotEq",
+        50,
+    ): "span is max - min, never negative",
+}
 
 # The checks issue 31 tightened, each with a hand-made mutant of the code it guards, which it must catch:
 # (the check, file, text, the text's mutant, the test). `--checks` runs them (about 10 minutes: real workers).
@@ -298,7 +323,14 @@ def recheck(previous: dict, cosmic_ray: str, work: Path) -> dict:
             survived.append(entry)
         (copy / file).write_bytes(source)
     killed = previous["killed"] + len(previous["survived"]) - len(survived)
-    return previous | {"killed": killed, "survived": survived, "score": killed / (killed + len(survived))}
+    equivalent = previous["equivalent"] + [
+        e | {"why": EQUIVALENT[key]}
+        for e in survived
+        if (key := (name, e["source"], e["operator"], e["column"])) in EQUIVALENT
+    ]
+    survived = [e for e in survived if (name, e["source"], e["operator"], e["column"]) not in EQUIVALENT]
+    score = killed / (killed + len(survived)) if killed + len(survived) else None
+    return previous | {"killed": killed, "survived": survived, "equivalent": equivalent, "score": score}
 
 
 def pytest_in(copy: Path, test: str) -> tuple[bool, str]:
