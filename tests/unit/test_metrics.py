@@ -9,6 +9,7 @@ def test_squad_normalisation_and_exact_match():
     assert m.normalize_answer("The  Relay-400, an appliance!") == "relay400 appliance"
     assert m.exact_match("The answer is 8443.", "answer is 8443") == 1.0
     assert m.exact_match("8443", "8080") == 0.0
+    assert m.exact_match("8080", "8443") == 0.0 and m.exact_match("apple", "banana") == 0.0  # either order
 
 
 def test_token_f1_by_hand():
@@ -18,6 +19,7 @@ def test_token_f1_by_hand():
         2 * (4 / 5) * (4 / 7) / (4 / 5 + 4 / 7)
     )
     assert m.token_f1("", "") == 1.0 and m.token_f1("", "x") == 0.0 and m.token_f1("a b", "c d") == 0.0
+    assert m.token_f1("blue", "The") == 0.0  # a reference that normalises to nothing matches no answer
     # repeated tokens count as often as both sides have them
     assert m.token_f1("port port port", "port") == pytest.approx(2 * (1 / 3) * 1 / (1 / 3 + 1))
 
@@ -80,6 +82,8 @@ def test_groundedness_by_hand():
     # content words of the answer: fan, led, blinks, green (4) + number 8443: fan, led, blinks, 8443 found -> 4/5
     assert m.groundedness("The fan LED blinks green on 8443.", context) == pytest.approx(4 / 5)
     assert m.groundedness("The the of.", context) is None
+    assert m.groundedness("The fan blinks green.", context) == pytest.approx(2 / 3)  # words alone: fan, blinks
+    assert m.groundedness("8443 and 8080.", context) == pytest.approx(1 / 2)  # numbers alone
 
 
 def test_score_answer_bundles_every_metric():
@@ -88,3 +92,7 @@ def test_score_answer_bundles_every_metric():
     assert set(scored.as_dict()) == {
         "token_f1", "exact_match", "rouge_l", "abstained", "groundedness", "number_match", "answer_words"
     }  # fmt: skip
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):  # a stored answer's metrics are values
+        scored.token_f1 = 1.0  # type: ignore[misc]
