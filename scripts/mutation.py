@@ -42,7 +42,11 @@ MODULES = {
     "verdict": ("producer/results/verdict.py", ["tests/unit/test_verdict.py"], None),
     "claim": (  # the store's claim condition, the fence on a holder, leases renewed and released
         "shared/store/jobs.py",
-        ["tests/unit/test_store.py", "-k", "claim or fenced or killing or expired or one_result or freed"],
+        [
+            "tests/unit/test_store.py",
+            "-k",
+            "claim or fenced or killing or expired or one_result or freed or own_job or finished",
+        ],
         ["claimable", "_held_by", "claim", "renew", "complete", "_release", "release_expired"],
     ),
 }

@@ -184,6 +184,37 @@ def test_a_late_holder_is_fenced_off(engine):
         assert standing.refused(s, [row.run_id]) == {row.run_id: 3}
 
 
+def test_a_finished_job_stays_finished_after_its_lease_ran_out(engine):
+    """Only a queued job, or a running one whose lease ran out, may be claimed: a done or failed job keeps the lease
+    it ended under, and that lease running out must not make it claimable (it would be answered twice)."""
+    plan = make_plan(engine)
+    done, failed = plan.job_ids[:2]
+    with db.session(engine) as s:
+        jobs.complete(s, done, result_fields(), jobs.claim(s, done, "w", timedelta(seconds=-1), 3))
+        jobs.fail(s, failed, "boom", jobs.claim(s, failed, "w", timedelta(seconds=-1), 3))
+    with db.session(engine) as s:
+        assert s.get(Job, done).lease_until is not None  # the lease it ended under, already over
+        assert jobs.claim(s, done, "w2", timedelta(minutes=5), 3) == jobs.NotClaimed("done")
+        assert jobs.claim(s, failed, "w2", timedelta(minutes=5), 3) == jobs.NotClaimed("failed")
+        assert [r.answer for r in s.scalars(select(Result))] == ["a"]
+
+
+def test_a_holder_acts_on_its_own_job_alone(engine):
+    """One worker holding two jobs (the same name, attempt 1 of each): finishing, failing or renewing one leaves the
+    other as it was."""
+    first, second, third = make_plan(engine).job_ids[:3]
+    with db.session(engine) as s:
+        holders = [jobs.claim(s, job, "w", timedelta(minutes=5), 3) for job in (first, second, third)]
+        lease = s.get(Job, first).lease_until
+    with db.session(engine) as s:
+        assert jobs.renew(s, third, holders[2], timedelta(minutes=30))
+        assert jobs.complete(s, third, result_fields(), holders[2]) == "done"
+        assert jobs.fail(s, second, "boom", holders[1]) == "failed"
+    with db.session(engine) as s:
+        assert (s.get(Job, first).state, s.get(Job, first).lease_until) == ("running", lease)
+        assert [s.get(Job, j).state for j in (second, third)] == ["failed", "done"]
+
+
 def test_pending_and_progress(engine):
     plan = make_plan(engine)
     with db.session(engine) as s:
