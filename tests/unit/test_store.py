@@ -200,19 +200,23 @@ def test_a_finished_job_stays_finished_after_its_lease_ran_out(engine):
 
 
 def test_a_holder_acts_on_its_own_job_alone(engine):
-    """One worker holding two jobs (the same name, attempt 1 of each): finishing, failing or renewing one leaves the
-    other as it was."""
+    """One worker holding three jobs (the same name, attempt 1 of each): renewing, finishing or failing the middle one
+    leaves the jobs on either side as they were; another worker on the same attempt number is no holder."""
     first, second, third = make_plan(engine).job_ids[:3]
     with db.session(engine) as s:
-        holders = [jobs.claim(s, job, "w", timedelta(minutes=5), 3) for job in (first, second, third)]
-        lease = s.get(Job, first).lease_until
+        holders = [jobs.claim(s, job, "w1", timedelta(minutes=5), 3) for job in (first, second, third)]
+        leases = [s.get(Job, job).lease_until for job in (first, third)]
     with db.session(engine) as s:
-        assert jobs.renew(s, third, holders[2], timedelta(minutes=30))
-        assert jobs.complete(s, third, result_fields(), holders[2]) == "done"
-        assert jobs.fail(s, second, "boom", holders[1]) == "failed"
+        for stranger in (jobs.Holder("w0", 1), jobs.Holder("w2", 1)):  # names either side of w1
+            assert not jobs.renew(s, second, stranger, timedelta(minutes=30))
+            assert jobs.complete(s, second, result_fields(), stranger) == "refused"
+        assert jobs.renew(s, second, holders[1], timedelta(minutes=30))
+        assert jobs.complete(s, second, result_fields(), holders[1]) == "done"
+        assert jobs.fail(s, third, "boom", holders[2]) == "failed"
     with db.session(engine) as s:
-        assert (s.get(Job, first).state, s.get(Job, first).lease_until) == ("running", lease)
-        assert [s.get(Job, j).state for j in (second, third)] == ["failed", "done"]
+        assert (s.get(Job, first).state, s.get(Job, first).lease_until) == ("running", leases[0])
+        assert [s.get(Job, j).state for j in (second, third)] == ["done", "failed"]
+        assert s.get(Job, third).lease_until == leases[1]  # failing the last job left its lease as it was
 
 
 def test_pending_and_progress(engine):
