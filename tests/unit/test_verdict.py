@@ -147,8 +147,9 @@ def test_clustered_interval_is_scipys_paired_bca_over_document_sums():
         random_state=0,
     ).confidence_interval
     assert verdict.bca_interval(p) == pytest.approx((direct.low, direct.high))
-    # six documents (3^3 resamples of three are too few to tell 5,000 resamples from 5,001)
-    docs6 = [d for d in "ABCDEF" for _ in range(3)]
+    # six documents of 2 to 4 questions (3^3 resamples of three are too few to tell 5,000 resamples from 5,001; equal
+    # sizes would hide a resampling of sums and sizes that is not paired)
+    docs6 = [d for d, n in zip("ABCDEF", (2, 3, 4, 2, 3, 4), strict=True) for _ in range(n)]
     d6 = np.random.default_rng(9).normal(0.02, 0.08, 18)
     codes6 = np.unique(docs6, return_inverse=True)[1]
     six = stats.bootstrap(
@@ -165,14 +166,25 @@ def test_clustered_interval_is_scipys_paired_bca_over_document_sums():
     assert verdict.bca_interval(paired([0.5] * 5, [0.6] * 5)) == pytest.approx((0.1, 0.1))  # no spread
 
 
+def clustered_tost(diffs, codes, margin):
+    """Two one-sided t-tests of the clustered mean against -margin and +margin, from statsmodels' t_test."""
+    fit = clustered_fit(diffs, codes)
+    low = fit.t_test((np.array([[1.0]]), np.array([-margin])))  # H0: mean <= -margin
+    high = fit.t_test((np.array([[1.0]]), np.array([margin])))  # H0: mean >= +margin
+    assert low.df_denom == high.df_denom == len(set(codes)) - 1  # G - 1
+    return max(stats.t.sf(low.tvalue.item(), low.df_denom), stats.t.cdf(high.tvalue.item(), high.df_denom))
+
+
 def test_clustered_equivalence_and_design_effect_against_statsmodels():
     p, diffs, codes = three_documents()
     fit = clustered_fit(diffs, codes)
-    assert fit.t_test((np.array([[1.0]]), np.array([-0.05]))).df_denom == 2  # G - 1
-    low = fit.t_test((np.array([[1.0]]), np.array([-0.05])))  # H0: mean <= -margin
-    high = fit.t_test((np.array([[1.0]]), np.array([0.05])))  # H0: mean >= +margin
-    tost = max(stats.t.sf(low.tvalue.item(), 2), stats.t.cdf(high.tvalue.item(), 2))
-    assert verdict.equivalence_p(p, 0.05) == pytest.approx(tost)
+    for sign in (1, -1):  # above and below 0: each one-sided test decides once
+        moved = paired(np.zeros(12), sign * diffs, [d for d in "ABC" for _ in range(4)])
+        assert verdict.equivalence_p(moved, 0.05) == pytest.approx(clustered_tost(sign * diffs, codes, 0.05))
+    docs6 = [d for d in "ABCDEF" for _ in range(3)]
+    d6 = np.random.default_rng(10).normal(0.01, 0.04, 18)
+    six = paired(np.zeros(18), d6, docs6)
+    assert verdict.equivalence_p(six, 0.05) == pytest.approx(clustered_tost(d6, np.repeat(np.arange(6), 3), 0.05))
     assert verdict.p_value(p) == (pytest.approx(fit.pvalues[0]), "t-test, standard errors clustered by document (3)")
     import statsmodels.api as sm
 
@@ -208,6 +220,7 @@ def test_two_documents_are_not_clustered_and_unclustered_equivalence_is_ttost():
     # every question moved alike: equivalent exactly when that one move is inside the margin
     assert verdict.equivalence_p(paired([0.5] * 4, [0.51] * 4), 0.05) == 0.0
     assert verdict.equivalence_p(paired([0.5] * 4, [0.6] * 4), 0.05) == 1.0
+    assert verdict.equivalence_p(paired([0.5] * 4, [0.75] * 4), 0.25) == 1.0  # at the margin is not inside it
     assert verdict.test(paired(a, b)).margin == 0.05  # the stated default
 
 
@@ -224,6 +237,10 @@ def test_a_mean_over_many_tokens_gets_a_paired_t_test_from_two_questions():
 def test_power_at_its_edges():
     d = np.array([0.1, -0.05, 0.2])
     p = paired(np.zeros(3), d)
+    from statsmodels.stats.power import TTestPower as Power
+
+    at_three = float(np.std(d, ddof=1)) * Power().solve_power(nobs=3, alpha=0.05, power=0.8)
+    assert verdict.detectable(p) == pytest.approx(at_three)  # three questions are enough to plan with
     assert verdict.detectable(paired(np.zeros(2), d[:2])) is None  # under three questions
     assert verdict.questions_needed(paired(np.zeros(2), d[:2]), 0.1) is None
     from statsmodels.stats.power import TTestPower
@@ -241,11 +258,14 @@ def test_holm_over_two_and_none():
     assert verdict.holm([]) == []
 
 
-def test_a_pair_of_runs_is_a_value():
+def test_a_pair_of_runs_and_its_test_are_values():
     import dataclasses
 
     with pytest.raises(dataclasses.FrozenInstanceError):  # nothing may amend the values a verdict was drawn from
         paired([0.1], [0.2]).a = [0.3]  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verdict.test(paired([0.1, 0.4, 0.3], [0.2, 0.5, 0.1])).p_value = 0.0  # type: ignore[misc]
+    assert paired([], []).clusters is None  # no questions: no documents to cluster by
 
 
 def test_the_sentence_names_what_the_questions_can_detect():
