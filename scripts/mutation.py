@@ -89,6 +89,69 @@ EQUIVALENT: dict[tuple[str, str, str, int], str] = {
         50,
     ): "span is max - min, never negative",
 }
+_TABLE = "table = [[int(np.sum(ra & rb)), int(np.sum(ra & ~rb))], [int(np.sum(~ra & rb)), int(np.sum(~ra & ~rb))]]"
+_CONCORDANT = (
+    "the exact McNemar test reads only the discordant cells (statsmodels: a binomial on table[0][1] and "
+    "table[1][0]); this changes a concordant one"
+)
+_ONE_COEFFICIENT = "a fit on a constant has one coefficient: [-1] is [0]"
+_AT_ALPHA = "differs only where p is exactly 0.05"
+_VERDICT = {
+    ("return len(values) == 0 or float(np.ptp(values)) < 1e-9", "core/ReplaceComparisonOperator_Eq_LtE", 23): (
+        "len() is never negative"
+    ),
+    ("return len(values) == 0 or float(np.ptp(values)) < 1e-9", "core/ReplaceComparisonOperator_Lt_LtE", 53): (
+        "differs only at a spread of exactly 1e-9"
+    ),
+    ("return float(d[0]), float(d[0])", "core/NumberReplacer", 23): "no spread: every difference equals d[0]",
+    ("return float(d[0]), float(d[0])", "core/NumberReplacer", 36): "no spread: every difference equals d[0]",
+    ("return 0.0 if abs(d[0]) < margin else 1.0", "core/NumberReplacer", 28): "no spread: every difference equals d[0]",
+    (
+        'return float(fit.pvalues[0]), f"t-test, standard errors clustered by document ({len(set(groups))})"',
+        "core/NumberReplacer",
+        33,
+    ): _ONE_COEFFICIENT,
+    ("se, dof = float(fit.bse[0]), len(set(groups)) - 1", "core/NumberReplacer", 32): _ONE_COEFFICIENT,
+    ("mean = float(fit.params[0])", "core/NumberReplacer", 32): _ONE_COEFFICIENT,
+    ("naive = sm.OLS(d, np.ones((len(d), 1))).fit().bse[0]", "core/NumberReplacer", 54): _ONE_COEFFICIENT,
+    ("return max(1.0, float((_clustered_fit(d, groups).bse[0] / naive) ** 2))", "core/NumberReplacer", 57): (
+        _ONE_COEFFICIENT
+    ),
+    (
+        "np.atleast_1d(TTestPower().solve_power(effect_size=difference / sd, nobs=None, alpha=alpha, power=power))[0]",
+        "core/NumberReplacer",
+        114,
+    ): "one value: [-1] is [0]",
+    **{
+        (
+            'return mcnemar_p([x >= 0.5 for x in p.a], [x >= 0.5 for x in p.b]), "exact McNemar on the flips"',
+            "core/ReplaceComparisonOperator_GtE_Gt",
+            column,
+        ): "the one right/wrong measure, exact match, is 0 or 1, never 0.5"
+        for column in (28, 53)
+    },
+    **{
+        (_TABLE, f"core/ReplaceBinaryOperator_BitAnd_{op}", 28): _CONCORDANT
+        for op in ("RShift", "LShift", "BitOr", "BitXor")
+    },
+    **{
+        (_TABLE, f"core/ReplaceBinaryOperator_BitAnd_{op}", 99): _CONCORDANT
+        for op in ("RShift", "LShift", "BitOr", "BitXor")
+    },
+    **{(_TABLE, "core/ReplaceUnaryOperator_Delete_Invert", column): _CONCORDANT for column in (95, 101)},
+    ("return max(2, math.ceil(n)) if math.isfinite(n) else None", "core/NumberReplacer", 15): (
+        "max(1, ...): statsmodels' power solver returns 2 questions at the least (a paired t needs two)"
+    ),
+    ("if len(p_values) < 2:", "core/NumberReplacer", 23): "Holm over one p-value or none returns them as they are",
+    ("if pv < alpha and t.mean_diff != 0:", "core/ReplaceComparisonOperator_Lt_LtE", 10): _AT_ALPHA,
+    ("if t.equivalence_p is not None and t.equivalence_p < alpha:", "core/ReplaceComparisonOperator_Lt_LtE", 55): (
+        _AT_ALPHA
+    ),
+    ('side = "better" if t.mean_diff > 0 else "worse"', "core/ReplaceComparisonOperator_Gt_GtE", 39): (
+        "reached only where mean_diff != 0"
+    ),
+}
+EQUIVALENT |= {("verdict", *key): why for key, why in _VERDICT.items()}
 
 # The checks issue 31 tightened, each with a hand-made mutant of the code it guards, which it must catch:
 # (the check, file, text, the text's mutant, the test). `--checks` runs them (about 10 minutes: real workers).
