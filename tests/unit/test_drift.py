@@ -49,3 +49,47 @@ def test_pooled_answers_weigh_every_token_the_same():
     assert dm.pooled(rows) == pytest.approx(whole)
     with pytest.raises(ValueError, match="shapes differ"):
         dm.token_drift(np.zeros((2, 3)), np.zeros((3, 3)), [0, 1])
+
+
+def test_log_softmax_of_huge_logits_and_of_one_row():
+    """The max is subtracted before exp: logits of 1000 stay finite. A single row (1-D) is a row too."""
+    assert dm.log_softmax(np.array([[1000.0, 1000.0]])) == pytest.approx(np.log([[0.5, 0.5]]))
+    row = np.random.default_rng(4).normal(0, 3, 30)
+    assert np.allclose(dm.log_softmax(row), scipy_log_softmax(row))
+
+
+def test_kld_is_never_negative_where_rounding_would_make_it_so():
+    """Two distributions a hair apart: summed in float64, p * (log p - log q) rounds to -4.3e-17 here; a KL
+    divergence is 0 at the least (Gibbs), so it is reported as 0, not below."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 3, (1, 50))
+    ref, cand = scipy_log_softmax(z, axis=1), scipy_log_softmax(z + rng.normal(0, 1e-9, (1, 50)), axis=1)
+    assert (np.exp(ref) * (ref - cand)).sum() < 0  # the rounding this guards against
+    assert dm.token_drift(ref, cand, [0]).kld.tolist() == [0.0]
+
+
+def test_same_top_and_shapes_either_way():
+    ref = dm.log_softmax(np.array([[0.0, 5.0, 1.0], [5.0, 0.0, 1.0]]))
+    cand = dm.log_softmax(np.array([[5.0, 0.0, 1.0], [0.0, 5.0, 1.0]]))  # top tokens 1 -> 0 and 0 -> 1
+    assert dm.token_drift(ref, cand, [1, 0]).same_top.tolist() == [False, False]
+    for bad_ref, bad_cand, tokens in [
+        (np.zeros((2, 3)), np.zeros((2, 4)), [0, 1]),  # a wider candidate
+        (np.zeros((2, 4)), np.zeros((2, 3)), [0, 1]),  # a narrower one
+        (np.zeros((2, 3)), np.zeros((2, 3)), [0, 1, 2]),  # more tokens than rows
+        (np.zeros((2, 3)), np.zeros((2, 3)), [0]),  # fewer
+    ]:
+        with pytest.raises(ValueError, match="shapes differ"):
+            dm.token_drift(bad_ref, bad_cand, tokens)
+    with pytest.raises(AttributeError):  # the figures are values
+        dm.token_drift(ref, cand, [1, 0]).kld = None  # type: ignore[misc]
+
+
+def test_summaries_of_no_token_and_of_one():
+    nothing = {"tokens": 0, "kld_mean": None, "kld_median": None, "kld_p99": None, "kld_max": None}
+    nothing |= {"same_top": None, "dp_mean": None, "dp_rms": None}
+    assert dm.summary(np.zeros(0), np.zeros(0, bool), np.zeros(0)) == nothing
+    assert dm.pooled([]) == nothing and dm.pooled([([], 0.0, 0.0, 0.0)]) == nothing
+    one = {"tokens": 1, "kld_mean": 0.25, "kld_median": 0.25, "kld_p99": 0.25, "kld_max": 0.25}
+    one |= {"same_top": 1.0, "dp_mean": -0.5, "dp_rms": 0.5}
+    assert dm.summary(np.array([0.25]), np.array([True]), np.array([-0.5])) == one
+    assert dm.pooled([([0.25], 1.0, -0.5, 0.5)]) == one
