@@ -17,7 +17,7 @@ def tokenize(text: str) -> list[str]:
 
 
 class BM25:
-    def __init__(self, vocab: dict[str, int], offsets, doc_ids, tfs, doc_len, idf, k1=1.5, b=0.75):
+    def __init__(self, vocab: dict[str, int], offsets, doc_ids, tfs, doc_len, idf, k1: float, b: float):
         self.vocab, self.offsets, self.doc_ids, self.tfs = vocab, offsets, doc_ids, tfs
         self.doc_len, self.idf, self.k1, self.b = doc_len, idf, k1, b
         self.avgdl = float(doc_len.sum()) / len(doc_len) if len(doc_len) else 0.0
