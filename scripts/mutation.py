@@ -46,7 +46,7 @@ MODULES = {
         [
             "tests/unit/test_store.py",
             "-k",
-            "(claim or fenced or killing or expired or one_result or freed or own_job or finished) and sqlite",
+            "(claim or fenced or killing or expired or one_result or freed or own_ or finished) and sqlite",
         ],
         ["claimable", "_held_by", "claim", "renew", "complete", "_release", "release_expired"],
     ),

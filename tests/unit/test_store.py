@@ -157,6 +157,12 @@ def test_one_result_per_job(engine):
     with db.session(engine) as s:
         assert [r.answer for r in s.scalars(select(Result))] == ["a"]
         assert (s.get(Job, job).state, s.get(Job, job).refused) == ("done", 2)
+    # a job put back to running by hand, its result kept: its holder's second result is a duplicate, not stored
+    with db.session(engine) as s:
+        s.execute(text("UPDATE jobs SET state = 'running' WHERE id = :id"), {"id": job})
+        assert jobs.complete(s, job, result_fields(answer="fourth"), holder) == "duplicate"
+    with db.session(engine) as s:
+        assert [r.answer for r in s.scalars(select(Result))] == ["a"]
 
 
 def test_a_late_holder_is_fenced_off(engine):
@@ -197,6 +203,21 @@ def test_a_finished_job_stays_finished_after_its_lease_ran_out(engine):
         assert jobs.claim(s, done, "w2", timedelta(minutes=5), 3) == jobs.NotClaimed("done")
         assert jobs.claim(s, failed, "w2", timedelta(minutes=5), 3) == jobs.NotClaimed("failed")
         assert [r.answer for r in s.scalars(select(Result))] == ["a"]
+        assert jobs.release_expired(s) == []  # nor does the reaper put them back on a queue
+        assert (s.get(Job, done).state, s.get(Job, failed).state) == ("done", "failed")
+
+
+def test_released_jobs_go_to_their_own_models_queues(engine):
+    """Expired jobs of two models' runs (no queue of their own): each is published on its own model's queue."""
+    with db.session(engine) as s:
+        index = inputs.record_index(s, MANIFEST, "/tmp/x")
+        qset, _ = inputs.import_questions(s, "qs", "file", PAIRS)
+        plans = [plan_run(s, inputs.record_model(s, name, {}), index, qset) for name in ("m1", "m2")]
+        for plan in plans:
+            jobs.claim(s, plan.job_ids[0], "dead", timedelta(seconds=-1), 3)
+    with db.session(engine) as s:
+        want = sorted((plan.job_ids[0], f"ragq.{name}") for plan, name in zip(plans, ("m1", "m2"), strict=True))
+        assert jobs.release_expired(s) == want
 
 
 def test_a_holder_acts_on_its_own_job_alone(engine):
