@@ -80,6 +80,8 @@ def test_same_top_and_shapes_either_way():
     ]:
         with pytest.raises(ValueError, match="shapes differ"):
             dm.token_drift(bad_ref, bad_cand, tokens)
+    long = dm.log_softmax(np.random.default_rng(5).normal(0, 1, (300, 4)))  # beyond CPython's cached small ints
+    assert len(dm.token_drift(long, long, [0] * 300).kld) == 300
     with pytest.raises(AttributeError):  # the figures are values
         dm.token_drift(ref, cand, [1, 0]).kld = None  # type: ignore[misc]
 
