@@ -384,6 +384,7 @@ def recheck(previous: dict, cosmic_ray: str, work: Path) -> dict:
     """The survivors of an earlier run, each applied again (same file, same operator and occurrence) and tested with
     today's tests. Sound where only tests changed since: a mutant an unchanged test killed is killed still."""
     name, file = previous["module"], previous["file"]
+    shutil.rmtree(work / f"recheck-{name}", ignore_errors=True)
     copy = copy_checkout(work / f"recheck-{name}" / "main")
     source = (copy / file).read_bytes()
     if hashlib.sha256(source).hexdigest() != previous["sha256"]:
