@@ -478,6 +478,7 @@ def main() -> None:
             reports = list(pool.map(lambda n: run_module(n, args.cosmic_ray, work), names))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "mutation.json").write_text(json.dumps(reports, indent=1))
+    (args.out / "mutation.md").write_text(markdown(reports))
     print(f"{'module':12} {'mutants':>7} {'killed':>6} {'equiv.':>6} {'survived':>8} {'score':>6}")
     for r in reports:
         score = f"{r['score']:.1%}" if r["score"] is not None else "-"
@@ -487,6 +488,27 @@ def main() -> None:
     for r in reports:
         for s in r["survived"]:
             print(f"survived {r['file']}:{s['line']}:{s['column']} {s['operator']}: {s['source']}")
+
+
+def markdown(reports: list[dict]) -> str:
+    """The scores, the survivors and the equivalent mutants, as bench/RESULTS.md shows them."""
+    lines = ["| module | file | mutants | killed | equivalent | survived | score |", "|---|---|---|---|---|---|---|"]
+    for r in reports:
+        score = f"{r['score']:.1%}" if r["score"] is not None else "-"
+        lines.append(
+            f"| {r['module']} | `{r['file']}` | {r['mutants']} | {r['killed']} | {len(r['equivalent'])} "
+            f"| {len(r['survived'])} | {score} |"
+        )
+    for title, key in (("Surviving mutants", "survived"), ("Equivalent mutants", "equivalent")):
+        lines += ["", f"{title}:", ""]
+        for r in reports:
+            for e in r[key]:
+                change = next(
+                    (x[1:].strip() for x in e["diff"].splitlines() if x.startswith("+") and x[1:2] != "+"), ""
+                )
+                why = f": {e['why']}" if "why" in e else ""
+                lines.append(f"- `{r['file']}:{e['line']}` {e['operator'].split('/')[-1]}: `{change}`{why}")
+    return "\n".join(lines) + "\n"
 
 
 def report_checks(checks: list[tuple], out: Path, baseline: bool) -> None:
