@@ -113,8 +113,7 @@ def numbers(text: str) -> list[float]:
 
 
 def _same_number(a: float, b: float) -> bool:
-    """Equal, or within half a percent of the larger (where they differ, the larger is not 0)."""
-    return a == b or abs(a - b) / max(abs(a), abs(b)) <= 0.005
+    return a == b or (max(abs(a), abs(b)) > 0 and abs(a - b) / max(abs(a), abs(b)) <= 0.005)
 
 
 def number_match(answer: str, reference: str) -> float | None:
