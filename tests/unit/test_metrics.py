@@ -75,6 +75,7 @@ def test_number_match_by_hand():
     assert m.number_match("It took 10 days.", "It took 20 days.") == 0.0  # half the wanted value is no match
     assert m.number_match("It took 20 days.", "It took 10 days.") == 0.0  # nor twice it
     assert m.number_match("0 errors.", "There were 0 errors.") == 1.0  # zero equals zero (no relative test there)
+    assert m.number_match("Margins were 0.501 points.", "Margins were 0.5 points.") == 1.0  # rounding under 1 too
 
 
 def test_groundedness_by_hand():
