@@ -170,6 +170,19 @@ EQUIVALENT |= {
     ("answer", _SAME, "core/ReplaceComparisonOperator_Gt_GtE", 42): "where both are 0, a == b has answered already",
     ("answer", _SAME, "core/NumberReplacer", 44): "> -1: where both are 0, a == b has answered already",
 }
+EQUIVALENT |= {
+    ("stats", "return float(data[0]), float(data[0])", "core/NumberReplacer", column): "no spread: every value "
+    "equals data[0]"
+    for column in (26, 42)
+}
+EQUIVALENT[
+    (
+        "stats",
+        "if np.ptp(data) == 0:  # no spread: every resample has the same mean, where BCa is undefined",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        20,
+    )
+] = "a range is never negative"
 _NO_TOKEN = "summary returns before it reads them where there is no token"
 EQUIVALENT |= {
     ("drift", "if len(kld) == 0:", "core/ReplaceComparisonOperator_Eq_LtE", 16): "len() is never negative",
