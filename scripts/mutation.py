@@ -205,6 +205,9 @@ _CLAIM = {
     ("expired = Job.lease_until < db_now()", "core/ReplaceComparisonOperator_Lt_LtE", 30): _AT_THE_INSTANT,
 }
 EQUIVALENT |= {("claim", *key): why for key, why in _CLAIM.items()}
+EQUIVALENT[
+    ("bm25", "self.avgdl = float(doc_len.sum()) / len(doc_len) if len(doc_len) else 0.0", "core/NumberReplacer", 78)
+] = "an empty corpus: no document length to normalise, the scores an empty array whatever avgdl is"
 _NO_TOKEN = "summary returns before it reads them where there is no token"
 EQUIVALENT |= {
     ("drift", "if len(kld) == 0:", "core/ReplaceComparisonOperator_Eq_LtE", 16): "len() is never negative",
