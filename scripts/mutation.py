@@ -568,10 +568,12 @@ def markdown(reports: list[dict]) -> str:
 
 
 def report_checks(checks: list[tuple], out: Path, baseline: bool) -> None:
-    with tempfile.TemporaryDirectory(prefix="ragq-checks-") as tmp:
-        found = [run_check(i, check, Path(tmp), baseline) for i, check in enumerate(checks)]
     out.mkdir(parents=True, exist_ok=True)
-    (out / "checks.json").write_text(json.dumps(found, indent=1))
+    found = []
+    with tempfile.TemporaryDirectory(prefix="ragq-checks-") as tmp:
+        for i, check in enumerate(checks):  # written as each ends: a long run stopped keeps what it found
+            found.append(run_check(i, check, Path(tmp), baseline))
+            (out / "checks.json").write_text(json.dumps(found, indent=1))
     for f in found:
         as_is = f["passes_as_is"] is not False  # None: not run here (--no-baseline)
         verdict = "caught" if f["caught"] and as_is else "NOT caught" if as_is else "FAILS AS IS"
