@@ -135,31 +135,28 @@ def clustered_fit(diffs, codes):
     )
 
 
-def test_clustered_interval_is_scipys_paired_bca_over_document_sums():
-    p, diffs, codes = three_documents()
-    sums, sizes = np.bincount(codes, diffs), np.bincount(codes).astype(float)
-    direct = stats.bootstrap(
-        (sums, sizes),
+def scipy_cluster_interval(diffs, codes):
+    """The oracle: scipy's BCa over each document's summed difference and question count, resampled in pairs."""
+    return stats.bootstrap(
+        (np.bincount(codes, diffs), np.bincount(codes).astype(float)),
         lambda s, n, axis: s.sum(axis=axis) / n.sum(axis=axis),
         paired=True,
         method="BCa",
         n_resamples=5000,
         random_state=0,
     ).confidence_interval
+
+
+def test_clustered_interval_is_scipys_paired_bca_over_document_sums():
+    p, diffs, codes = three_documents()
+    direct = scipy_cluster_interval(diffs, codes)
     assert verdict.bca_interval(p) == pytest.approx((direct.low, direct.high))
     # six documents of 2 to 4 questions (3^3 resamples of three are too few to tell 5,000 resamples from 5,001; equal
     # sizes would hide a resampling of sums and sizes that is not paired)
     docs6 = [d for d, n in zip("ABCDEF", (2, 3, 4, 2, 3, 4), strict=True) for _ in range(n)]
     d6 = np.random.default_rng(9).normal(0.02, 0.08, 18)
     codes6 = np.unique(docs6, return_inverse=True)[1]
-    six = stats.bootstrap(
-        (np.bincount(codes6, d6), np.bincount(codes6).astype(float)),
-        lambda s, n, axis: s.sum(axis=axis) / n.sum(axis=axis),
-        paired=True,
-        method="BCa",
-        n_resamples=5000,
-        random_state=0,
-    ).confidence_interval
+    six = scipy_cluster_interval(d6, codes6)
     assert verdict.bca_interval(paired(np.zeros(18), d6, docs6)) == pytest.approx((six.low, six.high), rel=1e-9)
     two = paired(np.zeros(8), diffs[:8], ["A"] * 4 + ["B"] * 4)  # two documents are too few to resample
     assert verdict.bca_interval(two) is None
