@@ -22,10 +22,10 @@ from bench.common import HERE, Context, machine, save, stamp, versions
 # in the order they run and appear; each is a module with run(ctx) -> Section
 SECTIONS = [
     "startup", "memory", "tune", "overhead", "build", "queueing", "scheduling", "ingest", "retrieval", "study", "choose",
-    "soak",
+    "testsets", "soak",
 ]  # fmt: skip
 # not in --quick: too long for CI, and the same commands run in the test suite (test_tune, test_quantize)
-FULL_ONLY = {"tune", "choose"}
+FULL_ONLY = {"tune", "choose", "testsets"}
 # only with --only NAME: soak needs root (network namespaces) and runs for up to 20 minutes; build needs a portable
 # llama-cpp-python wheel made beforehand
 ON_REQUEST = {"soak", "build"}

@@ -56,3 +56,8 @@ class ResourceError(RagqError):
 class GenerationStopped(RagqError):
     """A generation was stopped before its end because its caller no longer wanted it (a worker whose lease on the
     job was lost)."""
+
+
+class GrammarError(RagqError):
+    """A grammar that constrains a model's output was not applied: llama.cpp could not parse it, or an output that
+    ended by itself does not follow it."""

@@ -285,3 +285,26 @@ def test_misspelt_catalog_key_and_prompt_kinds(cli, ready):
     assert_one_clear_line(cli(*ENQ, "--model", "smollm2-135m", "--prompt", "study"), "has no study prompt layout")
     assert_one_clear_line(cli(*ENQ, "--model", "mistral"), "not downloaded: run `ragq models pull mistral`")
     assert db_rows(ready) == before
+
+
+GEN = ("questions", "generate", "demo", "--set", "gen")
+
+
+@pytest.mark.parametrize(
+    "args,phrases",
+    [
+        (("questions", "generate", "dem", "--set", "gen"), ["Did you mean 'demo'", "ragq ingest"]),
+        (GEN + ("--count", "0"), ["--count 0", "1 or more"]),
+        (GEN + ("--k", "0"), ["--k 0"]),
+        (GEN + ("--model", "smollm-135m"), ["Did you mean 'smollm2-135m'"]),
+        (GEN + ("--round-trip", "gema3-270m"), ["Did you mean 'gemma3-270m'"]),
+        (("questions", "generate", "demo", "--set", "qs"), ["'qs' exists", "another --set name"]),
+        (("questions", "check", "qs", "--against", "qs"), ["imported, not generated"]),
+        (("questions", "check", "nope", "--against", "qs"), ["question set", "ragq questions import"]),
+        (("questions", "show", "qz"), ["'qz' is not a known question set", "Known: qs"]),
+    ],
+)
+def test_questions_generate_and_check_refuse_and_write_nothing(cli, ready, args, phrases):
+    before = db_rows(ready)
+    assert_one_clear_line(cli(*args), *phrases)
+    assert db_rows(ready) == before

@@ -10,8 +10,9 @@ from ragq.producer.cli.results import metric_option
 from ragq.producer.results import compare as cmp
 from ragq.producer.results import decision, measures, overlap
 from ragq.producer.results.summary import summarize, unscored_note
+from ragq.producer.testset import labels
 from ragq.shared.errors import UsageError
-from ragq.shared.store import db, standing
+from ragq.shared.store import checks, db, standing
 from ragq.shared.store.results import result_rows
 
 
@@ -37,6 +38,7 @@ def compare(settings, baseline, runs, metric, right_at, margin, detect, as_json)
         standing.resolve_runs(session, ids)
         rows = result_rows(session, ids)
         summaries = {m.run_id: m for m in summarize(session, ids)}
+        generated = checks.standing(session, sorted({m.questions for m in summaries.values()}))
     label = {run_id: f"{m.model} (run {run_id})" for run_id, m in summaries.items()}
     mine = {run_id: [r for r in rows if r.run_id == run_id] for run_id in ids}
     found = [_paired(mine, baseline, run, metric, right_at=right_at, margin=margin, detect=detect) for run in runs]
@@ -46,16 +48,28 @@ def compare(settings, baseline, runs, metric, right_at, margin, detect, as_json)
     report = []
     for comparison, run, tests in zip(found, runs, families, strict=True):
         overlap_ = overlap.overlap(summaries[baseline], summaries[run], mine[baseline], mine[run])
-        report.append((comparison, run, tests, overlap_, decision.sentence(tests, label[baseline], label[run], size)))
+        said = decision.sentence(tests, label[baseline], label[run], size)
+        report.append(
+            (comparison, run, tests, overlap_, said, _on_sets(generated, summaries[baseline], summaries[run]))
+        )
     if as_json:
         print_json([_as_json(summaries, label, baseline, metric, size, *item) for item in report])
         return
-    for comparison, run, tests, overlap_, said in report:
+    for comparison, run, tests, overlap_, said, sets in report:
         print_comparison(comparison, (baseline, label[baseline]), (run, label[run]), overlap_)
         print_measures(tests, size, summaries[run].drift)
-        for note in _notes(summaries[baseline], summaries[run]):
+        for note in _notes(summaries[baseline], summaries[run]) + labels.labels(sets):
             click.echo(f"Note: {note}")
-        click.echo(f"Verdict: {said}")
+        click.echo(f"Verdict{' (' + labels.PROVISIONAL + ')' if _provisional(sets) else ''}: {said}")
+
+
+def _on_sets(generated: dict, a, b) -> dict:
+    """The generated question sets two runs answered, with where each stands (checks.standing)."""
+    return {name: generated[name] for name in {a.questions, b.questions} if name in generated}
+
+
+def _provisional(sets: dict) -> bool:
+    return any(standing is None for standing in sets.values())
 
 
 def _paired(mine: dict, baseline: int, run: int, metric: str, *, right_at, margin, detect):
@@ -68,7 +82,7 @@ def _paired(mine: dict, baseline: int, run: int, metric: str, *, right_at, margi
     return comparison
 
 
-def _as_json(summaries, label, baseline, metric, size, c, run, tests, overlap_, said) -> dict:
+def _as_json(summaries, label, baseline, metric, size, c, run, tests, overlap_, said, sets) -> dict:
     deciding = sorted((t for t in tests if t.decides()), key=lambda t: t.p_holm or 0.0)
     mine = next((t for t in tests if t.measure == metric), None)
     return {
@@ -82,6 +96,8 @@ def _as_json(summaries, label, baseline, metric, size, c, run, tests, overlap_, 
         "family": size,
         "decides": deciding[0].measure if deciding else None,
         "verdict": said,
+        "provisional": _provisional(sets),
+        "question_sets": labels.labels(sets),
         "drift": summaries[run].drift,
         "retrieval": asdict(overlap_) if overlap_ else None,
         "notes": _notes(summaries[baseline], summaries[run]),

@@ -10,9 +10,10 @@ from ragq.producer.results import export as exp
 from ragq.producer.results import overlap
 from ragq.producer.results import report as rep
 from ragq.producer.results.summary import as_dicts, summarize, unscored_note
+from ragq.producer.testset import labels
 from ragq.shared.errors import UsageError
 from ragq.shared.metrics.answer import METRICS
-from ragq.shared.store import db, standing
+from ragq.shared.store import checks, db, standing
 from ragq.shared.store.results import result_rows, select_runs
 
 
@@ -257,9 +258,11 @@ def report(settings, run_ids, output) -> None:
     """A self-contained HTML report: accuracy treemap, time per question, accuracy against ratio and speed."""
     with db.session(db.engine_for(settings)) as s:
         rows, summaries = result_rows(s, run_ids), summarize(s, run_ids)
+        generated = checks.standing(s, sorted({m.questions for m in summaries}))
     if not rows:
         raise UsageError("those runs have no answers yet: wait for them (`ragq status --watch`).")
-    exp.write_text_atomic(output, rep.render(summaries, rows))
+    notes = {name: labels.label(name, standing) for name, standing in generated.items()}
+    exp.write_text_atomic(output, rep.render(summaries, rows, notes))
     click.echo(f"report for runs {', '.join(map(str, run_ids))} written to {output}")
 
 

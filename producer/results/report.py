@@ -210,7 +210,7 @@ def accuracy_vs_speed(summaries: list[RunSummary]):
     return fig
 
 
-def headline(summaries: list[RunSummary], rows: list[ResultRow]) -> dict | None:
+def headline(summaries: list[RunSummary], rows: list[ResultRow], set_notes: dict | None = None) -> dict | None:
     """Which run is best, only where a paired test over the shared questions supports it (winner.py); the fastest
     run by its measured seconds. None before any run finished."""
     done = [s for s in summaries if s.mean_total_s is not None]
@@ -220,7 +220,7 @@ def headline(summaries: list[RunSummary], rows: list[ResultRow]) -> dict | None:
     slowest = max(done, key=lambda s: s.mean_total_s or 0.0)
     fast_s, slow_s = fastest.mean_total_s or 0.0, slowest.mean_total_s or 0.0
     return {
-        "lines": winner.lines(summaries, rows),
+        "lines": winner.lines(summaries, rows, set_notes),
         "fastest": run_label(fastest),
         "fast_s": fast_s,
         "speedup": slow_s / fast_s if fast_s else 1.0,
@@ -237,7 +237,8 @@ def _plotly_js() -> Markup:
     return Markup(js)
 
 
-def render(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
+def render(summaries: list[RunSummary], rows: list[ResultRow], set_notes: dict | None = None) -> str:
+    """set_notes: each generated question set's label (provisional, or checked with its tau)."""
     labels = {s.run_id: run_label(s) for s in summaries}
     figures = [treemap(rows, labels), time_per_question(rows, labels)]
     if len({s.ratio for s in summaries}) > 1:
@@ -254,10 +255,10 @@ def render(summaries: list[RunSummary], rows: list[ResultRow]) -> str:
         plotly_js=_plotly_js(),
         runs=len(summaries),
         made=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        headline=headline(summaries, rows),
+        headline=headline(summaries, rows, set_notes),
         summary=summary_table.table(summaries),
         charts=[page.chart(fig, i) for i, fig in enumerate(figures)],
-        measures=sidebyside.measure_groups(summaries, rows),
+        measures=sidebyside.measure_groups(summaries, rows, set_notes),
         flips=flips_table(summaries, rows),
         ratios=sidebyside.ratio_section(summaries, rows),
         budgets=budgets(summaries, rows),

@@ -44,13 +44,16 @@ def _cells(a: RunSummary, b: RunSummary, t: measures.MeasureTest) -> list[str]:
     ]
 
 
-def measure_groups(summaries: list[RunSummary], rows: list[ResultRow]) -> list[dict]:
-    """Per group: every run's measures against the baseline (a table) and one verdict per run."""
+def measure_groups(summaries: list[RunSummary], rows: list[ResultRow], set_notes: dict | None = None) -> list[dict]:
+    """Per group: every run's measures against the baseline (a table) and one verdict per run, labelled where the
+    question set is generated (set_notes: producer/testset/labels.py)."""
     groups = []
     for base, others, families, size in comparisons(summaries, rows):
         body = [_cells(base, b, t) for b, tests in zip(others, families, strict=True) for t in tests]
+        note = (set_notes or {}).get(base.questions)
         verdicts = [
-            decision.sentence(tests, _name(base), _name(b), size) for b, tests in zip(others, families, strict=True)
+            (f"({note}) " if note else "") + decision.sentence(tests, _name(base), _name(b), size)
+            for b, tests in zip(others, families, strict=True)
         ]
         groups.append({"table": Table(HEAD, body), "verdicts": verdicts})
     return groups

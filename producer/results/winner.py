@@ -60,8 +60,9 @@ def _won(c: Contest, family: int) -> str:
     )
 
 
-def lines(summaries: list[RunSummary], rows: list[ResultRow]) -> list[str]:
-    """One line per index and question set: its winner by each measure that names one, or that none is shown."""
+def lines(summaries: list[RunSummary], rows: list[ResultRow], set_notes: dict[str, str] | None = None) -> list[str]:
+    """One line per index and question set: its winner by each measure that names one, or that none is shown.
+    set_notes: a generated question set's label (producer/testset/labels.py), shown with its group."""
     groups: dict[tuple, list[RunSummary]] = {}
     for s in sorted(summaries, key=lambda s: s.run_id):
         if s.done:
@@ -70,6 +71,8 @@ def lines(summaries: list[RunSummary], rows: list[ResultRow]) -> list[str]:
     for (index, qset), group in groups.items():
         n = max(s.done // max(s.repeat, 1) for s in group)
         where = f"Over '{qset}' ({index}, {n} questions, {len(group)} runs)"
+        if qset in (set_notes or {}):
+            where += f" [{(set_notes or {})[qset]}]"
         if len(group) < 2:
             out.append(f"{where}: one run, nothing to compare it with.")
             continue

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import cast
 
 from ragq.shared.config import Settings
-from ragq.shared.errors import GenerationStopped, ModelLoadError
+from ragq.shared.errors import GenerationStopped, GrammarError, ModelLoadError
 from ragq.shared.metrics.likelihood import ExpertScore
 from ragq.shared.models import catalog, files
 from ragq.shared.models.placement import Placement
@@ -203,6 +203,33 @@ class LlamaRunner:
             prefix_reused_tokens=reused,
         )
 
+    def prompt_for(self, system: str, context: str, request: str) -> Prompt:
+        """A prompt in this model's own layout (its completion template, else the GGUF's chat template) with a
+        system text of the caller's: for work other than answering (`ragq questions generate`)."""
+        layout = self.spec.prompt
+        if layout.template is not None:
+            build = completion_builder(layout.template, system, layout.stop, layout.collapse_whitespace)
+        else:
+            build, _, _ = chat_builder(self.llm, system, layout.stop)
+        return build([context], request)
+
+    def constrained(self, prompt: Prompt, grammar: str, max_tokens: int, seed: int) -> tuple[str, bool]:
+        """One completion under a GBNF grammar, from an empty KV cache, with the catalog's sampling and `seed`:
+        (text, whether it ended by itself rather than at max_tokens). The grammar is compiled by llama.cpp first
+        (`check_grammar`), so one that does not parse is an error here, never a completion left unconstrained."""
+        return self._on_compute_thread(self._constrained, prompt, grammar, max_tokens, seed)
+
+    def _constrained(self, prompt: Prompt, grammar: str, max_tokens: int, seed: int) -> tuple[str, bool]:
+        from llama_cpp import LlamaGrammar
+
+        check_grammar(self.llm, grammar)
+        self.llm.reset()
+        sampling = {**self.sampling, "max_tokens": max_tokens, "seed": seed}
+        out = cast(dict, self.llm.create_completion(prompt.text, **sampling, stop=prompt.stop or None,
+                                                    grammar=LlamaGrammar.from_string(grammar, verbose=False)))  # fmt: skip
+        choice = out["choices"][0]
+        return choice["text"], choice["finish_reason"] == "stop"
+
     def score_expert(self, prompt: Prompt, expert: str) -> tuple[ExpertScore | None, dict]:
         """How likely the model finds the expert's answer after `prompt` (shared/metrics/likelihood.py), reusing
         the prompt's evaluation when the KV cache holds it (right after `generate`); with what was done, for
@@ -217,6 +244,18 @@ class LlamaRunner:
         """The prompt's tokens as create_completion sends them, and the answer's text tokenized on its own."""
         prompt = forced.completion_tokens(self.llm, prompt_text)
         return prompt, self.llm.tokenize(answer.encode(), add_bos=False, special=False)
+
+
+def check_grammar(llm, grammar: str) -> None:
+    """llama.cpp compiles the grammar as llama-cpp-python would at sampling time. llama-cpp-python 0.3.36's
+    `LlamaGrammar.from_string` keeps the text without parsing it, and llama.cpp answers a grammar it cannot parse
+    with no sampler at all, which the library adds to its chain unchecked: the completion would run unconstrained."""
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, grammar.encode(), b"root")
+    if not sampler:
+        raise GrammarError("llama.cpp could not parse the question grammar (GBNF): nothing was generated.")
+    llama_cpp.llama_sampler_free(sampler)
 
 
 def open_runner(settings: Settings, spec: ModelSpec, placement: Placement) -> LlamaRunner:

@@ -39,24 +39,44 @@ def qa_digest(pairs: list[QAPair]) -> str:
     return hashlib.sha256(json.dumps([p.__dict__ for p in pairs], sort_keys=True).encode()).hexdigest()
 
 
-def import_questions(s: Session, name: str, source: str, pairs: list[QAPair]) -> tuple[QuestionSet, bool]:
-    """Create the set; importing the same content again is a no-op, different content under that name is refused."""
+def import_questions(
+    s: Session,
+    name: str,
+    source: str,
+    pairs: list[QAPair],
+    provenance: dict | None = None,
+    origins: list[dict] | None = None,
+) -> tuple[QuestionSet, bool]:
+    """Create the set; importing the same content again is a no-op, different content under that name is refused.
+    A generated set (`ragq questions generate`) comes with its provenance and each question's origin."""
     digest = qa_digest(pairs)
     existing = s.scalar(select(QuestionSet).where(QuestionSet.name == name))
     if existing is not None:
         if existing.sha256 == digest:
             return existing, False
         raise QuestionFileError(f"question set '{name}' exists with other questions: import under another --set name.")
-    qset = QuestionSet(name=name, source=source, sha256=digest)
+    qset = QuestionSet(name=name, source=source, sha256=digest, provenance=provenance)
     s.add(qset)
     s.flush()
     s.add_all(
         Question(
-            set_id=qset.id, position=i, question=p.question, answer=p.answer, evidence_pages=p.evidence_pages, doc=p.doc
+            set_id=qset.id,
+            position=i,
+            question=p.question,
+            answer=p.answer,
+            evidence_pages=p.evidence_pages,
+            doc=p.doc,
+            origin=origins[i] if origins else None,
         )
         for i, p in enumerate(pairs)
     )
     return qset, True
+
+
+def check_new_set_name(s: Session, name: str) -> None:
+    """Before a long generation: a set of that name would be refused at the end, so say so now."""
+    if s.scalar(select(QuestionSet.id).where(QuestionSet.name == name)) is not None:
+        raise QuestionFileError(f"question set '{name}' exists: generate under another --set name.")
 
 
 def get_question_set(s: Session, name: str) -> QuestionSet:
@@ -79,3 +99,14 @@ def record_model(s: Session, name: str, spec: dict) -> ModelRow:
         row.spec = spec
     s.flush()
     return row
+
+
+def set_questions(s: Session, name: str) -> tuple[QuestionSet, list[dict]]:
+    """A question set and its questions, in order, as plain values (what `ragq questions show` prints)."""
+    qset = get_question_set(s, name)
+    rows = s.scalars(select(Question).where(Question.set_id == qset.id).order_by(Question.position)).all()
+    return qset, [
+        {"position": q.position, "question": q.question, "answer": q.answer, "doc": q.doc,
+         "evidence_pages": q.evidence_pages, "origin": q.origin}
+        for q in rows
+    ]  # fmt: skip

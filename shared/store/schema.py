@@ -40,6 +40,8 @@ class QuestionSet(Base):
     source: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # (0009) None for a set imported from a file; for a generated set: generator, model, seed, filters and counts
+    provenance: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Question(Base):
@@ -52,6 +54,7 @@ class Question(Base):
     answer: Mapped[str] = mapped_column(Text)
     evidence_pages: Mapped[list | None] = mapped_column(JSON)
     doc: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[dict | None] = mapped_column(JSON)  # (0009) generated: method, span kind, seconds
 
 
 class ModelRow(Base):
@@ -175,4 +178,20 @@ class FleetRow(Base):
 
     __tablename__ = "fleet"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SetCheck(Base):
+    """(0009) A generated question set checked against an expert set over runs of the same variants on both
+    (`ragq questions check`): the rank agreement per measure, the verdicts' agreement, and whether it passed.
+    `generator` is the generated set's generator key (method, model digest, filters, index content): a pass
+    vouches for every set the same generator makes from the same documents."""
+
+    __tablename__ = "set_checks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generated_set_id: Mapped[int] = mapped_column(ForeignKey("question_sets.id"))
+    expert_set_id: Mapped[int] = mapped_column(ForeignKey("question_sets.id"))
+    generator: Mapped[str] = mapped_column(String(64), index=True)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    figures: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
