@@ -31,6 +31,10 @@ _NOT_A_COUNT = frozenset("and or to of in on at for with by is are was were as t
 # a predicate that opens with these is a passive or adverbial clause, not a definition ("Backups are stored ...")
 _NOT_DEFINING = frozenset("not also only usually often always never still set made kept sent shown done given taken "
                           "built held known found run put read seen written paid sold".split())  # fmt: skip
+# a defining sentence names a thing first: these open a clause or point back instead ("What is if the Company ...?")
+_NOT_A_SUBJECT = frozenset("if unless in our we it its this these those that when while as although because there "
+                           "such any all each otherwise addition however our their they he she".split())  # fmt: skip
+_LAYOUT = re.compile(r"[*•■●◦|]|Table of Contents|T able|\.{4,}")  # page furniture a PDF reader glues to prose
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"(])")
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
 
@@ -50,7 +54,8 @@ def sentences(page_text: str, shortest: int = 40, longest: int = 240) -> list[st
     out = []
     for s in _SENTENCE_END.split(flat):
         letters = sum(ch.isalpha() for ch in s)
-        if shortest <= len(s) <= longest and len(s.split()) >= 6 and letters >= 0.5 * len(s) and s[-1] in ".!?":
+        prose = len(s.split()) >= 6 and letters >= 0.5 * len(s) and s[-1] in ".!?" and not _LAYOUT.search(s)
+        if shortest <= len(s) <= longest and prose:
             out.append(s)
     return list(dict.fromkeys(out))
 
@@ -72,9 +77,10 @@ def find_spans(sentence: str) -> list[Span]:
 def _defines(match: re.Match) -> bool:
     """ "X is Y" defines X, unless Y opens a passive or adverbial clause ("are stored", "is not") or X holds a
     capitalised article (a heading glued to the sentence: "Overview The Relay is ...")."""
-    first = match.group(3).split()[0].lower()
-    glued = re.search(r"\b(?:The|A|An)\b", match.group(1)) is not None
-    return not glued and first not in _NOT_DEFINING and not first.endswith("ed")
+    first, subject = match.group(3).split()[0].lower(), match.group(1)
+    glued = re.search(r"\b(?:The|A|An)\b", subject) is not None
+    named = "," not in subject and len(subject.split()) <= 6 and subject.split()[0].lower() not in _NOT_A_SUBJECT
+    return named and not glued and first not in _NOT_DEFINING and not first.endswith("ed")
 
 
 def _usable(kind: str, sentence: str, start: int, text: str) -> Span | None:
@@ -90,10 +96,13 @@ def _usable(kind: str, sentence: str, start: int, text: str) -> Span | None:
         return Span(kind, text, start, start + len(text))
     if kind == "quantity":
         after = sentence[start + len(text) :].split()
-        if _YEAR.match(text) or _after_name(sentence, start) or after[0].lower().strip(",.;:") in _NOT_A_COUNT:
+        word = after[0].strip(",.;:")
+        if _YEAR.match(text) or _after_name(sentence, start) or word.lower() in _NOT_A_COUNT:
             return None
-        if after[0].strip(",.;:") in UNITS:
-            text = f"{text} {after[0].strip(',.;:')}"
+        if word in UNITS:
+            text = f"{text} {word}"
+        elif not word.islower():  # "737 MAX", "32.2 Certification": a name's number, not a count
+            return None
     return Span(kind, text, start, start + len(text))
 
 

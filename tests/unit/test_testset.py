@@ -237,3 +237,15 @@ def test_every_cloze_asks_for_its_own_kind():
     for sentence in spans.sentences(TEXT + " The web interface listens on HTTPS port 8443 for every admin."):
         for span in spans.find_spans(sentence):
             assert not filters.wrong_type(spans.cloze(sentence, span), span.kind), (sentence, span)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "These challenges include scrutiny of all development aircraft in the wake of the 737 MAX accidents.",
+        "Unless otherwise stated, the Company is vigorously defending all such litigation and proceedings.",
+        "Risks Related to Markets * The Company's pension plans are subject to financial market risks.",
+    ],
+)
+def test_numbers_of_names_clauses_and_page_furniture_give_no_answer(sentence):
+    assert [s for s in spans.sentences(sentence) for s in spans.find_spans(s)] == []
