@@ -43,10 +43,18 @@ def _variants(home, qset: str, models: list[str]) -> None:
         ragq(home, "run", "--model", model, "--ratio", OTHER_RATIO, "--index", "docs", "--questions", qset, "--json")
 
 
-def _generate(home, name: str, count: int, measured_only: bool) -> dict:
+def _generate(home, name: str, count: int, measured_only: bool, answer: str = "span") -> dict:
     without = [arg for f in MEASURED for arg in ("--without", f)] if measured_only else []
     return json.loads(ragq(home, "questions", "generate", "docs", "--set", name, "--count", str(count), "--model",
-                           WRITER, "--seed", "0", *without, "--json"))  # fmt: skip
+                           WRITER, "--seed", "0", "--answer", answer, *without, "--json"))  # fmt: skip
+
+
+def sentence_answers(home, count: int, models: list[str]) -> dict:
+    """The answered set again with the span's sentence as the reference answer (`--answer sentence`), on the same
+    pages and spans, run by the same variants and checked against the same expert runs."""
+    _generate(home, "generated-sentence", count, measured_only=True, answer="sentence")
+    _variants(home, "generated-sentence", models)
+    return json.loads(ragq(home, "questions", "check", "generated-sentence", "--against", "expert", "--json"))
 
 
 def one_input(ctx: Context, name: str, pdfs: list, qa, count: int, answered: int, last: bool) -> dict:
@@ -65,7 +73,8 @@ def one_input(ctx: Context, name: str, pdfs: list, qa, count: int, answered: int
     whole_questions = json.loads(ragq(home, "questions", "show", "generated-whole", "--json"))["questions"]
     return {"input": name, "whole": whole, "whole_questions": whole_questions, "generated": made,
             "questions": shown["questions"], "check_all_generated": checked,
-            "subsets": subsets(home, shown["questions"]), "cost": cost(ctx, home) if last else {}}  # fmt: skip
+            "subsets": subsets(home, shown["questions"]), "cost": cost(ctx, home) if last else {},
+            "sentence": sentence_answers(home, answered, ctx.models) if not last else None}  # fmt: skip
 
 
 def subsets(home, questions: list[dict]) -> dict:
@@ -159,6 +168,21 @@ def generation_table(data: list[dict]) -> str:
     return table(head, rows)
 
 
+def answers_table(data: list[dict]) -> str:
+    """The same questions with the span, and with its sentence, as the reference answer."""
+    head = ["input", "reference answer", "tau likelihood", "tau token F1", "tau cosine", "verdicts agree",
+            "expert decides / generated decides", "missed", "contradicted", "passed"]  # fmt: skip
+    rows = []
+    for item in data:
+        for label, f in (("span", item["check_all_generated"]), ("sentence", item.get("sentence"))):
+            if f:
+                a = f["agreement"]
+                rows.append([item["input"], label, *_tau(f), f"{a['verdicts_agree']:.2f}",
+                             f"{a['expert_decided']} / {a['generated_decided']}", a["missed"], a["contradicted"],
+                             "yes" if f["passed"] else "no"])  # fmt: skip
+    return table(head, rows)
+
+
 def cost_table(data: list[dict]) -> str:
     rows = [[item["input"], writer, f"{c['seconds_per_question']:.3f}", json.dumps(c["written"]),
              json.dumps(c["write_s"])] for item in data for writer, c in item["cost"].items()]  # fmt: skip
@@ -193,6 +217,9 @@ def section(payload: dict) -> Section:
         check_table(data),
         "The runs' means on both sets (generated: every filter):",
         runs_table(data),
+        "The span or its sentence as the reference answer (`--answer sentence`; the demo guide, every question of the "
+        "answered set, the same variants):",
+        answers_table(data),
         "Tau by the likelihood against the number of generated questions (every filter; 200 random subsets a size):",
         curve_table(data),
         f"What generation costs (20 questions per writer, seed 1); writing alone averaged "

@@ -9,7 +9,7 @@ from ragq.producer.cli.output import fmt, json_option, print_json, print_table, 
 from ragq.producer.questions import parse_qa_file
 from ragq.producer.testset import build
 from ragq.producer.testset.filters import FILTERS
-from ragq.producer.testset.generate import Request
+from ragq.producer.testset.generate import ANSWERS, Request
 from ragq.shared.errors import UsageError
 from ragq.shared.store import db, inputs
 from ragq.shared.store.schema import Question, QuestionSet
@@ -100,17 +100,20 @@ def _kind(provenance: dict | None) -> str:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the pages, spans and sampling.")
 @click.option("--k", default=4, show_default=True, type=int, help="Retrievable: evidence page in this top k.")
 @click.option("--round-trip", help="Catalog model that must find the answer from the page alone (optional filter).")
+@click.option("--answer", type=click.Choice(ANSWERS), default="span", show_default=True,
+              help="The reference answer: the span, or the whole sentence that holds it.")  # fmt: skip
 @click.option("--without", multiple=True, type=click.Choice([f for f in FILTERS if f != "on_page"]),
               help="Measure this filter but do not enforce it (repeatable).")  # fmt: skip
 @json_option
 @click.pass_obj
-def generate(settings, index, name, count, model, seed, k, round_trip, without, as_json) -> None:
+def generate(settings, index, name, count, model, seed, k, round_trip, answer, without, as_json) -> None:
     """Generate the question set NAME from INDEX: each answer a span of a page (numbers with their units, dates,
     amounts, names, a defining sentence's predicate), each question a cloze of its sentence or written by --model
     under a grammar, kept where it passes every filter (answer on its page, answer not in the question, no
     "the table"/"above", no near-duplicate, evidence page retrievable by BM25 or dense). Nothing is stored until
-    the whole set is made."""
-    request = Request(count=count, seed=seed, k=k, skip=frozenset(without))
+    the whole set is made. --answer sentence makes the span's sentence the reference (the experts' answers are
+    sentences: the likelihood of a few bytes of span is noisy)."""
+    request = Request(count=count, seed=seed, k=k, skip=frozenset(without), answer=answer)
     with progress_bar(enabled=not as_json) as progress:
         made = build.generate(settings, index, name, request, (model, round_trip), progress)
     prov = made.provenance

@@ -23,6 +23,7 @@ from ragq.shared.corpus.index import content_id
 from ragq.shared.rag.retrieval import dense_top
 from ragq.shared.records import QAPair
 
+ANSWERS = ("span", "sentence")  # what a question's reference answer is: both are the document's own words
 TRIES_PER_PAGE = 3  # spans tried on one page in one pass before moving on
 
 
@@ -34,6 +35,7 @@ class Request:
     skip: frozenset[str] = frozenset()  # filters measured and recorded but not enforced
     model: dict | None = None  # {"name", "spec_digest"} of the writer; None: cloze only
     round_trip: dict | None = None  # the same for the round-trip model
+    answer: str = "span"  # the reference answer: the span itself, or the sentence that holds it (ANSWERS)
 
 
 @dataclass
@@ -126,9 +128,11 @@ class Generator:
         self.tally.failed.update(failed)
         self.tally.bm25_hits += self._hits[0]
         self.tally.dense_hits += self._hits[1]
-        origin = {"method": written.method, "kind": span.kind, "page": page, "seconds": round(written.seconds, 4),
-                  "bm25_hit": self._hits[0], "dense_hit": self._hits[1], "fails": failed}  # fmt: skip
-        return Made(QAPair(written.question or "", span.text, [page], doc), origin)
+        origin = {"method": written.method, "kind": span.kind, "span": span.text, "page": page,
+                  "seconds": round(written.seconds, 4), "bm25_hit": self._hits[0], "dense_hit": self._hits[1],
+                  "fails": failed}  # fmt: skip
+        reference = span.text if self.request.answer == "span" else self._sentence
+        return Made(QAPair(written.question or "", reference, [page], doc), origin)
 
     def page(self, doc: str, page: int, text: str, queue: list) -> Made | None:
         """Up to TRIES_PER_PAGE of the page's untried spans, in their shuffled order, until one makes a question."""
@@ -169,8 +173,8 @@ def _shuffled(text: str, rng: random.Random) -> list[tuple[str, Span]]:
 def generator_key(request: Request, index_manifest: dict) -> str:
     """What makes two generated sets the same generator's: method, models, filters and k, the index's content. A
     check that passed for one vouches for the others (not the seed, not the count)."""
-    key = {"model": request.model, "round_trip": request.round_trip, "k": request.k,
-           "skip": sorted(request.skip), "index": content_id(index_manifest)}  # fmt: skip
+    key = {"model": request.model, "round_trip": request.round_trip, "k": request.k, "skip": sorted(request.skip),
+           "index": content_id(index_manifest), **({"answer": request.answer} if request.answer != "span" else {})}  # fmt: skip
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -184,6 +188,7 @@ def provenance(request: Request, index_manifest: dict, tally: Tally, made: list[
         "model": request.model,
         "round_trip": request.round_trip,
         "seed": request.seed,
+        "answer": request.answer,
         "requested": request.count,
         "index": index_manifest["name"],
         "index_content": content_id(index_manifest),

@@ -65,6 +65,17 @@ def test_cloze_questions_from_the_guide_answer_from_their_pages(guide):
     ]
 
 
+def test_the_sentence_that_holds_the_span_can_be_the_reference(guide):
+    span = as_json("questions", "generate", "guide", "--set", "span", "--count", "5")
+    out = as_json("questions", "generate", "guide", "--set", "sentence", "--count", "5", "--answer", "sentence")
+    assert out["provenance"]["answer"] == "sentence" and span["provenance"]["answer"] == "span"
+    assert out["provenance"]["generator_key"] != span["provenance"]["generator_key"]
+    by_span = {q["question"]: q for q in as_json("questions", "show", "span")["questions"]}
+    for q in as_json("questions", "show", "sentence")["questions"]:
+        assert q["origin"]["span"] in q["answer"] and q["answer"].endswith((".", "!", "?"))
+        assert by_span[q["question"]]["answer"] == q["origin"]["span"]  # the same questions, the same spans
+
+
 def test_smollm2_writes_questions_under_the_grammar_or_the_cloze_stands_in(guide):
     out = as_json("questions", "generate", "guide", "--set", "gen", "--count", "6", "--model", "smollm2-135m")
     p = out["provenance"]
@@ -76,6 +87,17 @@ def test_smollm2_writes_questions_under_the_grammar_or_the_cloze_stands_in(guide
     for q in as_json("questions", "show", "gen")["questions"]:
         assert q["question"][0].isupper() and q["question"].endswith("?")
         assert q["origin"]["seconds"] > 0 if q["origin"]["method"] == "model" else True
+
+
+def test_a_round_trip_model_must_find_the_answer_on_the_page(guide):
+    out = as_json("questions", "generate", "guide", "--set", "gen", "--count", "4", "--round-trip", "gemma3-270m")
+    p = out["provenance"]
+    assert p["round_trip"]["name"] == "gemma3-270m" and p["filters"]["round_trip"] and p["generator"] == "cloze"
+    assert out["questions"] == 4 and all(
+        q["origin"]["fails"] == [] for q in as_json("questions", "show", "gen")["questions"]
+    )
+    plain = as_json("questions", "generate", "guide", "--set", "plain", "--count", "4")["provenance"]
+    assert "round_trip" not in plain["filters"] and plain["generator_key"] != p["generator_key"]
 
 
 @pytest.fixture(scope="module")
