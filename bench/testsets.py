@@ -217,8 +217,8 @@ def section(payload: dict) -> Section:
         check_table(data),
         "The runs' means on both sets (generated: every filter):",
         runs_table(data),
-        "The span or its sentence as the reference answer (`--answer sentence`; the demo guide, every question of the "
-        "answered set, the same variants):",
+        "The span or its sentence as the reference answer (`--answer sentence`, on the demo guide: every question "
+        "of the answered set, the same variants; a run that did not measure the sentence form has span rows only):",
         answers_table(data),
         "Tau by the likelihood against the number of generated questions (every filter; 200 random subsets a size):",
         curve_table(data),

@@ -54,7 +54,8 @@ def sentences(page_text: str, shortest: int = 40, longest: int = 240) -> list[st
     out = []
     for s in _SENTENCE_END.split(flat):
         letters = sum(ch.isalpha() for ch in s)
-        prose = len(s.split()) >= 6 and letters >= 0.5 * len(s) and s[-1] in ".!?" and not _LAYOUT.search(s)
+        clean = not _LAYOUT.search(s) and not any(ord(ch) < 32 for ch in s)  # a NUL where a ligature was
+        prose = len(s.split()) >= 6 and letters >= 0.5 * len(s) and s[-1] in ".!?" and clean
         if shortest <= len(s) <= longest and prose:
             out.append(s)
     return list(dict.fromkeys(out))

@@ -245,6 +245,7 @@ def test_every_cloze_asks_for_its_own_kind():
         "These challenges include scrutiny of all development aircraft in the wake of the 737 MAX accidents.",
         "Unless otherwise stated, the Company is vigorously defending all such litigation and proceedings.",
         "Risks Related to Markets * The Company's pension plans are subject to financial market risks.",
+        "All Par\x00cipants within the European Union or the United Kingdom receive their awards in cash.",
     ],
 )
 def test_numbers_of_names_clauses_and_page_furniture_give_no_answer(sentence):
