@@ -20,6 +20,7 @@ from ragq.producer.testset.spans import Span, find_spans, sentences
 from ragq.producer.testset.writers import Written, write_cloze
 from ragq.shared.corpus.bm25 import tokenize
 from ragq.shared.corpus.index import content_id
+from ragq.shared.metrics.evidence import evidence_rank
 from ragq.shared.rag.retrieval import dense_top
 from ragq.shared.records import QAPair
 
@@ -58,13 +59,12 @@ class Made:
 
 
 def retrievable(index, embedder, question: str, doc: str, page: int, k: int) -> tuple[bool, bool]:
-    """Is the evidence page among the top k chunks of BM25, and of the dense retriever, for this question?"""
-    on_page = lambda positions: any(  # noqa: E731
-        index.chunks[i].source == doc and index.chunks[i].page == page for i in positions
-    )
+    """Is the evidence page among the top k chunks of BM25, and of the dense retriever, for this question? (The
+    same test as a job's `evidence` rank, shared/metrics/evidence.py.)"""
+    found = lambda positions: bool(evidence_rank([index.chunks[i] for i in positions], [page], doc))  # noqa: E731
     lexical = index.bm25.top_n(tokenize(question), k)
     dense = dense_top(index, embedder.encode([question])[0], k)
-    return on_page(lexical), on_page(dense)
+    return found(lexical), found(dense)
 
 
 class Generator:
