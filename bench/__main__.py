@@ -21,7 +21,7 @@ from bench.common import HERE, Context, machine, save, stamp, versions
 
 # in the order they run and appear; each is a module with run(ctx) -> Section
 SECTIONS = [
-    "startup", "memory", "tune", "overhead", "build", "queueing", "scheduling", "ingest", "retrieval", "study", "choose",
+    "startup", "memory", "tune", "overhead", "build", "queueing", "scheduling", "ingest", "int8", "retrieval", "study", "choose",
     "testsets", "soak",
 ]  # fmt: skip
 # not in --quick: too long for CI, and the same commands run in the test suite (test_tune, test_quantize)

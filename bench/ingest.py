@@ -1,92 +1,185 @@
-"""Ingest: pages and chunks per second, where the time goes, and an unchanged re-ingest.
+"""Ingest: pages and chunks per second, where the time goes, batches and threads, against the study's index build.
 
-`ragq ingest` of one document into a fresh home, as a user runs it (wall time of the command, the embedder's
-one-time ONNX export already in place), then again with nothing changed. The breakdown repeats each step in this
-process: reading the PDF (pypdf), splitting it into chunks, embedding them with each runtime (the same vectors:
-onnx, the default, and torch, sentence-transformers), building BM25 and FAISS and writing the index."""
+`ragq ingest` into a fresh home, as a user runs it (wall time of the command; the embedder's one-time ONNX export
+and int8 quantization already in place, as after the first use), in three ways in turn: the default (PDFium pages
+streamed to the int8 embedder), PDFium with the fp32 embedder (RAGQ_EMBEDDER=fp32), and the way ragq ingested before
+(pypdf, fp32 embedder, read then embed: RAGQ_PDF_READER=pypdf RAGQ_EMBEDDER=fp32); then the default again with
+nothing changed. The study's index build is its script's own (bench/seed_script.py --index-only: PyPDFLoader, the
+splitter, sentence-transformers on torch into FAISS, BM25), timed the same way. The breakdown repeats each step in
+one process: reading (pypdf, PDFium), splitting, embedding (fp32, int8), writing, and the whole streamed build; the
+grid embeds the same chunks at each batch size and ONNX Runtime thread count."""
 
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import FINANCEBENCH, Context, Section, demo_files, fmt, ragq, spread, table
+from bench.common import FINANCEBENCH, HERE, Context, Section, demo_files, env_for, fmt, ragq, spread, table
 from bench.study import DOCUMENT, export_once, fresh_home
 
-STEPS = ["read", "split", "embed onnx", "embed torch", "write"]
+WAYS = {
+    "default (pdfium, int8)": {},
+    "pdfium, fp32": {"RAGQ_EMBEDDER": "fp32"},
+    "before (pypdf, fp32)": {"RAGQ_PDF_READER": "pypdf", "RAGQ_EMBEDDER": "fp32"},
+}
+STEPS = ["read pypdf", "read pdfium", "split", "embed fp32", "embed int8", "write", "streamed build (default)"]
+GRID_CHUNKS = 640
+BATCHES = (1, 2, 4, 8, 16, 32, 64)
 
 
-def document(ctx: Context) -> Path:
+def inputs(ctx: Context) -> list[tuple[str, list[Path]]]:
     pdf = FINANCEBENCH / "pdfs" / DOCUMENT
-    if not ctx.quick and pdf.exists():
-        return pdf
-    pdf_file, _ = demo_files()
-    with pdf_file as demo:
-        copy = ctx.home("ingest-input") / "guide.pdf"
-        copy.write_bytes(demo.read_bytes())
-    return copy
+    if ctx.quick or not pdf.exists():
+        pdf_file, _ = demo_files()
+        with pdf_file as demo:
+            copy = ctx.home("ingest-input") / "guide.pdf"
+            copy.write_bytes(demo.read_bytes())
+        return [("guide.pdf", [copy])]
+    return [(DOCUMENT, [pdf]), ("8 FinanceBench PDFs", sorted((FINANCEBENCH / "pdfs").glob("*.pdf")))]
 
 
-def steps(pdf: Path, cache: Path) -> dict:
+def ingest_wall(ctx: Context, name: str, paths: list[Path], env: dict) -> dict:
+    home = fresh_home(ctx, name)
+    start = time.perf_counter()
+    out = json.loads(ragq(home, "ingest", *map(str, paths), "--index", "doc", "--json", env=env_for(home, **env)))
+    wall = time.perf_counter() - start
+    pages = sum(s["pages"] for s in out["sources"])
+    start = time.perf_counter()
+    ragq(home, "ingest", *map(str, paths), "--index", "doc", env=env_for(home, **env))
+    return {"wall_s": wall, "again_s": time.perf_counter() - start, "pages": pages, "chunks": out["chunk_count"]}
+
+
+def study_build(pdf: Path) -> float:
+    script = HERE / "seed_script.py"
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, str(script), "--pdf", str(pdf), "--index-only"],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    json.loads(out.stdout.strip().splitlines()[-1])
+    return time.perf_counter() - start
+
+
+def timed(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def steps(paths: list[Path], cache: Path) -> dict:
+    import numpy as np
+
     from ragq.shared.corpus import index as idx
     from ragq.shared.corpus.chunking import split_pages
     from ragq.shared.corpus.documents import load_document
     from ragq.shared.corpus.embedding import Embedder
     from ragq.shared.hashing import sha256_file
 
-    out = {}
-    start = time.perf_counter()
-    pages = load_document(pdf)
-    out["read"] = time.perf_counter() - start
-    start = time.perf_counter()
-    chunks = split_pages(pages, sha256_file(pdf))
-    out["split"] = time.perf_counter() - start
+    out: dict = {}
+    out["read pypdf"], _ = timed(lambda: [load_document(p, "pypdf") for p in paths])
+    out["read pdfium"], docs = timed(lambda: [load_document(p, "pdfium") for p in paths])
+    out["split"], chunks = timed(
+        lambda: [c for p, d in zip(paths, docs, strict=True) for c in split_pages(d, sha256_file(p))]
+    )
     texts = [c.text for c in chunks]
-    for runtime in ("onnx", "torch"):
-        embedder = Embedder(runtime, cache)
+    embedders = {v: Embedder("onnx", cache, variant=v) for v in ("fp32", "int8")}
+    for variant, embedder in embedders.items():
         embedder.encode(["load"])
-        start = time.perf_counter()
-        vectors = [embedder.encode(texts[i : i + 64]) for i in range(0, len(texts), 64)]  # as idx.build does
-        out[f"embed {runtime}"] = time.perf_counter() - start
-    import numpy as np
-
+        out[f"embed {variant}"], vectors = timed(
+            lambda e=embedder: np.concatenate(
+                [e.encode(texts[i : i + idx.BATCH]) for i in range(0, len(texts), idx.BATCH)]
+            )
+        )
     with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        idx.save(Path(folder) / "x", {"name": "x"}, chunks, np.concatenate(vectors))
-        out["write"] = time.perf_counter() - start
-    return {"pages": len(pages), "chunks": len(chunks), **out}
+        out["write"], _ = timed(lambda: idx.save(Path(folder) / "x", {"name": "x"}, chunks, vectors))
+    sources = idx.describe_sources(paths)
+    out["streamed build (default)"], _ = timed(lambda: idx.build("x", sources, embedders["int8"], lambda *a: None))
+    return {"pages": sum(len(d) for d in docs), "chunks": len(chunks), **out, "texts": texts[:GRID_CHUNKS]}
+
+
+def grid(texts: list[str], cache: Path) -> list[dict]:
+    """int8 chunks/s at each batch size (texts per ONNX Runtime call, within the build's windows of 64 chunks) and
+    intra-op thread count, on the same chunks."""
+    from ragq.shared.corpus.embedding import Embedder
+
+    rows = []
+    for threads in (1, 2):
+        embedder = Embedder("onnx", cache, threads=threads, variant="int8")
+        embedder.encode(["load"])
+        for batch in BATCHES:
+            seconds, _ = timed(
+                lambda e=embedder, b=batch: [e.encode(texts[i : i + 64], b) for i in range(0, len(texts), 64)]
+            )
+            rows.append({"threads": threads, "batch": batch, "chunks_per_s": len(texts) / seconds})
+    return rows
+
+
+def measure(ctx: Context, label: str, paths: list[Path], cache: Path) -> dict:
+    quick_big = label.startswith("8 ")  # the eight PDFs: one ingest each way, no breakdown repeats
+    repeats = 1 if quick_big else ctx.repeats
+    walls: dict[str, list[dict]] = {way: [] for way in WAYS}
+    for i in range(repeats):
+        for way, env in WAYS.items():
+            if quick_big and way == "pdfium, fp32":
+                continue
+            walls[way].append(ingest_wall(ctx, f"ingest-{len(paths)}-{i}", paths, env))
+    study = [study_build(paths[0]) for _ in range(repeats)] if len(paths) == 1 else []
+    parts = [steps(paths, cache) for _ in range(1 if quick_big else repeats)]
+    return {"label": label, "walls": walls, "study_s": study, "steps": parts}
+
+
+def wall_rows(found: dict) -> list[list]:
+    rows = []
+    for way, runs in found["walls"].items():
+        if not runs:
+            continue
+        wall = spread([r["wall_s"] for r in runs])
+        pages, chunks = runs[0]["pages"], runs[0]["chunks"]
+        rows.append([found["label"], way, pages, chunks, fmt(wall), f"{pages / wall['median']:.1f}",
+                     f"{chunks / wall['median']:.0f}", fmt(spread([r["again_s"] for r in runs]), 2)])  # fmt: skip
+    if found["study_s"]:
+        study = spread(found["study_s"])
+        rows.append([found["label"], "the study's index build", pages, "", fmt(study), "", "", ""])
+    return rows
+
+
+def ratios(found: dict) -> str:
+    default = spread([r["wall_s"] for r in found["walls"]["default (pdfium, int8)"]])["median"]
+    before = spread([r["wall_s"] for r in found["walls"]["before (pypdf, fp32)"]])["median"]
+    line = f"{found['label']}: default {default:.1f} s, {before / default:.2f}x ragq's ingest before"
+    if found["study_s"]:
+        study = spread(found["study_s"])["median"]
+        line += f", {study / default:.2f}x the study's index build ({study:.1f} s; goal >= 2.5x)"
+    return line + "."
 
 
 def run(ctx: Context) -> Section:
-    pdf = document(ctx)
-    export_once(ctx)
+    export_s = export_once(ctx)
     cache = ctx.work / "study-export" / "embedders"
-    walls, again, parts = [], [], []
-    for i in range(ctx.repeats):
-        home = fresh_home(ctx, f"ingest-{i}")
-        start = time.perf_counter()
-        ragq(home, "ingest", str(pdf), "--index", "doc")
-        walls.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        ragq(home, "ingest", str(pdf), "--index", "doc")
-        again.append(time.perf_counter() - start)
-        parts.append(steps(pdf, cache))
-    pages, chunks = parts[0]["pages"], parts[0]["chunks"]
-    wall = spread(walls)
-    rows = [[pdf.name, pages, chunks, fmt(wall), f"{pages / wall['median']:.1f}", f"{chunks / wall['median']:.1f}",
-             fmt(spread(again), 2)]]  # fmt: skip
-    step_rows = [[s, fmt(spread([p[s] for p in parts]), 2), f"{chunks / spread([p[s] for p in parts])['median']:.0f}"]
+    found = [measure(ctx, label, paths, cache) for label, paths in inputs(ctx)]
+    first = found[0]["steps"]
+    chunks = first[0]["chunks"]
+    step_rows = [[s, fmt(spread([p[s] for p in first]), 2), f"{chunks / spread([p[s] for p in first])['median']:.0f}"]
                  for s in STEPS]  # fmt: skip
+    batches = grid(first[0]["texts"], cache)
+    for part in (p for f in found for p in f["steps"]):
+        part.pop("texts")
     text = "\n\n".join(
         [
             __doc__.split("\n\n", 1)[1].replace("\n", " "),
-            f"Seconds, median (min-max) over {ctx.repeats} ingests.",
-            table(["document", "pages", "chunks", "ingest s", "pages/s", "chunks/s", "unchanged re-ingest s"], rows),
+            f"Seconds, median (min-max) over {ctx.repeats} ingests each way (the eight PDFs: one each way). "
+            f"The embedder's export and quantization, once per home: {export_s:.1f} s.",
+            table(["input", "way", "pages", "chunks", "ingest s", "pages/s", "chunks/s", "unchanged re-ingest s"],
+                  [row for f in found for row in wall_rows(f)]),  # fmt: skip
+            "\n".join(f"- {ratios(f)}" for f in found),
+            f"Where the time goes ({found[0]['label']}, {chunks} chunks, in one process):",
             table(["step", "seconds", "chunks/s"], step_rows),
+            f"Embedding int8, the first {GRID_CHUNKS} chunks, chunks/s by batch and threads "
+            f"(cores: {os.cpu_count()}):",
+            table(["threads", *[str(b["batch"]) for b in batches if b["threads"] == 1]],
+                  [[t, *[f"{b['chunks_per_s']:.0f}" for b in batches if b["threads"] == t]] for t in (1, 2)]),
         ]
-    )
-    return Section(
-        "ingest",
-        "Ingest: pages/s, chunks/s, where the time goes",
-        text,
-        {"walls": walls, "again": again, "steps": parts},
-    )
+    )  # fmt: skip
+    return Section("ingest", "Ingest: pages/s, chunks/s, where the time goes", text,
+                   {"found": found, "grid": batches, "export_s": export_s})  # fmt: skip

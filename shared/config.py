@@ -47,6 +47,14 @@ class Settings(BaseModel):
     memory_limit_mb: int | None = Field(
         None, ge=1, description="None: the memory available when `ragq run` starts; its models must fit in it"
     )
+    pdf_reader: Literal["pdfium", "pypdf"] = Field(
+        "pdfium", description="how new indexes read PDFs: pdfium (native, fast) or pypdf (the study's PyPDFLoader)"
+    )
+    embedder: Literal["int8", "fp32"] = Field(
+        "int8",
+        description="the variant new indexes are built with (queries use their index's own); int8: quantized, "
+        "faster; fp32: the exact model",
+    )
     embedder_runtime: Literal["onnx", "torch"] = Field(
         "onnx", description="onnx: all-MiniLM-L6-v2 exported once, no torch in workers; torch: sentence-transformers"
     )

@@ -21,10 +21,14 @@ from ragq.shared.config import load_settings
 
 @pytest.fixture(scope="session")
 def onnx_export(tmp_path_factory) -> Path:
-    """all-MiniLM-L6-v2 exported to ONNX once per session (about 8 s), as a home's first use would export it."""
+    """all-MiniLM-L6-v2 exported to ONNX once per session (about 8 s), and quantized to int8 (2 s), as a home's
+    first use would make them."""
+    from ragq.shared.corpus import quantize
     from ragq.shared.corpus.embedding import ensure_onnx
 
-    return ensure_onnx(tmp_path_factory.mktemp("embedders"))
+    path = ensure_onnx(tmp_path_factory.mktemp("embedders"))
+    quantize.ensure_int8(path, quantize.plan(quantize.cpu_flags()))
+    return path
 
 
 @pytest.fixture

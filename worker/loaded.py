@@ -1,5 +1,6 @@
-"""What a worker loads once, before its first job: the model at its placement, the embedder (which also scores
-answers), the indexes it was asked for; how long each took, and the provenance every result repeats."""
+"""What a worker loads once, before its first job: the model at its placement, the indexes it was asked for, the
+embedders (the scorer's, and each preloaded index's own for its queries); how long each took, and the provenance
+every result repeats."""
 
 import json
 import logging
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from ragq.shared import provenance
 from ragq.shared.config import Settings
-from ragq.shared.corpus.embedding import Embedder
+from ragq.shared.corpus.embedding import SCORER_VARIANT, Embedders
 from ragq.shared.corpus.index import HybridIndex, content_id, load_index
 from ragq.shared.errors import CorpusIndexError
 from ragq.shared.models import catalog, files
@@ -48,7 +49,7 @@ class Indexes:
 class Loaded:
     runner: LlamaRunner
     sha256: str  # the model file's
-    embedder: Embedder
+    embedders: Embedders
     indexes: Indexes
     startup: dict[str, float]  # seconds per start-up phase
     provenance: dict  # the model's part of every result's provenance
@@ -70,18 +71,21 @@ def load(settings: Settings, model: str, placement: Placement, preload: list[str
     phases.lap("model")
     runner.warmup()
     phases.lap("warmup")
-    embedder = Embedder.from_settings(settings, placement.n_threads)
-    embedder.encode(["warm up"])  # load now, not inside the first job's timing
-    phases.lap("embedder")
     indexes = Indexes(settings.indexes_dir)
     for name in preload:
         indexes.get(name)
     phases.lap("index")
+    embedders = Embedders(settings, placement.n_threads)
+    embedder = embedders.scorer  # loaded now, not inside the first job's timing
+    for index in indexes.loaded.values():
+        embedders.for_index(index.manifest)  # a preloaded index's query embedder
+    phases.lap("embedder")
     log.info("ready in %.2f s: %s", sum(phases.seconds.values()), json.dumps(phases.seconds))
     model_provenance = {
         **provenance.model_provenance(runner.path, runner, sha256),
         "embedder": embedder.name,
         "embedder_runtime": embedder.runtime,
+        "scorer_embedding": SCORER_VARIANT,
         "worker": worker,
     }
-    return Loaded(runner, sha256, embedder, indexes, phases.seconds, model_provenance)
+    return Loaded(runner, sha256, embedders, indexes, phases.seconds, model_provenance)

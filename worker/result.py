@@ -20,7 +20,9 @@ def job_provenance(loaded: Loaded, ctx: JobContext, outcome: Outcome, index: Hyb
         **loaded.provenance,
         "retrieval": {
             **ask.retrieval.as_dict(ask.ratio),
-            "embedder": loaded.embedder.name,
+            "embedder": index.manifest["embedder"],
+            "embedding": index.manifest.get("embedding", "fp32"),  # the query embedded with the index's variant
+            "pdf_reader": index.manifest.get("reader", "pypdf"),
             "index": ctx.index,
             "index_sources": {source["name"]: source["sha256"] for source in index.manifest["sources"]},
         },

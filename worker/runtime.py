@@ -90,7 +90,7 @@ class WorkerRuntime:
             fault_injection.on_question(ctx.ask.question)
             with self._renewing(job_id, holder, lease):
                 index = self.loaded.indexes.get(ctx.index, ctx.index_manifest)  # loaded on first use: under the lease
-                outcome = answer_question(ctx.ask, index, self.loaded.embedder, self.loaded.runner, lease.keep_going)
+                outcome = answer_question(ctx.ask, index, self.loaded.embedders, self.loaded.runner, lease.keep_going)
         except Exception as exc:
             if lease.lost.is_set():  # stopped, or cut off mid-read by `interrupt`: the job is another holder's now
                 log.warning(LEASE_LOST, job_id, holder.attempt, exc)

@@ -7,6 +7,7 @@ import click
 from ragq.producer.cli.output import json_option, print_json, print_table, progress_bar
 from ragq.producer.ingest.pipeline import ingest as run_ingest
 from ragq.shared.corpus import index as idx
+from ragq.shared.corpus.embedding import index_variant
 
 
 @click.command()
@@ -66,8 +67,8 @@ def show(settings, name: str, as_json: bool) -> None:
         print_json(manifest)
         return
     click.echo(
-        f"index {name}: {manifest['chunk_count']} chunks, embedder {manifest['embedder']}, "
-        f"chunker {manifest['chunker']}"
+        f"index {name}: {manifest['chunk_count']} chunks, embedder {manifest['embedder']} "
+        f"({index_variant(manifest)}), PDF reader {manifest.get('reader', 'pypdf')}, chunker {manifest['chunker']}"
     )
     print_table(
         "Sources",

@@ -49,8 +49,8 @@ def print_table(title: str, columns: list[str], rows: list[list]) -> None:
 
 
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
-    """Yields a callback (stage, done, total) that drives one bar per stage."""
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int | None], None]]:
+    """Yields a callback (stage, done, total) that drives one bar per stage (total None: not known yet)."""
     if not enabled:
         yield lambda stage, done, total: None
         return
@@ -59,7 +59,7 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], Non
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         tasks: dict[str, TaskID] = {}
 
-        def update(stage: str, done: int, total: int) -> None:
+        def update(stage: str, done: int, total: int | None) -> None:
             if stage not in tasks:
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)

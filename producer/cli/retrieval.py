@@ -43,7 +43,7 @@ def retrieve_(settings, question, index, ratio, cfg, as_json) -> None:
     (ratio,) = parse_ratios([ratio])[:1]
     idx = load_index(settings.indexes_dir, index)
     start = time.perf_counter()
-    hits = retrieve(cfg, idx, question, Embedder.from_settings(settings).encode([question])[0], ratio)
+    hits = retrieve(cfg, idx, question, Embedder.for_index(settings, idx.manifest).encode([question])[0], ratio)
     rows = [{"rank": i, "score": h.score, **asdict(idx.chunks[h.position])} for i, h in enumerate(hits, start=1)]
     if as_json:
         print_json(rows)
@@ -79,7 +79,9 @@ def retrieval_eval(settings, index, questions, ratios, cfg, as_json) -> None:
         qset = inputs.get_question_set(session, questions)
         rows = session.query(Question).filter(Question.set_id == qset.id).order_by(Question.position).all()
         pairs = [QAPair(q.question, q.answer, q.evidence_pages, q.doc) for q in rows]
-    score = evaluate(idx, pairs, Embedder.from_settings(settings).encode([p.question for p in pairs]), ratio_list, cfg)
+    score = evaluate(
+        idx, pairs, Embedder.for_index(settings, idx.manifest).encode([p.question for p in pairs]), ratio_list, cfg
+    )
     if as_json:
         print_json(asdict(score))
         return

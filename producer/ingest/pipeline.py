@@ -6,7 +6,7 @@ from pathlib import Path
 from ragq.producer.ingest.download import download, is_url
 from ragq.shared.config import Settings
 from ragq.shared.corpus import index as idx
-from ragq.shared.corpus.embedding import Embedder
+from ragq.shared.corpus.embedding import Embedder, effective_variant
 from ragq.shared.store import db, inputs
 
 
@@ -33,11 +33,12 @@ def ingest(
     folder = idx.index_folder(settings.indexes_dir, name)
     sources = idx.describe_sources(local_paths(settings, items))
     engine = db.engine_for(settings)
-    if idx.is_unchanged(folder, sources):
+    if idx.is_unchanged(folder, sources, settings.pdf_reader, effective_variant(settings)):
         manifest = idx.load_index(settings.indexes_dir, name).manifest
         unchanged = True
     else:
-        manifest, chunks, vectors = idx.build(name, sources, embedder or Embedder.from_settings(settings), progress)
+        embedder = embedder or Embedder.from_settings(settings)
+        manifest, chunks, vectors = idx.build(name, sources, embedder, progress, settings.pdf_reader)
         idx.save(folder, manifest, chunks, vectors)
         unchanged = False
     with db.session(engine) as s:

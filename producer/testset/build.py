@@ -54,7 +54,7 @@ def generate(settings: Settings, index_name: str, set_name: str, request: Reques
             writer = ModelWriter(stack.enter_context(loading.opened(settings, writer_name)), request.seed)
         if round_trip_name:
             round_trip = RoundTrip(stack.enter_context(loading.opened(settings, round_trip_name)), request.seed)
-        generator = Generator(index, Embedder.from_settings(settings), request, writer, round_trip)
+        generator = Generator(index, Embedder.for_index(settings, index.manifest), request, writer, round_trip)
         made = generator.run(progress)
     if not made:
         raise UsageError(f"no question passed the filters on index '{index_name}' ({generator.tally.pages} pages "

@@ -23,15 +23,23 @@ def chunk_id(source_sha256: str, page: int, position: int, text: str) -> str:
     return hashlib.sha1(key).hexdigest()[:16]
 
 
+def splitter(size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP):
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    return RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap)
+
+
+def page_chunks(split, page: Page, source_sha256: str) -> list[Chunk]:
+    """One page's chunks, each keeping the page's number (the page is split on its own, as the study's
+    PyPDFLoader + split_documents did)."""
+    return [
+        Chunk(chunk_id(source_sha256, page.page, position, text), page.source, page.page, text)
+        for position, text in enumerate(split.split_text(page.text))
+    ]
+
+
 def split_pages(
     pages: list[Page], source_sha256: str, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP
 ) -> list[Chunk]:
-    """Split each page on its own (as PyPDFLoader + split_documents did), keeping its page number."""
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
-
-    splitter = RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap)
-    chunks = []
-    for page in pages:
-        for position, text in enumerate(splitter.split_text(page.text)):
-            chunks.append(Chunk(chunk_id(source_sha256, page.page, position, text), page.source, page.page, text))
-    return chunks
+    split = splitter(size, overlap)
+    return [chunk for page in pages for chunk in page_chunks(split, page, source_sha256)]

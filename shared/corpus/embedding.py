@@ -5,6 +5,10 @@ default) runs the same weights through ONNX Runtime: the model is exported once 
 torch, checked there against sentence-transformers (max |difference| <= 1e-5 on fixed sentences, short and
 truncated), and from then on a worker embeds and scores without importing torch at all: about 600 MB less per
 worker and seconds less at start. Both share one embedder name, since their vectors (and cosines) agree.
+
+Two variants of the onnx runtime: `fp32` (the export above) and `int8` (its weights quantized, quantize.py), faster
+in bulk and close but not equal. The variant an index was built with is part of its identity (manifest "embedding")
+and its queries are embedded with the same one; answers are scored with SCORER_VARIANT whatever the index used.
 """
 
 import json
@@ -16,13 +20,24 @@ from pathlib import Path
 
 import numpy as np
 
+from ragq.shared.corpus import quantize
 from ragq.shared.errors import ModelLoadError
 
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 RUNTIMES = ("onnx", "torch")
+VARIANTS = quantize.VARIANTS
+# the cosine score (the study's measure) stays on fp32: int8 moved stored scores by more than 0.01 (bench, quality)
+SCORER_VARIANT = "fp32"
 MAX_TOKENS = 256  # the model's max_seq_length: longer texts are truncated, as sentence-transformers does
 TOLERANCE = 1e-5
-ONNX_FILE = "all-MiniLM-L6-v2.onnx"
+# exported with eager attention: the same vectors as sentence-transformers' own SDPA attention (1.6e-7), a graph
+# without SDPA's mask nodes (Where, IsNaN: 18 % of an int8 run's time): fp32 1.1x, int8 1.3x as fast on 2 cores
+ONNX_FILE = "all-MiniLM-L6-v2-eager.onnx"
+# texts per ONNX Runtime call, measured on 2 cores (bench/ingest.py, grid): small batches keep a layer's activations
+# in cache (fp32 75 chunks/s at 2 against 52 at 32). int8 one text at a time: dynamic quantization scales the
+# activations of a whole batch at once, so a text's vector would depend on the texts beside it (up to 0.02 a
+# component); alone, a chunk gets the same vector at ingest as anywhere else (138 chunks/s, against 159 at 4)
+ONNX_BATCH = {"int8": 1, "fp32": 2}
 # what the export is checked on: short, unicode, and one that runs past MAX_TOKENS
 CHECK_TEXTS = [
     "warm up",
@@ -58,16 +73,36 @@ class Embedder:
     name = EMBEDDER_NAME
     dim = 384
 
-    def __init__(self, runtime: str = "torch", cache_dir: Path | None = None, threads: int | None = None):
+    def __init__(
+        self, runtime: str = "torch", cache_dir: Path | None = None, threads: int | None = None, variant: str = "fp32"
+    ):
         if runtime not in RUNTIMES:
             raise ModelLoadError(f"unknown embedder runtime '{runtime}': use one of {', '.join(RUNTIMES)}.")
         if runtime == "onnx" and cache_dir is None:
             raise ModelLoadError("the onnx embedder needs a folder to keep its exported model in.")
-        self.runtime, self.cache_dir, self.threads = runtime, cache_dir, threads
+        if variant not in VARIANTS:
+            raise ModelLoadError(f"unknown embedder '{variant}': use one of {', '.join(VARIANTS)}.")
+        if variant == "int8" and runtime == "torch":
+            raise ModelLoadError(
+                'the int8 embedder runs on ONNX Runtime: set embedder_runtime = "onnx", or embedder = "fp32" '
+                "(RAGQ_EMBEDDER=fp32) and ingest again."
+            )
+        self.runtime, self.cache_dir, self.threads, self.variant = runtime, cache_dir, threads, variant
 
     @classmethod
-    def from_settings(cls, settings, threads: int | None = None) -> "Embedder":
-        return cls(settings.embedder_runtime, settings.home / "embedders", threads)
+    def from_settings(cls, settings, threads: int | None = None, variant: str | None = None) -> "Embedder":
+        """The embedder an ingest builds with (settings.embedder), or the variant asked for."""
+        chosen = variant or effective_variant(settings)
+        return cls(settings.embedder_runtime, settings.home / "embedders", threads, chosen)
+
+    @classmethod
+    def for_index(cls, settings, manifest: dict, threads: int | None = None) -> "Embedder":
+        """The embedder an index's queries need: the variant it was built with."""
+        return cls.from_settings(settings, threads, index_variant(manifest))
+
+    @property
+    def quantization(self) -> dict | None:
+        return quantize.plan(quantize.cpu_flags()) if self.variant == "int8" else None
 
     @cached_property
     def model(self):
@@ -81,7 +116,10 @@ class Embedder:
     @cached_property
     def session(self):
         assert self.cache_dir is not None  # checked in __init__ for the onnx runtime
-        return onnx_session(ensure_onnx(self.cache_dir), self.threads)
+        path = ensure_onnx(self.cache_dir)
+        if self.quantization is not None:
+            path = quantize.ensure_int8(path, self.quantization)
+        return onnx_session(path, self.threads)
 
     @cached_property
     def tokenizer(self):
@@ -92,8 +130,9 @@ class Embedder:
         tok.enable_padding(pad_id=0, pad_token="[PAD]")
         return tok
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         if self.runtime == "onnx":
+            batch_size = batch_size or ONNX_BATCH[self.variant]
             # longest first, as sentence-transformers does: batches of like lengths carry little padding
             order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
             vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -101,7 +140,9 @@ class Embedder:
                 rows = order[i : i + batch_size]
                 vectors[rows] = self._onnx_batch([texts[r] for r in rows])
         else:
-            vectors = self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True)
+            vectors = self.model.encode(
+                texts, batch_size=batch_size or 32, convert_to_numpy=True, normalize_embeddings=True
+            )
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
     def _onnx_batch(self, texts: list[str]) -> np.ndarray:
@@ -111,6 +152,39 @@ class Embedder:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         (hidden,) = self.session.run(["last_hidden_state"], feeds)
         return normalise(mean_pool(hidden, mask))
+
+
+class Embedders:
+    """A process's embedders, each variant loaded once when first asked for: an index's own variant embeds its
+    queries, SCORER_VARIANT scores answers. `loaded`: variants already at hand (a test's embedder)."""
+
+    def __init__(self, settings=None, threads: int | None = None, loaded: dict[str, Embedder] | None = None):
+        self.settings, self.threads, self.loaded = settings, threads, dict(loaded or {})
+
+    def get(self, variant: str) -> Embedder:
+        if variant not in self.loaded:
+            if self.settings is None:
+                raise ModelLoadError(f"no {variant} embedder here: give settings to load one.")
+            self.loaded[variant] = Embedder.from_settings(self.settings, self.threads, variant)
+            self.loaded[variant].encode(["warm up"])
+        return self.loaded[variant]
+
+    def for_index(self, manifest: dict) -> Embedder:
+        return self.get(index_variant(manifest))
+
+    @property
+    def scorer(self) -> Embedder:
+        return self.get(SCORER_VARIANT)
+
+
+def index_variant(manifest: dict) -> str:
+    """The variant an index was built with; indexes from before int8 existed were fp32."""
+    return manifest.get("embedding", "fp32")
+
+
+def effective_variant(settings) -> str:
+    """What an ingest builds with: settings.embedder, fp32 on the torch runtime (which has no int8)."""
+    return "fp32" if settings.embedder_runtime == "torch" else settings.embedder
 
 
 def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -175,13 +249,18 @@ def export_onnx(model, path: Path) -> None:
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
 
+    bert = model[0].auto_model
+    if hasattr(bert, "set_attn_implementation"):
+        bert.set_attn_implementation("eager")  # see ONNX_FILE
+    else:
+        bert.config._attn_implementation = "eager"
     sample = model.tokenizer(CHECK_TEXTS[:2], padding=True, return_tensors="pt")
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on shapes: the check below is what counts
         torch.onnx.export(
-            Encoder(model[0].auto_model.eval()),
+            Encoder(bert.eval()),
             tuple(sample[name] for name in names),
             str(path),
             input_names=names,

@@ -30,11 +30,13 @@ class Outcome:
     expert_note: dict | None = None  # what the scoring did, or why it was skipped (provenance)
 
 
-def answer_question(ask: Ask, index, embedder, runner, keep_going: Callable[[], bool] | None = None) -> Outcome:
-    """`keep_going`: asked after each generated token; False stops the answer there (GenerationStopped)."""
+def answer_question(ask: Ask, index, embedders, runner, keep_going: Callable[[], bool] | None = None) -> Outcome:
+    """`embedders`: shared/corpus/embedding.py's Embedders (the query embedded with the index's own variant, the
+    answer scored with the scorer's). `keep_going`: asked after each generated token; False stops the answer there
+    (GenerationStopped)."""
     start = time.perf_counter()
     question = ask.question
-    query_vec = embedder.encode([question])[0]
+    query_vec = embedders.for_index(index.manifest).encode([question])[0]
     hits = retrieval.retrieve(ask.retrieval, index, question, query_vec, ask.ratio)
     retrieval_ms = (time.perf_counter() - start) * 1000
     chunks = [index.chunks[h.position] for h in hits]
@@ -51,7 +53,7 @@ def answer_question(ask: Ask, index, embedder, runner, keep_going: Callable[[], 
         prompt=fitted.prompt.text,
         chunk_ids=[c.id for c in chunks[: fitted.kept]],
         dropped_chunks=fitted.dropped,
-        cosine=cosine.cosine(embedder, generation.text, ask.reference),
+        cosine=cosine.cosine(embedders.scorer, generation.text, ask.reference),
         retrieval_ms=retrieval_ms,
         generation=generation,
         evidence_rank=evidence_rank(chunks[: fitted.kept], ask.evidence_pages, ask.doc),

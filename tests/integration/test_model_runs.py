@@ -99,7 +99,10 @@ def test_repeats_are_identical_and_rows_carry_provenance(home, tmp_path):
         "bm25_k": 5,
         "fetch_k": 3,
         "c": 60,
+        "embedding": "int8",  # the query embedded with the index's own variant (the default)
+        "pdf_reader": "pdfium",
     }
+    assert prov["scorer_embedding"] == "fp32"  # answers scored with the exact model (shared/corpus/embedding.py)
     assert prov["prompt"]["kind"] == "chat" and prov["prompt"]["source"].startswith("the GGUF's chat template")
     assert len(prov["prompt"]["sha256"]) == 64 and len(prov["spec_digest"]) == 64
     assert prov["kv_cache"] == "reset before each job" and prov["llama_cpp_python"] == "0.3.36"

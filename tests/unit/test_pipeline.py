@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+from ragq.shared.corpus.embedding import Embedders
 from ragq.shared.metrics.likelihood import ExpertScore
 from ragq.shared.models.spec import SYSTEM_TEXT, Params
 from ragq.shared.rag.llm import Generation
@@ -44,7 +45,7 @@ def test_answer_question(demo_index, embedder):
         ratio=0.3,
         retrieval=RetrievalConfig(),
     )
-    out = answer_question(ask, demo_index, embedder, model)
+    out = answer_question(ask, demo_index, Embedders(loaded={"fp32": embedder}), model)
     known = {c.id for c in demo_index.chunks}
     assert out.chunk_ids and set(out.chunk_ids) <= known and out.dropped_chunks == 0
     assert "8443" in model.prompts[0] and out.prompt == model.prompts[0]
@@ -58,5 +59,5 @@ def test_answer_question(demo_index, embedder):
 def test_small_context_drops_chunks(demo_index, embedder):
     model = FakeModel(["x"], Params(n_ctx=200, max_tokens=20))
     ask = Ask(question="What happens when the fan fails?", reference="It blinks amber.", ratio=0.5)
-    out = answer_question(ask, demo_index, embedder, model)
+    out = answer_question(ask, demo_index, Embedders(loaded={"fp32": embedder}), model)
     assert out.dropped_chunks > 0 and len(out.prompt.split()) + 20 <= 200

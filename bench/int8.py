@@ -1,0 +1,160 @@
+"""int8 against fp32, and PDFium against pypdf: what the faster ingest changes, per document.
+
+Pages: each page's text from PDFium (normalised as ragq reads it) against pypdf's, by difflib's ratio (1 = the same
+characters). Vectors: every chunk (read by PDFium, as the default ingest does) embedded by both variants, the cosine
+between the two. Retrieval: each expert question of the document (the demo set for the guide, FinanceBench's for its
+PDFs) against an fp32 index queried in fp32 and an int8 index queried in int8 (the default fusion, ratios 0.3 and
+0.7): the top 4 chunks the same set, and in the same order; hit@4 of an evidence page on each side, paired by
+question (exact McNemar test, statsmodels). Scores: the cosine score (the study's measure) of every answer stored
+in bench/results (the study section's answers with their expert answers) computed by each variant."""
+
+import difflib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import FINANCEBENCH, HERE, Context, Section, demo_files, table
+from bench.study import export_once
+
+RATIOS = (0.3, 0.7)
+
+
+def page_similarity(path: Path) -> dict:
+    import pypdf
+
+    from ragq.shared.corpus.documents import load_document
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    ours = load_document(path, "pdfium")
+    theirs = [page.extract_text() or "" for page in pypdf.PdfReader(str(path)).pages]
+    ratios = [difflib.SequenceMatcher(None, a.text, b).ratio() for a, b in zip(ours, theirs, strict=True)]
+    return {"pages": len(ratios), "identical": sum(a.text == b for a, b in zip(ours, theirs, strict=True)),
+            "mean": float(np.mean(ratios)), "min": float(np.min(ratios)), "below_0.95": sum(r < 0.95 for r in ratios),
+            "chars_pdfium": sum(len(p.text) for p in ours), "chars_pypdf": sum(len(t) for t in theirs)}  # fmt: skip
+
+
+def questions(label: str) -> list[dict]:
+    if label == "guide.pdf":
+        from ragq.producer.questions import parse_qa_file
+
+        _, qa = demo_files()
+        with qa as path:
+            return [{"question": p.question, "pages": p.evidence_pages, "doc": None} for p in parse_qa_file(path)]
+    rows = [json.loads(line) for line in (FINANCEBENCH / "financebench_open_source.jsonl").open()]
+    return [{"question": r["question"], "pages": [e["evidence_page_num"] for e in r["evidence"]], "doc": label}
+            for r in rows if r["doc_name"] + ".pdf" == label]  # fmt: skip
+
+
+def in_memory_index(chunks, vectors):
+    import faiss
+
+    from ragq.shared.corpus.bm25 import BM25, tokenize
+    from ragq.shared.corpus.index import HybridIndex
+
+    dense = faiss.IndexFlatL2(vectors.shape[1])
+    dense.add(vectors)
+    return HybridIndex("x", {}, chunks, BM25.build([tokenize(c.text) for c in chunks]), dense)
+
+
+def compare_document(path: Path, embedders: dict) -> dict:
+    from ragq.shared.corpus.chunking import split_pages
+    from ragq.shared.corpus.documents import load_document
+    from ragq.shared.hashing import sha256_file
+    from ragq.shared.metrics.evidence import evidence_rank
+    from ragq.shared.rag.retrieval import retrieve
+    from ragq.shared.records import RetrievalConfig
+
+    chunks = split_pages(load_document(path, "pdfium"), sha256_file(path))
+    texts = [c.text for c in chunks]
+    vectors = {v: np.concatenate([e.encode(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+               for v, e in embedders.items()}  # fmt: skip
+    agree = (vectors["int8"] * vectors["fp32"]).sum(axis=1)
+    indexes = {v: in_memory_index(chunks, vectors[v]) for v in embedders}
+    asked, cfg = questions(path.name), RetrievalConfig()
+    rows = []
+    for q in asked:
+        for ratio in RATIOS:
+            tops = {}
+            for v, e in embedders.items():
+                hits = retrieve(cfg, indexes[v], q["question"], e.encode([q["question"]])[0], ratio)[:4]
+                tops[v] = [indexes[v].chunks[h.position] for h in hits]
+            ids = {v: [c.id for c in top] for v, top in tops.items()}
+            hit = {v: 1 <= (evidence_rank(top, q["pages"], None) or 0) <= 4 for v, top in tops.items()}
+            rows.append({"ratio": ratio, "same_set": set(ids["int8"]) == set(ids["fp32"]),
+                         "same_order": ids["int8"] == ids["fp32"], "hit_fp32": hit["fp32"], "hit_int8": hit["int8"]})  # fmt: skip
+    return {"document": path.name, "chunks": len(chunks), "cos_mean": float(agree.mean()),
+            "cos_min": float(agree.min()), "questions": len(asked), "retrieval": rows}  # fmt: skip
+
+
+def stored_answers() -> list[tuple[str, str]]:
+    """(answer, expert answer) for every answer the committed study section stored."""
+    study = json.loads((HERE / "results" / "study.json").read_text())
+    expert = {r["question"]: r["answer"] for r in json.loads((FINANCEBENCH / "qa_7docs.json").read_text())}
+    found = []
+    for key in ("script_cell", "ragq_cold", "ragq_warm", "grid_script"):
+        for run in study.get(key, []):
+            found += [(a["answer"], expert[a["question"]]) for a in run.get("answers", []) if a["question"] in expert]
+    return found
+
+
+def score_shift(embedders: dict) -> dict:
+    from ragq.shared.metrics.cosine import cosine
+
+    pairs = stored_answers()
+    shift = [abs(cosine(embedders["int8"], a, r) - cosine(embedders["fp32"], a, r)) for a, r in pairs]
+    return {"answers": len(pairs), "max": max(shift, default=0.0), "mean": float(np.mean(shift)) if shift else 0.0,
+            "over_0.01": sum(s > 0.01 for s in shift)}  # fmt: skip
+
+
+def mcnemar_line(rows: list[dict]) -> str:
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    both = sum(r["hit_fp32"] and r["hit_int8"] for r in rows)
+    only_fp32 = sum(r["hit_fp32"] and not r["hit_int8"] for r in rows)
+    only_int8 = sum(r["hit_int8"] and not r["hit_fp32"] for r in rows)
+    p = mcnemar([[both, only_fp32], [only_int8, len(rows) - both - only_fp32 - only_int8]], exact=True).pvalue
+    return (f"hit@4 over {len(rows)} question-ratio pairs: fp32 {both + only_fp32}, int8 {both + only_int8} "
+            f"({only_fp32} lost, {only_int8} gained; exact McNemar p = {p:.3f}: "
+            f"{'no detectable difference' if p >= 0.05 else 'a difference'})")  # fmt: skip
+
+
+def documents(ctx: Context) -> list[Path]:
+    pdf_file, _ = demo_files()
+    with pdf_file as demo:
+        copy = ctx.home("int8-input") / "guide.pdf"
+        copy.write_bytes(demo.read_bytes())
+    found = sorted((FINANCEBENCH / "pdfs").glob("*.pdf"))
+    return [copy] if ctx.quick or not found else [copy, *found]
+
+
+def run(ctx: Context) -> Section:
+    from ragq.shared.corpus.embedding import Embedder
+
+    export_once(ctx)
+    cache = ctx.work / "study-export" / "embedders"
+    embedders = {v: Embedder("onnx", cache, variant=v) for v in ("fp32", "int8")}
+    docs = documents(ctx)
+    pages = {p.name: page_similarity(p) for p in docs}
+    found = [compare_document(p, embedders) for p in docs]
+    shift = score_shift(embedders) if (FINANCEBENCH / "qa_7docs.json").exists() else {}
+    rows = []
+    for f in found:
+        r, pg = f["retrieval"], pages[f["document"]]
+        same = {ratio: [x for x in r if x["ratio"] == ratio] for ratio in RATIOS}
+        rows.append([f["document"], pg["pages"], pg["identical"], f"{pg['mean']:.4f}", f"{pg['min']:.3f}",
+                     f["chunks"], f"{f['cos_mean']:.4f}", f"{f['cos_min']:.4f}", f["questions"],
+                     *[f"{sum(x['same_set'] for x in same[t])}/{len(same[t])}" for t in RATIOS],
+                     *[f"{sum(x['same_order'] for x in same[t])}/{len(same[t])}" for t in RATIOS]])  # fmt: skip
+    every = [x for f in found for x in f["retrieval"]]
+    same_set = sum(x["same_set"] for x in every) / max(1, len(every))
+    lines = [f"Top-4 the same set for {same_set:.1%} of question-ratio pairs (goal >= 90 %); {mcnemar_line(every)}."]
+    if shift:
+        lines.append(f"Cosine scores of {shift['answers']} stored answers, |int8 - fp32|: mean {shift['mean']:.4f}, "
+                     f"max {shift['max']:.4f}; {shift['over_0.01']} move by more than 0.01.")  # fmt: skip
+    text = "\n\n".join([__doc__.split("\n\n", 1)[1].replace("\n", " "), table(
+        ["document", "pages", "identical", "page ratio mean", "min", "chunks", "cos(int8, fp32) mean", "min",
+         "questions", "same top-4 0.3", "0.7", "same order 0.3", "0.7"], rows), *lines])  # fmt: skip
+    return Section("int8", "int8 against fp32, PDFium against pypdf", text,
+                   {"pages": pages, "documents": found, "scores": shift})  # fmt: skip
