@@ -95,7 +95,8 @@ def stored_answers() -> list[tuple[str, str]]:
     found = []
     for key in ("script_cell", "ragq_cold", "ragq_warm", "grid_script"):
         for run in study.get(key, []):
-            found += [(a["answer"], expert[a["question"]]) for a in run.get("answers", []) if a["question"] in expert]
+            answers = run.get("answers") if isinstance(run.get("answers"), list) else []
+            found += [(a["answer"], expert[a["question"]]) for a in answers if a["question"] in expert]
     return found
 
 
@@ -135,10 +136,10 @@ def run(ctx: Context) -> Section:
     export_once(ctx)
     cache = ctx.work / "study-export" / "embedders"
     embedders = {v: Embedder("onnx", cache, variant=v) for v in ("fp32", "int8")}
+    shift = score_shift(embedders) if (FINANCEBENCH / "qa_7docs.json").exists() else {}
     docs = documents(ctx)
     pages = {p.name: page_similarity(p) for p in docs}
     found = [compare_document(p, embedders) for p in docs]
-    shift = score_shift(embedders) if (FINANCEBENCH / "qa_7docs.json").exists() else {}
     rows = []
     for f in found:
         r, pg = f["retrieval"], pages[f["document"]]

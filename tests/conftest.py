@@ -44,6 +44,7 @@ def home(tmp_path, monkeypatch, onnx_export) -> Path:
     monkeypatch.setenv("RAGQ_HOME", str(folder))
     settings = ["DATABASE_URL", "BROKER_URL", "DEBUG", "FLEET", "ALLOW_PLAINTEXT"]
     settings += ["BROKER_PASSWORD", "BROKER_PASSWORD_FILE", "DATABASE_PASSWORD", "DATABASE_PASSWORD_FILE"]
+    settings += ["EMBEDDER", "EMBEDDER_RUNTIME", "PDF_READER"]
     for var in settings:
         monkeypatch.delenv(f"RAGQ_{var}", raising=False)
     yield folder

@@ -27,6 +27,15 @@ def local_paths(settings: Settings, items: list[str | Path]) -> list[Path]:
     ]
 
 
+def ingest_streams() -> int:
+    """Embedding calls run at once during an ingest: one per physical core (bench/ingest.py, grid)."""
+    import os
+
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
 def ingest(
     settings: Settings, name: str, items: list[str | Path], progress: idx.Progress, embedder=None
 ) -> IngestReport:
@@ -37,7 +46,7 @@ def ingest(
         manifest = idx.load_index(settings.indexes_dir, name).manifest
         unchanged = True
     else:
-        embedder = embedder or Embedder.from_settings(settings)
+        embedder = embedder or Embedder.from_settings(settings, streams=ingest_streams())
         manifest, chunks, vectors = idx.build(name, sources, embedder, progress, settings.pdf_reader)
         idx.save(folder, manifest, chunks, vectors)
         unchanged = False

@@ -33,7 +33,16 @@ def test_quick_bench_writes_every_section(tmp_path, home):
     startup = json.loads((out / "results" / "startup.json").read_text())["summary"]
     assert set(startup["onnx"]["phases"]) >= {"imports", "model", "embedder", "index"}
     memory = json.loads((out / "results" / "memory.json").read_text())["rows"]
-    assert {r["runtime"] for r in memory} == {"onnx", "torch"} and all(r["peak_rss_mb"]["median"] > 0 for r in memory)
+    assert all(r["peak_rss_mb"]["median"] > 0 and r["probe"]["kv_mb"] > 0 for r in memory)
+    assert all(r["probe"]["one job"] >= r["probe"]["query embedder"] > 0 for r in memory)
+    ingest = json.loads((out / "results" / "ingest.json").read_text())
+    walls = ingest["found"][0]["walls"]
+    assert {len(v) for v in walls.values()} == {1} and ingest["found"][0]["study_s"][0] > 0
+    assert walls["default (pdfium, int8)"][0]["chunks"] == walls["before (pypdf, fp32)"][0]["chunks"]  # the guide
+    assert {(g["threads"], g["batch"]) for g in ingest["grid"]} >= {(1, 1), (2, 64)}
+    int8 = json.loads((out / "results" / "int8.json").read_text())
+    guide = int8["documents"][0]
+    assert guide["cos_mean"] > 0.95 and guide["retrieval"] and int8["pages"]["guide.pdf"]["identical"] == 4
     overhead = json.loads((out / "results" / "overhead.json").read_text())["models"]
     assert all(m["ratio"]["median"] > 0 for m in overhead)
     assert all(m["worker_over_bare"]["tg_tok_s"] > 0 and m["worker_over_bare"]["pp_tok_s"] > 0 for m in overhead)

@@ -182,3 +182,24 @@ def test_pages_keep_pypdf_numbers_on_a_generated_pdf(tmp_path):
     assert [p.page for p in ours] == [p.page for p in theirs] == [0, 1, 2, 3]
     assert [p.text.strip() for p in ours] == [p.text.strip() for p in theirs]
     assert ours[3] == Page("gen.pdf", 3, "")
+
+
+def test_the_embedder_setting_rebuilds_an_index_and_shows_its_origin(home, monkeypatch):
+    from click.testing import CliRunner
+
+    from ragq.producer.cli import main
+
+    def ingest() -> dict:
+        result = CliRunner().invoke(main, ["ingest", str(DEMO_PDF), "--index", "demo", "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    first = ingest()
+    assert (first["embedding"], first["reader"], first["unchanged"]) == ("int8", "pdfium", False)
+    assert ingest()["unchanged"]
+    monkeypatch.setenv("RAGQ_EMBEDDER", "fp32")
+    again = ingest()
+    assert (again["embedding"], again["unchanged"], again["quantization"]) == ("fp32", False, None)
+    shown = CliRunner().invoke(main, ["config", "show"]).stdout
+    line = next(x for x in shown.splitlines() if "embedder " in x or x.split()[:1] == ["embedder"])
+    assert "fp32" in line and "RAGQ_EMBEDDER" in line
