@@ -5,7 +5,7 @@ characters). Vectors: every chunk (read by PDFium, as the default ingest does) e
 between the two. Retrieval: each expert question of the document (the demo set for the guide, FinanceBench's for its
 PDFs) against an fp32 index queried in fp32 and an int8 index queried in int8 (the default fusion, ratios 0.3 and
 0.7): the top 4 chunks the same set, and in the same order; hit@4 of an evidence page on each side, paired by
-question (exact McNemar test, statsmodels). Scores: the cosine score (the study's measure) of every answer stored
+question (exact McNemar test, statsmodels); the same for PDFium's chunks against pypdf's, both in fp32. Scores: the cosine score (the study's measure) of every answer stored
 in bench/results (the study section's answers with their expert answers) computed by each variant."""
 
 import difflib
@@ -21,15 +21,10 @@ from bench.study import export_once
 RATIOS = (0.3, 0.7)
 
 
-def page_similarity(path: Path) -> dict:
-    import pypdf
-
-    from ragq.shared.corpus.documents import load_document
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    ours = load_document(path, "pdfium")
-    theirs = [page.extract_text() or "" for page in pypdf.PdfReader(str(path)).pages]
-    ratios = [difflib.SequenceMatcher(None, a.text, b).ratio() for a, b in zip(ours, theirs, strict=True)]
+def page_similarity(ours: list, theirs: list) -> dict:
+    """PDFium's pages against pypdf's (both as ragq reads them)."""
+    ratios = [difflib.SequenceMatcher(None, a.text, b.text).ratio() for a, b in zip(ours, theirs, strict=True)]
+    theirs = [p.text for p in theirs]
     return {"pages": len(ratios), "identical": sum(a.text == b for a, b in zip(ours, theirs, strict=True)),
             "mean": float(np.mean(ratios)), "min": float(np.min(ratios)), "below_0.95": sum(r < 0.95 for r in ratios),
             "chars_pdfium": sum(len(p.text) for p in ours), "chars_pypdf": sum(len(t) for t in theirs)}  # fmt: skip
@@ -58,34 +53,56 @@ def in_memory_index(chunks, vectors):
     return HybridIndex("x", {}, chunks, BM25.build([tokenize(c.text) for c in chunks]), dense)
 
 
+def top4(cfg, index, embedder, question: str, ratio: float) -> list:
+    from ragq.shared.rag.retrieval import retrieve
+
+    return [index.chunks[h.position] for h in retrieve(cfg, index, question, embedder.encode([question])[0], ratio)[:4]]
+
+
+def agreement(asked: list[dict], sides: dict) -> list[dict]:
+    """Per question and ratio: the two sides' top 4 (chunks compared by page and text) and hit@4 on each side.
+    `sides`: name -> (index, embedder), the exact side first."""
+    from ragq.shared.metrics.evidence import evidence_rank
+    from ragq.shared.records import RetrievalConfig
+
+    cfg, rows = RetrievalConfig(), []
+    exact, other = list(sides)
+    for q in asked:
+        for ratio in RATIOS:
+            tops = {name: top4(cfg, index, e, q["question"], ratio) for name, (index, e) in sides.items()}
+            keys = {name: [(c.page, " ".join(c.text.split())) for c in top] for name, top in tops.items()}
+            hit = {name: 1 <= (evidence_rank(top, q["pages"], None) or 0) <= 4 for name, top in tops.items()}
+            pages = {name: {c.page for c in top} for name, top in tops.items()}
+            rows.append({"ratio": ratio, "same_set": set(keys[exact]) == set(keys[other]),
+                         "same_pages": pages[exact] == pages[other],
+                         "same_order": keys[exact] == keys[other], "hit_exact": hit[exact], "hit_other": hit[other]})  # fmt: skip
+    return rows
+
+
+def vectors_of(embedder, texts: list[str]) -> np.ndarray:
+    return np.concatenate([embedder.encode(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+
+
 def compare_document(path: Path, embedders: dict) -> dict:
+    """int8 against fp32 (both on PDFium's chunks), and PDFium against pypdf (both embedded in fp32)."""
     from ragq.shared.corpus.chunking import split_pages
     from ragq.shared.corpus.documents import load_document
     from ragq.shared.hashing import sha256_file
-    from ragq.shared.metrics.evidence import evidence_rank
-    from ragq.shared.rag.retrieval import retrieve
-    from ragq.shared.records import RetrievalConfig
 
-    chunks = split_pages(load_document(path, "pdfium"), sha256_file(path))
-    texts = [c.text for c in chunks]
-    vectors = {v: np.concatenate([e.encode(texts[i : i + 64]) for i in range(0, len(texts), 64)])
-               for v, e in embedders.items()}  # fmt: skip
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    pages = {reader: load_document(path, reader) for reader in ("pdfium", "pypdf")}
+    chunks = {reader: split_pages(pages[reader], sha256_file(path)) for reader in pages}
+    vectors = {v: vectors_of(e, [c.text for c in chunks["pdfium"]]) for v, e in embedders.items()}
+    pypdf_vectors = vectors_of(embedders["fp32"], [c.text for c in chunks["pypdf"]])
     agree = (vectors["int8"] * vectors["fp32"]).sum(axis=1)
-    indexes = {v: in_memory_index(chunks, vectors[v]) for v in embedders}
-    asked, cfg = questions(path.name), RetrievalConfig()
-    rows = []
-    for q in asked:
-        for ratio in RATIOS:
-            tops = {}
-            for v, e in embedders.items():
-                hits = retrieve(cfg, indexes[v], q["question"], e.encode([q["question"]])[0], ratio)[:4]
-                tops[v] = [indexes[v].chunks[h.position] for h in hits]
-            ids = {v: [c.id for c in top] for v, top in tops.items()}
-            hit = {v: 1 <= (evidence_rank(top, q["pages"], None) or 0) <= 4 for v, top in tops.items()}
-            rows.append({"ratio": ratio, "same_set": set(ids["int8"]) == set(ids["fp32"]),
-                         "same_order": ids["int8"] == ids["fp32"], "hit_fp32": hit["fp32"], "hit_int8": hit["int8"]})  # fmt: skip
-    return {"document": path.name, "chunks": len(chunks), "cos_mean": float(agree.mean()),
-            "cos_min": float(agree.min()), "questions": len(asked), "retrieval": rows}  # fmt: skip
+    indexes = {v: in_memory_index(chunks["pdfium"], vectors[v]) for v in embedders}
+    asked = questions(path.name)
+    variants = agreement(asked, {v: (indexes[v], embedders[v]) for v in ("fp32", "int8")})
+    readers = agreement(asked, {"pypdf": (in_memory_index(chunks["pypdf"], pypdf_vectors), embedders["fp32"]),
+                                "pdfium": (indexes["fp32"], embedders["fp32"])})  # fmt: skip
+    return {"document": path.name, "chunks": len(chunks["pdfium"]), "chunks_pypdf": len(chunks["pypdf"]),
+            "cos_mean": float(agree.mean()), "cos_min": float(agree.min()), "questions": len(asked),
+            "retrieval": variants, "readers": readers, "pages": page_similarity(pages["pdfium"], pages["pypdf"])}  # fmt: skip
 
 
 def stored_answers() -> list[tuple[str, str]]:
@@ -109,16 +126,19 @@ def score_shift(embedders: dict) -> dict:
             "over_0.01": sum(s > 0.01 for s in shift)}  # fmt: skip
 
 
-def mcnemar_line(rows: list[dict]) -> str:
+def mcnemar_line(rows: list[dict], exact: str, other: str) -> str:
     from statsmodels.stats.contingency_tables import mcnemar
 
-    both = sum(r["hit_fp32"] and r["hit_int8"] for r in rows)
-    only_fp32 = sum(r["hit_fp32"] and not r["hit_int8"] for r in rows)
-    only_int8 = sum(r["hit_int8"] and not r["hit_fp32"] for r in rows)
-    p = mcnemar([[both, only_fp32], [only_int8, len(rows) - both - only_fp32 - only_int8]], exact=True).pvalue
-    return (f"hit@4 over {len(rows)} question-ratio pairs: fp32 {both + only_fp32}, int8 {both + only_int8} "
-            f"({only_fp32} lost, {only_int8} gained; exact McNemar p = {p:.3f}: "
-            f"{'no detectable difference' if p >= 0.05 else 'a difference'})")  # fmt: skip
+    both = sum(r["hit_exact"] and r["hit_other"] for r in rows)
+    lost = sum(r["hit_exact"] and not r["hit_other"] for r in rows)
+    gained = sum(r["hit_other"] and not r["hit_exact"] for r in rows)
+    p = mcnemar([[both, lost], [gained, len(rows) - both - lost - gained]], exact=True).pvalue
+    same = sum(r["same_set"] for r in rows) / max(1, len(rows))
+    pages = sum(r["same_pages"] for r in rows) / max(1, len(rows))
+    return (f"{other} against {exact}: the same top 4 for {same:.1%} of {len(rows)} question-ratio pairs, from the "
+            f"same pages for {pages:.1%}; hit@4 "
+            f"{exact} {both + lost}, {other} {both + gained} ({lost} lost, {gained} gained; exact McNemar "
+            f"p = {p:.3f}: {'no detectable difference' if p >= 0.05 else 'a difference'})")  # fmt: skip
 
 
 def documents(ctx: Context) -> list[Path]:
@@ -137,25 +157,23 @@ def run(ctx: Context) -> Section:
     cache = ctx.work / "study-export" / "embedders"
     embedders = {v: Embedder("onnx", cache, variant=v) for v in ("fp32", "int8")}
     shift = score_shift(embedders) if (FINANCEBENCH / "qa_7docs.json").exists() else {}
-    docs = documents(ctx)
-    pages = {p.name: page_similarity(p) for p in docs}
-    found = [compare_document(p, embedders) for p in docs]
+    found = [compare_document(p, embedders) for p in documents(ctx)]
     rows = []
     for f in found:
-        r, pg = f["retrieval"], pages[f["document"]]
+        r, pg = f["retrieval"], f["pages"]
         same = {ratio: [x for x in r if x["ratio"] == ratio] for ratio in RATIOS}
         rows.append([f["document"], pg["pages"], pg["identical"], f"{pg['mean']:.4f}", f"{pg['min']:.3f}",
                      f["chunks"], f"{f['cos_mean']:.4f}", f"{f['cos_min']:.4f}", f["questions"],
                      *[f"{sum(x['same_set'] for x in same[t])}/{len(same[t])}" for t in RATIOS],
                      *[f"{sum(x['same_order'] for x in same[t])}/{len(same[t])}" for t in RATIOS]])  # fmt: skip
-    every = [x for f in found for x in f["retrieval"]]
-    same_set = sum(x["same_set"] for x in every) / max(1, len(every))
-    lines = [f"Top-4 the same set for {same_set:.1%} of question-ratio pairs (goal >= 90 %); {mcnemar_line(every)}."]
+    lines = [mcnemar_line([x for f in found for x in f["retrieval"]], "fp32", "int8") + " (goal: the same top 4 "
+             "for >= 90 %, hit@4 no detectable difference).",
+             mcnemar_line([x for f in found for x in f["readers"]], "pypdf", "pdfium") + " (both fp32; chunks "
+             "compared by page and text, whitespace collapsed)."]  # fmt: skip
     if shift:
         lines.append(f"Cosine scores of {shift['answers']} stored answers, |int8 - fp32|: mean {shift['mean']:.4f}, "
                      f"max {shift['max']:.4f}; {shift['over_0.01']} move by more than 0.01.")  # fmt: skip
     text = "\n\n".join([__doc__.split("\n\n", 1)[1].replace("\n", " "), table(
         ["document", "pages", "identical", "page ratio mean", "min", "chunks", "cos(int8, fp32) mean", "min",
          "questions", "same top-4 0.3", "0.7", "same order 0.3", "0.7"], rows), *lines])  # fmt: skip
-    return Section("int8", "int8 against fp32, PDFium against pypdf", text,
-                   {"pages": pages, "documents": found, "scores": shift})  # fmt: skip
+    return Section("int8", "int8 against fp32, PDFium against pypdf", text, {"documents": found, "scores": shift})

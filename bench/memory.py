@@ -8,7 +8,7 @@ fresh process and reads its resident memory after each (psutil): the Python star
 llama.cpp model, its warm-up generation, the index, the scorer's embedder (fp32), the index's own query embedder
 (int8, the default's), then one job (the demo set's first question: retrieval, the answer, the expert answer read
 teacher-forced and scored); `peak` is that process's high-water mark. KV cache: llama.cpp's f16 cache at the
-catalog's n_ctx (layers x KV heads x (key + value length) x n_ctx x 2 bytes, from the GGUF's metadata). Goal: peak
+catalog's n_ctx, from the GGUF's metadata (producer/memory.py `kv_cache_mb`, what `ragq run` plans with). Goal: peak
 <= GGUF + KV cache + 350 MB."""
 
 import json
@@ -48,12 +48,8 @@ embedders.scorer
 mark("scorer")
 embedders.for_index(index.manifest)
 mark("query embedder")
-meta = runner.llm.metadata
-arch = meta["general.architecture"]
-heads = int(meta.get(f"{arch}.attention.head_count_kv") or meta[f"{arch}.attention.head_count"])
-width = int(meta[f"{arch}.embedding_length"]) // int(meta[f"{arch}.attention.head_count"])
-key, value = (int(meta.get(f"{arch}.attention.{k}_length") or width) for k in ("key", "value"))
-out["kv_mb"] = int(meta[f"{arch}.block_count"]) * heads * (key + value) * runner.params.n_ctx * 2 / 2**20
+from ragq.producer.memory import kv_cache_mb
+out["kv_mb"] = kv_cache_mb(runner.llm.metadata, runner.params.n_ctx)
 ask = Ask(question=sys.argv[2], reference=sys.argv[3], ratio=0.3)
 start = time.perf_counter()
 outcome = answer_question(ask, index, embedders, runner)

@@ -100,18 +100,20 @@ def fresh_home(ctx: Context, name: str):
     return home
 
 
-def ragq_cold(ctx: Context, pdf, qa, models: list[str], ratios: list[str], name: str) -> dict:
+def ragq_cold(ctx: Context, pdf, qa, models: list[str], ratios: list[str], name: str, **extra: str) -> dict:
+    """A fresh home: ingest, import, run; `extra`: RAGQ_* settings for every command (RAGQ_EMBEDDER="int8")."""
     home = fresh_home(ctx, name)
+    env = env_for(home, **extra)
     start = time.perf_counter()
-    ragq(home, "ingest", str(pdf), "--index", "doc")
+    ragq(home, "ingest", str(pdf), "--index", "doc", env=env)
     ingest_s = time.perf_counter() - start
-    ragq(home, "questions", "import", str(qa), "--set", "qa")
+    ragq(home, "questions", "import", str(qa), "--set", "qa", env=env)
     args = ["run", "--index", "doc", "--questions", "qa", "--json"]
     for m in models:
         args += ["--model", m]
     for r in ratios:
         args += ["--ratio", r]
-    out = json.loads(ragq(home, *args))
+    out = json.loads(ragq(home, *args, env=env))
     wall = time.perf_counter() - start
     return {"home": str(home), "wall_s": wall, "ingest_s": ingest_s, **cosines(out)}
 
@@ -163,7 +165,7 @@ def export_once(ctx: Context) -> float:
     home = ctx.home("study-export")
     start = time.perf_counter()
     code = "from ragq.shared.config import load_settings; from ragq.shared.corpus.embedding import Embedder; "
-    code += "Embedder.from_settings(load_settings()).encode(['x'])"
+    code += "Embedder.from_settings(load_settings(), variant='int8').encode(['x'])"  # the fp32 export, then int8
     subprocess.run([sys.executable, "-c", code], env=env_for(home), check=True, capture_output=True)
     return time.perf_counter() - start
 
@@ -173,18 +175,23 @@ def run(ctx: Context) -> Section:
     export_s = export_once(ctx)
     repeats = ctx.repeats
     script = [script_cell(ctx, pdf, qa, CELL_MODEL, CELL_RATIO) for _ in range(repeats)]
-    cold = [ragq_cold(ctx, pdf, qa, [CELL_MODEL], [CELL_RATIO], f"study-cold-{i}") for i in range(repeats)]
+    cold, cold8 = [], []
+    for i in range(repeats):  # in turn: the default (fp32), then the int8 embedder
+        cold.append(ragq_cold(ctx, pdf, qa, [CELL_MODEL], [CELL_RATIO], f"study-cold-{i}"))
+        cold8.append(ragq_cold(ctx, pdf, qa, [CELL_MODEL], [CELL_RATIO], f"study-cold8-{i}", RAGQ_EMBEDDER="int8"))
     warm = [ragq_warm(cold[0]["home"]) for _ in range(repeats)]
     models = ctx.models
     grid_script = [script_cell(ctx, pdf, qa, m, r) for m in models for r in GRID_RATIOS]
     grid_ragq = ragq_cold(ctx, pdf, qa, models, GRID_RATIOS, "study-grid")
-    s_cell, c_cell, w_cell = (spread([x["wall_s"] for x in xs]) for xs in (script, cold, warm))
+    s_cell, c_cell, w_cell, c8_cell = (spread([x["wall_s"] for x in xs]) for xs in (script, cold, warm, cold8))
     s_grid = sum(x["wall_s"] for x in grid_script)
     grid_cos = sum(x["mean_cosine"] for x in grid_script) / len(grid_script)
     s_cos = f"{spread([x['mean_cosine'] for x in script])['median']:.3f}"
     rows = [
-        ["(a) one cell, cold", fmt(s_cell), fmt(c_cell), f"{s_cell['median'] / c_cell['median']:.2f}x", "1.3x",
+        ["(a) one cell, cold", fmt(s_cell), fmt(c_cell), f"{s_cell['median'] / c_cell['median']:.2f}x", "1.5x",
          s_cos, f"{spread([x['mean_cosine'] for x in cold])['median']:.3f}", cosine_verdict(script, cold)],
+        ["(a) with the int8 embedder", fmt(s_cell), fmt(c8_cell), f"{s_cell['median'] / c8_cell['median']:.2f}x",
+         "1.5x", s_cos, f"{spread([x['mean_cosine'] for x in cold8])['median']:.3f}", cosine_verdict(script, cold8)],
         [f"(b) grid {len(models)} models x {len(GRID_RATIOS)} ratios", f"{s_grid:.1f}", f"{grid_ragq['wall_s']:.1f}",
          f"{s_grid / grid_ragq['wall_s']:.2f}x", "3x", f"{grid_cos:.3f}", f"{grid_ragq['mean_cosine']:.3f}",
          cosine_verdict(grid_script, [grid_ragq])],
@@ -194,6 +201,7 @@ def run(ctx: Context) -> Section:
     header = ["comparison", "script s", "ragq s", "ragq faster", "goal", "script cosine", "ragq cosine",
               "ragq's cosine against the script's (paired by answer)"]  # fmt: skip
     parts = spread([x["index_s"] for x in script]), spread([x["ingest_s"] for x in cold])
+    ingest8 = spread([x["ingest_s"] for x in cold8])
     s_answers = spread([sum(a["seconds"] for a in x["answers"]) for x in script])
     w_jobs = spread([x["jobs_s"] for x in warm])
     outside = spread([x["wall_s"] - x["jobs_s"] for x in warm])
@@ -215,7 +223,8 @@ def run(ctx: Context) -> Section:
             "repeats), as `ragq compare` does: Wilcoxon signed-rank, two one-sided tests for equivalence within 0.05.",
             table(header, rows),
             f"Where the cold time goes: the script's index build {fmt(parts[0])} s against `ragq ingest` "
-            f"{fmt(parts[1])} s; the embedder's ONNX export, once per home: {export_s:.1f} s.",
+            f"{fmt(parts[1])} s (fp32, the default; {fmt(ingest8)} s with int8); the embedder's ONNX export and its "
+            f"int8 quantization, once per home: {export_s:.1f} s.",
             f"Where the warm time goes: ragq's jobs (retrieval, generation, scoring, storing; their summed wall time) "
             f"{fmt(w_jobs)} s, everything around them (the command's start, the broker, the worker's start, "
             f"waiting for the last result) {fmt(outside)} s; the script's answers alone {fmt(s_answers)} s. With no "
@@ -225,6 +234,6 @@ def run(ctx: Context) -> Section:
             f"Grid cosine per cell: {per_cell}.",
         ]
     )
-    data = {"input": described, "script_cell": script, "ragq_cold": cold, "ragq_warm": warm,
+    data = {"input": described, "script_cell": script, "ragq_cold": cold, "ragq_cold_int8": cold8, "ragq_warm": warm,
             "grid_script": grid_script, "grid_ragq": grid_ragq, "export_s": export_s}  # fmt: skip
     return Section("study", "Study: ragq against the study's script", text, data)

@@ -6,8 +6,9 @@ torch, checked there against sentence-transformers (max |difference| <= 1e-5 on 
 truncated), and from then on a worker embeds and scores without importing torch at all: about 600 MB less per
 worker and seconds less at start. Both share one embedder name, since their vectors (and cosines) agree.
 
-Two variants of the onnx runtime: `fp32` (the export above) and `int8` (its weights quantized, quantize.py), faster
-in bulk and close but not equal. The variant an index was built with is part of its identity (manifest "embedding")
+Two variants of the onnx runtime: `fp32` (the export above, the default) and `int8` (its weights quantized,
+quantize.py), faster in bulk and close but not equal (bench/RESULTS.md, int8: another top 4 for a quarter of the
+questions, so not the default). The variant an index was built with is part of its identity (manifest "embedding")
 and its queries are embedded with the same one; answers are scored with SCORER_VARIANT whatever the index used.
 """
 
@@ -26,7 +27,8 @@ from ragq.shared.errors import ModelLoadError
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 RUNTIMES = ("onnx", "torch")
 VARIANTS = quantize.VARIANTS
-# the cosine score (the study's measure) stays on fp32: int8 moved stored scores by more than 0.01 (bench, quality)
+# the cosine score (the study's measure) stays on fp32: int8 moved 23 of 49 stored scores by more than 0.01, up to
+# 0.024 (bench/RESULTS.md, int8)
 SCORER_VARIANT = "fp32"
 MAX_TOKENS = 256  # the model's max_seq_length: longer texts are truncated, as sentence-transformers does
 TOLERANCE = 1e-5

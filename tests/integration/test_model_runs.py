@@ -72,7 +72,8 @@ def test_an_interrupted_generation_stops_and_leaves_the_runner_as_it_was(runner)
     assert runner.generate(short).text == before
 
 
-def test_repeats_are_identical_and_rows_carry_provenance(home, tmp_path):
+def test_repeats_are_identical_and_rows_carry_provenance(home, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGQ_EMBEDDER", "int8")  # an int8 index: the worker queries in int8, scores in fp32
     ragq("ingest", str(DEMO_PDF), "--index", "demo")
     ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 1)), "--set", "one")
     args = ["run", "--model", "smollm2-135m", "--ratio", "0.5", "--index", "demo", "--questions", "one", "--json"]
@@ -99,7 +100,7 @@ def test_repeats_are_identical_and_rows_carry_provenance(home, tmp_path):
         "bm25_k": 5,
         "fetch_k": 3,
         "c": 60,
-        "embedding": "int8",  # the query embedded with the index's own variant (the default)
+        "embedding": "int8",  # the query embedded with the index's own variant
         "pdf_reader": "pdfium",
     }
     assert prov["scorer_embedding"] == "fp32"  # answers scored with the exact model (shared/corpus/embedding.py)

@@ -117,6 +117,13 @@ def test_an_int8_vector_does_not_depend_on_the_texts_beside_it(variants):
     np.testing.assert_array_equal(variants["int8"].encode(TEXTS), alone)  # one text per call: no shared scale
 
 
+def test_calls_at_once_give_the_vectors_one_call_after_another_gives(onnx_export, variants):
+    for variant in ("int8", "fp32"):
+        streamed = Embedder("onnx", onnx_export.parent, variant=variant, streams=2)
+        assert streamed.threads == 1  # each call on one thread: the streams are the parallelism
+        np.testing.assert_allclose(streamed.encode(TEXTS * 3), variants[variant].encode(TEXTS * 3), atol=1e-6)
+
+
 def test_the_int8_model_is_made_once_beside_the_export(onnx_export, variants):
     variants["int8"].encode(["x"])
     made = onnx_export.parent / quantize.file_name(onnx_export, quantize.plan(quantize.cpu_flags()))
@@ -195,11 +202,16 @@ def test_the_embedder_setting_rebuilds_an_index_and_shows_its_origin(home, monke
         return json.loads(result.stdout)
 
     first = ingest()
-    assert (first["embedding"], first["reader"], first["unchanged"]) == ("int8", "pdfium", False)
+    assert (first["embedding"], first["reader"], first["unchanged"], first["quantization"]) == (
+        "fp32",
+        "pdfium",
+        False,
+        None,
+    )
     assert ingest()["unchanged"]
-    monkeypatch.setenv("RAGQ_EMBEDDER", "fp32")
+    monkeypatch.setenv("RAGQ_EMBEDDER", "int8")
     again = ingest()
-    assert (again["embedding"], again["unchanged"], again["quantization"]) == ("fp32", False, None)
+    assert (again["embedding"], again["unchanged"]) == ("int8", False) and again["quantization"]["per_channel"]
     shown = CliRunner().invoke(main, ["config", "show"]).stdout
     line = next(x for x in shown.splitlines() if "embedder " in x or x.split()[:1] == ["embedder"])
-    assert "fp32" in line and "RAGQ_EMBEDDER" in line
+    assert "int8" in line and "RAGQ_EMBEDDER" in line
