@@ -6,8 +6,9 @@ one model at a time, and after `ragq demo` in a fresh home, whose parent has ing
 embedder and the index) before it starts each worker. The breakdown loads a worker's parts one after another in a
 fresh process and reads its resident memory after each (psutil): the Python start, the worker's imports, the
 llama.cpp model, its warm-up generation, the index, the scorer's embedder (fp32), the index's own query embedder
-(int8, the default's), then one job (the demo set's first question: retrieval, the answer, the expert answer read
-teacher-forced and scored); `peak` is that process's high-water mark. KV cache: llama.cpp's f16 cache at the
+(the same session where the index is fp32, as by default; a second one for an int8 index), then one job (the demo set's first question: retrieval, the answer, the expert answer read
+teacher-forced and scored); freed heap pages are handed back after loading and after the job (glibc's
+malloc_trim), as a worker does; `peak` is that process's high-water mark. KV cache: llama.cpp's f16 cache at the
 catalog's n_ctx, from the GGUF's metadata (producer/memory.py `kv_cache_mb`, what `ragq run` plans with). Goal: peak
 <= GGUF + KV cache + 350 MB."""
 
@@ -29,7 +30,7 @@ from ragq.worker import app, runtime  # everything a worker imports before it lo
 mark("imports")
 from ragq.shared.models import catalog, files
 from ragq.shared.config import load_settings
-from ragq.shared.corpus.embedding import Embedders
+from ragq.shared.corpus.embedders import Embedders
 from ragq.shared.corpus.index import load_index
 from ragq.shared.models.placement import Placement
 from ragq.shared.rag.llm import LlamaRunner
@@ -47,6 +48,8 @@ embedders = Embedders(settings, 2)
 embedders.scorer
 mark("scorer")
 embedders.for_index(index.manifest)
+from ragq.shared.usage import return_free_memory
+return_free_memory()  # as a worker does once loaded, and after each job
 mark("query embedder")
 from ragq.producer.memory import kv_cache_mb
 out["kv_mb"] = kv_cache_mb(runner.llm.metadata, runner.params.n_ctx)
@@ -54,6 +57,7 @@ ask = Ask(question=sys.argv[2], reference=sys.argv[3], ratio=0.3)
 start = time.perf_counter()
 outcome = answer_question(ask, index, embedders, runner)
 out["job_s"], out["expert_s"] = time.perf_counter() - start, outcome.expert.seconds
+return_free_memory()
 mark("one job")
 from ragq.shared.usage import peak_rss_mb
 out["peak"] = peak_rss_mb()

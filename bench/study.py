@@ -176,32 +176,46 @@ def run(ctx: Context) -> Section:
     repeats = ctx.repeats
     script = [script_cell(ctx, pdf, qa, CELL_MODEL, CELL_RATIO) for _ in range(repeats)]
     cold, cold8 = [], []
-    for i in range(repeats):  # in turn: the default (fp32), then the int8 embedder
+    for i in range(repeats):  # in turn: the default (fp32), then the int8 embedder (left out of --quick)
         cold.append(ragq_cold(ctx, pdf, qa, [CELL_MODEL], [CELL_RATIO], f"study-cold-{i}"))
-        cold8.append(ragq_cold(ctx, pdf, qa, [CELL_MODEL], [CELL_RATIO], f"study-cold8-{i}", RAGQ_EMBEDDER="int8"))
+        if not ctx.quick:
+            cold8.append(ragq_cold(ctx, pdf, qa, [CELL_MODEL], [CELL_RATIO], f"study-cold8-{i}", RAGQ_EMBEDDER="int8"))
     warm = [ragq_warm(cold[0]["home"]) for _ in range(repeats)]
     models = ctx.models
     grid_script = [script_cell(ctx, pdf, qa, m, r) for m in models for r in GRID_RATIOS]
     grid_ragq = ragq_cold(ctx, pdf, qa, models, GRID_RATIOS, "study-grid")
-    s_cell, c_cell, w_cell, c8_cell = (spread([x["wall_s"] for x in xs]) for xs in (script, cold, warm, cold8))
+    s_cell, c_cell, w_cell = (spread([x["wall_s"] for x in xs]) for xs in (script, cold, warm))
     s_grid = sum(x["wall_s"] for x in grid_script)
     grid_cos = sum(x["mean_cosine"] for x in grid_script) / len(grid_script)
     s_cos = f"{spread([x['mean_cosine'] for x in script])['median']:.3f}"
     rows = [
         ["(a) one cell, cold", fmt(s_cell), fmt(c_cell), f"{s_cell['median'] / c_cell['median']:.2f}x", "1.5x",
          s_cos, f"{spread([x['mean_cosine'] for x in cold])['median']:.3f}", cosine_verdict(script, cold)],
-        ["(a) with the int8 embedder", fmt(s_cell), fmt(c8_cell), f"{s_cell['median'] / c8_cell['median']:.2f}x",
-         "1.5x", s_cos, f"{spread([x['mean_cosine'] for x in cold8])['median']:.3f}", cosine_verdict(script, cold8)],
         [f"(b) grid {len(models)} models x {len(GRID_RATIOS)} ratios", f"{s_grid:.1f}", f"{grid_ragq['wall_s']:.1f}",
          f"{s_grid / grid_ragq['wall_s']:.2f}x", "3x", f"{grid_cos:.3f}", f"{grid_ragq['mean_cosine']:.3f}",
          cosine_verdict(grid_script, [grid_ragq])],
         ["(c) the cell again, warm", fmt(s_cell), fmt(w_cell), f"{s_cell['median'] / w_cell['median']:.2f}x", "2.5x",
          s_cos, f"{spread([x['mean_cosine'] for x in warm])['median']:.3f}", cosine_verdict(script, warm)],
     ]  # fmt: skip
+    if cold8:
+        c8_cell = spread([x["wall_s"] for x in cold8])
+        rows.insert(
+            1,
+            [
+                "(a) with the int8 embedder",
+                fmt(s_cell),
+                fmt(c8_cell),
+                f"{s_cell['median'] / c8_cell['median']:.2f}x",
+                "1.5x",
+                s_cos,
+                f"{spread([x['mean_cosine'] for x in cold8])['median']:.3f}",
+                cosine_verdict(script, cold8),
+            ],
+        )
     header = ["comparison", "script s", "ragq s", "ragq faster", "goal", "script cosine", "ragq cosine",
               "ragq's cosine against the script's (paired by answer)"]  # fmt: skip
     parts = spread([x["index_s"] for x in script]), spread([x["ingest_s"] for x in cold])
-    ingest8 = spread([x["ingest_s"] for x in cold8])
+    ingest8 = f"{fmt(spread([x['ingest_s'] for x in cold8]))} s" if cold8 else "not measured"
     s_answers = spread([sum(a["seconds"] for a in x["answers"]) for x in script])
     w_jobs = spread([x["jobs_s"] for x in warm])
     outside = spread([x["wall_s"] - x["jobs_s"] for x in warm])
@@ -223,7 +237,7 @@ def run(ctx: Context) -> Section:
             "repeats), as `ragq compare` does: Wilcoxon signed-rank, two one-sided tests for equivalence within 0.05.",
             table(header, rows),
             f"Where the cold time goes: the script's index build {fmt(parts[0])} s against `ragq ingest` "
-            f"{fmt(parts[1])} s (fp32, the default; {fmt(ingest8)} s with int8); the embedder's ONNX export and its "
+            f"{fmt(parts[1])} s (fp32, the default; with int8: {ingest8}); the embedder's ONNX export and its "
             f"int8 quantization, once per home: {export_s:.1f} s.",
             f"Where the warm time goes: ragq's jobs (retrieval, generation, scoring, storing; their summed wall time) "
             f"{fmt(w_jobs)} s, everything around them (the command's start, the broker, the worker's start, "

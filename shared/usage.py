@@ -39,3 +39,18 @@ def _vm_hwm_kib(status: Path) -> int | None:
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def return_free_memory(platform: str = sys.platform, libc_name: str = "libc.so.6") -> bool:
+    """Hand the C heap's free pages back to the system (glibc's `malloc_trim`): loading a model and an ONNX session
+    frees buffers into the heap, where glibc keeps them resident. Linux with glibc only; elsewhere there is nothing
+    to call (macOS's allocator returns large blocks itself; musl has no malloc_trim). True when memory was returned."""
+    if not platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL(libc_name).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    return bool(trim(0))

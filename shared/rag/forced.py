@@ -17,7 +17,9 @@ import numpy as np
 from ragq.shared.metrics.drift import log_softmax
 from ragq.shared.metrics.likelihood import ExpertScore, Tally, scored_text, separator
 
-ROWS = 32  # logits rows per llama.cpp batch: 32 x 262k floats (Gemma 3) is 32 MB; more rows were no faster
+# logits rows per llama.cpp batch: llama.cpp's output buffer grows to hold them and keeps that size, 16 x 262k floats
+# (Gemma 3) is 17 MB where 32 rows were 34 MB (bench: memory); more rows were no faster
+ROWS = 16
 
 # (logits of a batch's positions, the tokens those positions predict)
 RowsSink = Callable[[np.ndarray, list[int]], None]

@@ -31,7 +31,7 @@ class Outcome:
 
 
 def answer_question(ask: Ask, index, embedders, runner, keep_going: Callable[[], bool] | None = None) -> Outcome:
-    """`embedders`: shared/corpus/embedding.py's Embedders (the query embedded with the index's own variant, the
+    """`embedders`: shared/corpus/embedders.py's Embedders (the query embedded with the index's own variant, the
     answer scored with the scorer's). `keep_going`: asked after each generated token; False stops the answer there
     (GenerationStopped)."""
     start = time.perf_counter()

@@ -13,7 +13,8 @@ from ragq.shared.corpus import index as idx
 from ragq.shared.corpus import quantize
 from ragq.shared.corpus.chunking import split_pages
 from ragq.shared.corpus.documents import Page, load_document, pdfium_text
-from ragq.shared.corpus.embedding import Embedder, Embedders, index_variant
+from ragq.shared.corpus.embedders import Embedders
+from ragq.shared.corpus.embedding import Embedder, index_variant
 from ragq.shared.corpus.reading import read_chunks
 from ragq.shared.errors import DocumentError, ModelLoadError
 from ragq.shared.hashing import sha256_file

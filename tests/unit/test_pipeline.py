@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from ragq.shared.corpus.embedding import Embedders
+from ragq.shared.corpus.embedders import Embedders
 from ragq.shared.metrics.likelihood import ExpertScore
 from ragq.shared.models.spec import SYSTEM_TEXT, Params
 from ragq.shared.rag.llm import Generation

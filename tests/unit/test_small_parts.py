@@ -158,3 +158,25 @@ def test_remote_broker_with_sqlite_warns(home, monkeypatch):
     assert "SQLite file on this one" in shared_database_warning(load_settings())
     monkeypatch.setenv("RAGQ_DATABASE_URL", "postgresql+psycopg://u@10.0.0.5/ragq")
     assert shared_database_warning(load_settings()) is None
+
+
+def test_free_heap_pages_go_back_to_the_system_where_the_allocator_can():
+    import ctypes
+    import platform
+
+    import psutil
+
+    from ragq.shared.usage import return_free_memory
+
+    assert return_free_memory("darwin") is False and return_free_memory("win32") is False  # nothing to call there
+    assert return_free_memory("linux", libc_name="libc-that-is-not-here.so") is False  # musl, or no libc by that name
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    blocks = [ctypes.create_string_buffer(64 * 1024) for _ in range(2000)]  # 128 MB from the heap
+    pin = ctypes.create_string_buffer(64 * 1024)  # above them: the heap cannot shrink from its top by itself
+    for block in blocks:
+        block[0:1] = b"x"
+    del blocks
+    before = psutil.Process().memory_info().rss
+    assert return_free_memory() is True
+    assert psutil.Process().memory_info().rss < before - 64 * 2**20 and pin.raw[:1] == b"\x00"
