@@ -50,6 +50,11 @@ def inputs(ctx: Context) -> list[tuple[str, list[Path]]]:
     return [(DOCUMENT, [pdf]), ("8 FinanceBench PDFs", sorted((FINANCEBENCH / "pdfs").glob("*.pdf")))]
 
 
+def document(ctx: Context) -> Path:
+    """The one document other sections measure on (bench/retrieval.py): BOEING's 10-K, the demo guide in --quick."""
+    return inputs(ctx)[0][1][0]
+
+
 def ingest_wall(ctx: Context, name: str, paths: list[Path], env: dict) -> dict:
     home = fresh_home(ctx, name)
     start = time.perf_counter()
