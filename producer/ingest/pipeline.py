@@ -31,9 +31,9 @@ def ingest_streams() -> int:
     """Embedding calls run at once during an ingest: one per physical core (bench/ingest.py, grid)."""
     import os
 
-    import psutil
+    from ragq.shared.models.placement import physical_cores
 
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    return physical_cores() or os.cpu_count() or 1
 
 
 def ingest(

@@ -3,9 +3,9 @@
 PDF readers (settings.pdf_reader, recorded in the index's manifest and part of its identity):
 - `pdfium` (the default): pypdfium2, PDFium's own text extraction in native code: BOEING's 190 pages in about 1 s
   where pypdf takes 10. Its text is normalised to pypdf's conventions (line breaks "\\n"; the hyphen PDFium marks
-  at a line's end, U+FFFE, written "-\\n" as pypdf writes it): per page 0.998 of pypdf's characters on BOEING
-  (difflib ratio; bench/ingest.py, pages). Pages are yielded one at a time, so chunks embed while later pages
-  are still being read (PDFium's calls release the GIL).
+  at a line's end, U+FFFE, written "-\\n" as pypdf writes it): per page 0.997 of pypdf's characters on BOEING
+  (difflib ratio; bench/int8.py), tables written a row per line where pypdf writes a cell per line. Pages are
+  yielded one at a time, so chunks embed while later pages are still being read (PDFium's calls release the GIL).
 - `pypdf`: what the study's PyPDFLoader read, page for page.
 """
 
@@ -18,7 +18,6 @@ from pathlib import Path
 
 from ragq.shared.errors import DocumentError
 
-READERS = ("pdfium", "pypdf")
 SUFFIXES = {".pdf": "pdf", ".txt": "text", ".md": "text", ".markdown": "text", ".html": "html", ".htm": "html"}
 
 

@@ -113,7 +113,7 @@ class Embedder:
         """The embedder an index's queries need: the variant it was built with."""
         return cls.from_settings(settings, threads, index_variant(manifest))
 
-    @property
+    @cached_property
     def quantization(self) -> dict | None:
         return quantize.plan(quantize.cpu_flags()) if self.variant == "int8" else None
 

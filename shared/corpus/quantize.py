@@ -5,7 +5,7 @@ The plan depends on the CPU, as ONNX Runtime's quantization guide says: on x86 w
 u8 activations by s8 weights with an instruction (VPMADDUBSW) whose 16-bit sums can saturate, so weights are cut to
 7 bits (`reduce_range`); with VNNI (AVX512_VNNI, AVX_VNNI) and on ARM64 (sdot/udot) nothing saturates and the full
 8 bits are kept. Both are int8; the variant's name is "int8" wherever the CPU built it, and the plan is recorded in
-the index's manifest. How close the vectors come to fp32 is measured (bench/ingest.py, quality), not assumed.
+the index's manifest. How close the vectors come to fp32 is measured (bench/int8.py), not assumed.
 """
 
 import logging
