@@ -69,6 +69,45 @@ def stored_prompts(home: Path, model: str, index: str, questions: str) -> list[s
     return [p for (p,) in db_rows(home, f"SELECT prompt FROM results WHERE job_id IN ({ids}) ORDER BY id")]
 
 
+def compare_builds(home: Path, model: str, prompts: list[str], sides: dict, placement: tuple, rounds: int) -> dict:
+    """Both builds on the same prompts, `rounds` times in turn: tok/s, the ratio per round, answers' seconds."""
+    threads, batch = placement
+    measured: dict[str, list[dict]] = {side: [] for side in sides}
+    per_round = []
+    for _ in range(rounds):
+        this = {side: raw_side(home, model, prompts, threads, batch, env) for side, env in sides.items()}
+        for side in sides:
+            measured[side] += this[side]
+        per_round.append({k: median_of(this["native"], k) / median_of(this["portable"], k)
+                          for k in ("pp_tok_s", "tg_tok_s")})  # fmt: skip
+    speed = {side: {k: spread([x[k] for x in rows_ if x[k]]) for k in ("pp_tok_s", "tg_tok_s")}
+             for side, rows_ in measured.items()}  # fmt: skip
+    return {
+        "speed": speed,
+        "native_over_portable": {
+            k: speed["native"][k]["median"] / speed["portable"][k]["median"] for k in ("pp_tok_s", "tg_tok_s")
+        },  # fmt: skip
+        "per_round": per_round,
+        "seconds": {side: statistics.median(x["s"] for x in rows_) for side, rows_ in measured.items()},
+        "same_answers": sum(
+            a["text"] == b["text"] for a, b in zip(measured["native"], measured["portable"], strict=True)
+        ),
+        "answers": len(measured["native"]),
+    }
+
+
+def build_row(model: str, name: str, prompts: list[str], rounds: int, placement: tuple, c: dict) -> list:
+    speed, ratio, seconds = c["speed"], c["native_over_portable"], c["seconds"]
+    return [
+        model, name, f"{len(prompts)} x {rounds}", f"t{placement[0]}/b{placement[1]}",
+        fmt(speed["portable"]["pp_tok_s"], 0), fmt(speed["native"]["pp_tok_s"], 0), f"{ratio['pp_tok_s']:.2f}",
+        fmt(spread([r["pp_tok_s"] for r in c["per_round"]]), 2),
+        fmt(speed["portable"]["tg_tok_s"], 1), fmt(speed["native"]["tg_tok_s"], 1), f"{ratio['tg_tok_s']:.2f}",
+        fmt(spread([r["tg_tok_s"] for r in c["per_round"]]), 2),
+        f"{seconds['portable'] / seconds['native']:.2f}", f"{c['same_answers']}/{c['answers']}",
+    ]  # fmt: skip
+
+
 def run(ctx: Context) -> Section:
     from ragq.shared.models.placement import default_placement
 
@@ -79,35 +118,15 @@ def run(ctx: Context) -> Section:
     sides = {"native": {}, "portable": {"PYTHONPATH": str(portable)}}
     built = {name: features(env) for name, env in sides.items()}
     default = default_placement()[0]
-    threads, batch = default.n_threads, default.batch_threads
+    placement = (default.n_threads, default.batch_threads)
     rounds = 1 if ctx.quick else 3
     home = demo_home(ctx)
     rows, data = [], []
     for model in ctx.models:
         for name, prompts in prompt_sets(ctx, model):
-            measured: dict[str, list[dict]] = {side: [] for side in sides}
-            per_round = []
-            for _ in range(rounds):
-                this = {side: raw_side(home, model, prompts, threads, batch, env) for side, env in sides.items()}
-                for side in sides:
-                    measured[side] += this[side]
-                per_round.append({k: median_of(this["native"], k) / median_of(this["portable"], k)
-                                  for k in ("pp_tok_s", "tg_tok_s")})  # fmt: skip
-            speed = {side: {k: spread([x[k] for x in rows_ if x[k]]) for k in ("pp_tok_s", "tg_tok_s")}
-                     for side, rows_ in measured.items()}  # fmt: skip
-            ratio = {k: speed["native"][k]["median"] / speed["portable"][k]["median"] for k in ("pp_tok_s", "tg_tok_s")}
-            seconds = {side: statistics.median(x["s"] for x in rows_) for side, rows_ in measured.items()}
-            same = sum(a["text"] == b["text"] for a, b in zip(measured["native"], measured["portable"], strict=True))
-            rows.append([
-                model, name, f"{len(prompts)} x {rounds}", f"t{threads}/b{batch}",
-                fmt(speed["portable"]["pp_tok_s"], 0), fmt(speed["native"]["pp_tok_s"], 0), f"{ratio['pp_tok_s']:.2f}",
-                fmt(spread([r["pp_tok_s"] for r in per_round]), 2),
-                fmt(speed["portable"]["tg_tok_s"], 1), fmt(speed["native"]["tg_tok_s"], 1), f"{ratio['tg_tok_s']:.2f}",
-                fmt(spread([r["tg_tok_s"] for r in per_round]), 2),
-                f"{seconds['portable'] / seconds['native']:.2f}", f"{same}/{len(measured['native'])}",
-            ])  # fmt: skip
-            data.append({"model": model, "prompts": name, "speed": speed, "native_over_portable": ratio,
-                         "per_round": per_round, "seconds": seconds, "same_answers": same})  # fmt: skip
+            c = compare_builds(home, model, prompts, sides, placement, rounds)
+            rows.append(build_row(model, name, prompts, rounds, placement, c))
+            data.append({"model": model, "prompts": name, **{k: v for k, v in c.items() if k != "answers"}})
     header = ["model", "prompts", "answers x rounds", "placement", "pp tok/s portable", "pp native", "pp native/portable",
               "per round", "tg tok/s portable", "tg native", "tg native/portable", "per round",
               "answer s portable/native", "same answer"]  # fmt: skip

@@ -38,6 +38,34 @@ def run(ctx: Context) -> Section:
              "--repeat", str(repeat), "--new-run", "--json")
     )  # fmt: skip
     (run_id,) = {r["run_id"] for r in out["results"]}
+    stats, wall_ms, gen_ms, gaps_ms = job_times(home, run_id)
+    table_rows = [
+        [
+            stats["jobs"],
+            f"{stats['jobs_per_s']:.1f}",
+            fmt(stats["job_wall_ms"], 0),
+            fmt(stats["generation_ms"], 0),
+            fmt(stats["retrieval_ms"], 0),
+            fmt(stats["rest_ms"], 0),
+            fmt(stats["between_jobs_ms"], 0),
+        ]
+    ]
+    header = ["jobs", "jobs/s", "job wall ms", "generation ms", "retrieval ms", "rest of job ms", "between jobs ms"]
+    per_job = statistics.median(wall_ms) + statistics.median(gaps_ms or [0])
+    text = "\n\n".join(
+        [
+            __doc__.split("\n\n", 1)[1].replace("\n", " "),
+            "Milliseconds, median (min-max) over the jobs; `rest of job`: job wall minus generation and retrieval "
+            "(claim, prompt, scoring with the embedder, storing).",
+            table(header, table_rows),
+            f"ragq's own cost per job, generation aside: about {per_job - statistics.median(gen_ms):.0f} ms.",
+        ]
+    )
+    return Section("queueing", "Queue: jobs per second with a no-op model", text, stats)
+
+
+def job_times(home, run_id: int) -> tuple[dict, list[float], list[float], list[float]]:
+    """The run's jobs as stored: (figures, each job's wall ms, its generation ms, the gaps between jobs in ms)."""
     rows = db_rows(
         home,
         "SELECT r.started_at, r.finished_at, r.total_s, r.retrieval_ms FROM results r JOIN jobs j ON r.job_id = j.id "
@@ -59,26 +87,4 @@ def run(ctx: Context) -> Section:
         "rest_ms": spread(rest_ms),
         "between_jobs_ms": spread(gaps_ms),
     }
-    table_rows = [
-        [
-            len(t),
-            f"{stats['jobs_per_s']:.1f}",
-            fmt(stats["job_wall_ms"], 0),
-            fmt(stats["generation_ms"], 0),
-            fmt(stats["retrieval_ms"], 0),
-            fmt(stats["rest_ms"], 0),
-            fmt(stats["between_jobs_ms"], 0),
-        ]
-    ]
-    header = ["jobs", "jobs/s", "job wall ms", "generation ms", "retrieval ms", "rest of job ms", "between jobs ms"]
-    per_job = statistics.median(wall_ms) + statistics.median(gaps_ms or [0])
-    text = "\n\n".join(
-        [
-            __doc__.split("\n\n", 1)[1].replace("\n", " "),
-            "Milliseconds, median (min-max) over the jobs; `rest of job`: job wall minus generation and retrieval "
-            "(claim, prompt, scoring with the embedder, storing).",
-            table(header, table_rows),
-            f"ragq's own cost per job, generation aside: about {per_job - statistics.median(gen_ms):.0f} ms.",
-        ]
-    )
-    return Section("queueing", "Queue: jobs per second with a no-op model", text, stats)
+    return stats, wall_ms, gen_ms, gaps_ms

@@ -31,9 +31,8 @@ def ragq(env: dict, *args: str) -> str:
 
 
 def one_round(env: dict, model: str, workers: int, cores: int) -> dict:
-    from sqlalchemy import create_engine, func, select
-
-    from ragq.shared.store.schema import Job, Result
+    from ragq.shared.config import load_settings
+    from ragq.shared.store.door import Store
 
     args = ["enqueue", "--model", model, "--ratio", "0.3", "--ratio", "0.7", "--index", "demo", "--questions", "demo"]
     plan = json.loads(ragq(env, *args, "--new-run", "--json"))
@@ -43,13 +42,10 @@ def one_round(env: dict, model: str, workers: int, cores: int) -> dict:
     procs = [
         subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)
     ]
-    engine = create_engine(f"sqlite:///{Path(env['RAGQ_HOME']) / 'ragq.db'}")
+    store = Store(load_settings(home=Path(env["RAGQ_HOME"])))
     try:
         while True:
-            with engine.connect() as conn:
-                done = conn.scalar(
-                    select(func.count()).select_from(Job).where(Job.run_id.in_(run_ids), Job.state == "done")
-                )
+            done = sum(counts["done"] for counts in store.progress(run_ids).values())
             if done >= plan["published"]:
                 break
             time.sleep(0.5)
@@ -58,12 +54,7 @@ def one_round(env: dict, model: str, workers: int, cores: int) -> dict:
             proc.terminate()
         for proc in procs:
             proc.wait()
-    with engine.connect() as conn:
-        first, last = conn.execute(
-            select(func.min(Result.started_at), func.max(Result.finished_at))
-            .join(Job, Result.job_id == Job.id)
-            .where(Job.run_id.in_(run_ids))
-        ).one()
+    first, last = store.timespan(run_ids)
     seconds = (last - first).total_seconds()
     return {
         "workers": workers,
@@ -96,6 +87,21 @@ def main() -> None:
         rounds = [one_round(env, args.model, w, cores) for _ in range(args.rounds) for w in (1, 2)]
     finally:
         broker.stop()
+    rows = summary(rounds)
+    show(rows, args.rounds)
+    out = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {cores} cores, {platform.platform()}",
+        "model": args.model,
+        "rows": rows,
+        "rounds": rounds,
+    }
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "scale.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+def summary(rounds: list[dict]) -> list[dict]:
+    """Per worker count: questions per minute, median and range over the rounds."""
     rows = []
     for workers in (1, 2):
         mine = [r for r in rounds if r["workers"] == workers]
@@ -110,22 +116,17 @@ def main() -> None:
                 "per_min_max": max(per_min),
             }
         )
-    print(f"| workers x threads | questions per minute, median (min-max over {args.rounds} rounds) |")
+    return rows
+
+
+def show(rows: list[dict], rounds: int) -> None:
+    print(f"| workers x threads | questions per minute, median (min-max over {rounds} rounds) |")
     print("|---|---:|")
     for r in rows:
         print(
             f"| {r['workers']} x {r['threads_each']} | {r['per_min_median']:.1f} "
             f"({r['per_min_min']:.1f}-{r['per_min_max']:.1f}) |"
         )
-    out = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {cores} cores, {platform.platform()}",
-        "model": args.model,
-        "rows": rows,
-        "rounds": rounds,
-    }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "scale.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

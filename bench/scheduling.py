@@ -37,10 +37,9 @@ def gap_s(home, models: list[str]) -> float:
     return (ends[1] - ends[0]).total_seconds()
 
 
-def run(ctx: Context) -> Section:
-    home = demo_home(ctx)
-    questions = "one" if ctx.quick else "demo"
-    models = ["smollm2-135m", "gemma3-270m"]
+def measure(ctx: Context, home, models: list[str], questions: str) -> tuple[dict, dict, list[float]]:
+    """Each model alone, both in turn, both with --parallel 2, `ctx.repeats` times: (answers per model and mode,
+    the grid's wall seconds per mode, the idle gap between the models in turn)."""
     seen: dict[tuple[str, str], list[dict]] = {}
     grid: dict[str, list[float]] = {}
     gaps: list[float] = []
@@ -54,6 +53,14 @@ def run(ctx: Context) -> Section:
             grid.setdefault(mode, []).append(time.perf_counter() - start)
             if mode == "in turn":
                 gaps.append(gap_s(home, models))
+    return seen, grid, gaps
+
+
+def run(ctx: Context) -> Section:
+    home = demo_home(ctx)
+    questions = "one" if ctx.quick else "demo"
+    models = ["smollm2-135m", "gemma3-270m"]
+    seen, grid, gaps = measure(ctx, home, models, questions)
     modes = ["alone", "in turn", "--parallel 2"]
     rows, data = [], {}
     for model in models:

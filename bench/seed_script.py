@@ -95,7 +95,7 @@ def cosine(answer: str, reference: str) -> float:
     return float(util.cos_sim(vectors[0], vectors[1]).item())
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pdf", type=Path, required=True)
     parser.add_argument("--qa", type=Path)
@@ -107,7 +107,25 @@ def main() -> None:
     parser.add_argument("--collapse-whitespace", action="store_true", help="each chunk on one line in the prompt")
     parser.add_argument("--json", type=Path, help="write timings, answers and cosines here")
     parser.add_argument("--index-only", action="store_true", help="build the index, print its seconds, stop there")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def answer_all(chain, qa: Path | None) -> list[dict]:
+    """Every question through the chain, timed and scored as the study did."""
+    answers = []
+    for question, reference in read_qa(qa):
+        asked = time.perf_counter()
+        answer = chain.invoke({"query": question})["result"].strip()
+        answered = time.perf_counter() - asked
+        score = cosine(answer, reference)
+        answers.append({"question": question, "answer": answer, "seconds": answered, "cosine": score})
+        line = " ".join(answer.split())[:80]
+        print(f"{answered:6.1f} s  cos {score:.3f}  {question[:60]}  ->  {line}", flush=True)
+    return answers
+
+
+def main() -> None:
+    args = arguments()
     start = time.perf_counter()
     if args.index_only:
         _, chunks = build_index(args.pdf, args.ratio)
@@ -123,15 +141,7 @@ def main() -> None:
         args.collapse_whitespace,
     )
     index_s = time.perf_counter() - start
-    answers = []
-    for question, reference in read_qa(args.qa):
-        asked = time.perf_counter()
-        answer = chain.invoke({"query": question})["result"].strip()
-        answered = time.perf_counter() - asked
-        score = cosine(answer, reference)
-        answers.append({"question": question, "answer": answer, "seconds": answered, "cosine": score})
-        line = " ".join(answer.split())[:80]
-        print(f"{answered:6.1f} s  cos {score:.3f}  {question[:60]}  ->  {line}", flush=True)
+    answers = answer_all(chain, args.qa)
     total_s = time.perf_counter() - start
     mean = sum(a["cosine"] for a in answers) / max(1, len(answers))
     print(f"index {index_s:.1f} s ({chunks} chunks), total {total_s:.1f} s, mean cosine {mean:.3f}")

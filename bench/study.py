@@ -170,84 +170,96 @@ def export_once(ctx: Context) -> float:
     return time.perf_counter() - start
 
 
-def run(ctx: Context) -> Section:
-    pdf, qa, described = inputs(ctx)
-    export_s = export_once(ctx)
-    repeats = ctx.repeats
-    script = [script_cell(ctx, pdf, qa, CELL_MODEL, CELL_RATIO) for _ in range(repeats)]
+def measure(ctx: Context, pdf, qa) -> dict:
+    """Both sides of every comparison: the cell (the script, ragq cold fp32 and int8, ragq warm), then the grid."""
+    script = [script_cell(ctx, pdf, qa, CELL_MODEL, CELL_RATIO) for _ in range(ctx.repeats)]
     cold, cold8 = [], []
-    for i in range(repeats):  # in turn: the default (fp32), then the int8 embedder (left out of --quick)
+    for i in range(ctx.repeats):  # in turn: the default (fp32), then the int8 embedder (left out of --quick)
         cold.append(ragq_cold(ctx, pdf, qa, [CELL_MODEL], [CELL_RATIO], f"study-cold-{i}"))
         if not ctx.quick:
             cold8.append(ragq_cold(ctx, pdf, qa, [CELL_MODEL], [CELL_RATIO], f"study-cold8-{i}", RAGQ_EMBEDDER="int8"))
-    warm = [ragq_warm(cold[0]["home"]) for _ in range(repeats)]
-    models = ctx.models
-    grid_script = [script_cell(ctx, pdf, qa, m, r) for m in models for r in GRID_RATIOS]
-    grid_ragq = ragq_cold(ctx, pdf, qa, models, GRID_RATIOS, "study-grid")
-    s_cell, c_cell, w_cell = (spread([x["wall_s"] for x in xs]) for xs in (script, cold, warm))
+    warm = [ragq_warm(cold[0]["home"]) for _ in range(ctx.repeats)]
+    grid_script = [script_cell(ctx, pdf, qa, m, r) for m in ctx.models for r in GRID_RATIOS]
+    grid_ragq = ragq_cold(ctx, pdf, qa, ctx.models, GRID_RATIOS, "study-grid")
+    return {"script_cell": script, "ragq_cold": cold, "ragq_cold_int8": cold8, "ragq_warm": warm,
+            "grid_script": grid_script, "grid_ragq": grid_ragq}  # fmt: skip
+
+
+def _row(name: str, script: list[dict], ragq: list[dict], goal: str) -> list:
+    """One comparison: seconds on both sides (median, min-max), the ratio, cosines and their paired verdict."""
+    s, r = spread([x["wall_s"] for x in script]), spread([x["wall_s"] for x in ragq])
+    cosine = (spread([x["mean_cosine"] for x in xs])["median"] for xs in (script, ragq))
+    return [name, fmt(s), fmt(r), f"{s['median'] / r['median']:.2f}x", goal, *(f"{c:.3f}" for c in cosine),
+            cosine_verdict(script, ragq)]  # fmt: skip
+
+
+def comparison_rows(m: dict, models: list[str]) -> list[list]:
+    script, grid_script, grid_ragq = m["script_cell"], m["grid_script"], m["grid_ragq"]
     s_grid = sum(x["wall_s"] for x in grid_script)
     grid_cos = sum(x["mean_cosine"] for x in grid_script) / len(grid_script)
-    s_cos = f"{spread([x['mean_cosine'] for x in script])['median']:.3f}"
     rows = [
-        ["(a) one cell, cold", fmt(s_cell), fmt(c_cell), f"{s_cell['median'] / c_cell['median']:.2f}x", "1.5x",
-         s_cos, f"{spread([x['mean_cosine'] for x in cold])['median']:.3f}", cosine_verdict(script, cold)],
+        _row("(a) one cell, cold", script, m["ragq_cold"], "1.5x"),
         [f"(b) grid {len(models)} models x {len(GRID_RATIOS)} ratios", f"{s_grid:.1f}", f"{grid_ragq['wall_s']:.1f}",
          f"{s_grid / grid_ragq['wall_s']:.2f}x", "3x", f"{grid_cos:.3f}", f"{grid_ragq['mean_cosine']:.3f}",
          cosine_verdict(grid_script, [grid_ragq])],
-        ["(c) the cell again, warm", fmt(s_cell), fmt(w_cell), f"{s_cell['median'] / w_cell['median']:.2f}x", "2.5x",
-         s_cos, f"{spread([x['mean_cosine'] for x in warm])['median']:.3f}", cosine_verdict(script, warm)],
+        _row("(c) the cell again, warm", script, m["ragq_warm"], "2.5x"),
     ]  # fmt: skip
-    if cold8:
-        c8_cell = spread([x["wall_s"] for x in cold8])
-        rows.insert(
-            1,
-            [
-                "(a) with the int8 embedder",
-                fmt(s_cell),
-                fmt(c8_cell),
-                f"{s_cell['median'] / c8_cell['median']:.2f}x",
-                "1.5x",
-                s_cos,
-                f"{spread([x['mean_cosine'] for x in cold8])['median']:.3f}",
-                cosine_verdict(script, cold8),
-            ],
-        )
-    header = ["comparison", "script s", "ragq s", "ragq faster", "goal", "script cosine", "ragq cosine",
-              "ragq's cosine against the script's (paired by answer)"]  # fmt: skip
+    if m["ragq_cold_int8"]:
+        rows.insert(1, _row("(a) with the int8 embedder", script, m["ragq_cold_int8"], "1.5x"))
+    return rows
+
+
+def where_time_goes(m: dict, export_s: float) -> list[str]:
+    script, cold, cold8, warm = m["script_cell"], m["ragq_cold"], m["ragq_cold_int8"], m["ragq_warm"]
+    s_cell = spread([x["wall_s"] for x in script])
     parts = spread([x["index_s"] for x in script]), spread([x["ingest_s"] for x in cold])
     ingest8 = f"{fmt(spread([x['ingest_s'] for x in cold8]))} s" if cold8 else "not measured"
     s_answers = spread([sum(a["seconds"] for a in x["answers"]) for x in script])
     w_jobs = spread([x["jobs_s"] for x in warm])
     outside = spread([x["wall_s"] - x["jobs_s"] for x in warm])
-    script_cells = {(x["answers"][0]["model"], x["answers"][0]["ratio"]): x["mean_cosine"] for x in grid_script}
+    return [
+        f"Where the cold time goes: the script's index build {fmt(parts[0])} s against `ragq ingest` "
+        f"{fmt(parts[1])} s (fp32, the default; with int8: {ingest8}); the embedder's ONNX export and its "
+        f"int8 quantization, once per home: {export_s:.1f} s.",
+        f"Where the warm time goes: ragq's jobs (retrieval, generation, scoring, storing; their summed wall time) "
+        f"{fmt(w_jobs)} s, everything around them (the command's start, the broker, the worker's start, "
+        f"waiting for the last result) {fmt(outside)} s; the script's answers alone {fmt(s_answers)} s. With no "
+        f"time around its jobs at all, (c) would be {s_cell['median'] / w_jobs['median']:.2f}x: the most ragq "
+        "can reach while it answers at this speed (both sides run the same llama.cpp build, ragq at the bare "
+        "library's speed: bench overhead).",
+    ]
+
+
+def per_cell(m: dict) -> str:
+    script_cells = {(x["answers"][0]["model"], x["answers"][0]["ratio"]): x["mean_cosine"] for x in m["grid_script"]}
     ragq_cells: dict[tuple, list[float]] = {}
-    for a in grid_ragq["per_answer"]:
+    for a in m["grid_ragq"]["per_answer"]:
         ragq_cells.setdefault((a["model"], a["ratio"]), []).append(a["cosine"])
-    per_cell = "; ".join(
-        f"{m} at {r}: script {script_cells[(m, r)]:.3f}, ragq {sum(v) / len(v):.3f}"
-        for (m, r), v in sorted(ragq_cells.items())
-        if (m, r) in script_cells
+    return "; ".join(
+        f"{model} at {r}: script {script_cells[(model, r)]:.3f}, ragq {sum(v) / len(v):.3f}"
+        for (model, r), v in sorted(ragq_cells.items())
+        if (model, r) in script_cells
     )
+
+
+def run(ctx: Context) -> Section:
+    pdf, qa, described = inputs(ctx)
+    export_s = export_once(ctx)
+    m = measure(ctx, pdf, qa)
+    header = ["comparison", "script s", "ragq s", "ragq faster", "goal", "script cosine", "ragq cosine",
+              "ragq's cosine against the script's (paired by answer)"]  # fmt: skip
     text = "\n\n".join(
         [
             __doc__.split("\n\n", 1)[1].replace("\n", " "),
-            f"Input: {described}; cell: {CELL_MODEL} at ratio {CELL_RATIO}; grid: {', '.join(models)} at "
-            f"{', '.join(GRID_RATIOS)}. Seconds, median (min-max) over {repeats} runs for (a) and (c), one run of "
+            f"Input: {described}; cell: {CELL_MODEL} at ratio {CELL_RATIO}; grid: {', '.join(ctx.models)} at "
+            f"{', '.join(GRID_RATIOS)}. Seconds, median (min-max) over {ctx.repeats} runs for (a) and (c), one run of "
             "each side for (b). The cosine verdict pairs the two sides answer by answer (each answer's mean over the "
             "repeats), as `ragq compare` does: Wilcoxon signed-rank, two one-sided tests for equivalence within 0.05.",
-            table(header, rows),
-            f"Where the cold time goes: the script's index build {fmt(parts[0])} s against `ragq ingest` "
-            f"{fmt(parts[1])} s (fp32, the default; with int8: {ingest8}); the embedder's ONNX export and its "
-            f"int8 quantization, once per home: {export_s:.1f} s.",
-            f"Where the warm time goes: ragq's jobs (retrieval, generation, scoring, storing; their summed wall time) "
-            f"{fmt(w_jobs)} s, everything around them (the command's start, the broker, the worker's start, "
-            f"waiting for the last result) {fmt(outside)} s; the script's answers alone {fmt(s_answers)} s. With no "
-            f"time around its jobs at all, (c) would be {s_cell['median'] / w_jobs['median']:.2f}x: the most ragq "
-            "can reach while it answers at this speed (both sides run the same llama.cpp build, ragq at the bare "
-            "library's speed: bench overhead).",
-            f"Grid cosine per cell: {per_cell}.",
+            table(header, comparison_rows(m, ctx.models)),
+            *where_time_goes(m, export_s),
+            f"Grid cosine per cell: {per_cell(m)}.",
         ]
     )
-    data = {"input": described, "script_cell": script, "ragq_cold": cold, "ragq_cold_int8": cold8, "ragq_warm": warm,
-            "grid_script": grid_script, "grid_ragq": grid_ragq, "export_s": export_s}  # fmt: skip
-    return Section("study", "Study: ragq against the study's script", text, data)
+    return Section(
+        "study", "Study: ragq against the study's script", text, {"input": described, **m, "export_s": export_s}
+    )

@@ -81,13 +81,9 @@ def subsets(home, questions: list[dict]) -> dict:
     """The check over the generated questions that pass every filter, that pass all but one, and all of them."""
     from ragq.producer.testset import agreement
     from ragq.shared.config import load_settings
-    from ragq.shared.store import checks, db
-    from ragq.shared.store.results import result_rows
+    from ragq.shared.store.door import Store
 
-    settings = load_settings(home=home)
-    with db.session(db.engine_for(settings)) as session:
-        matched = checks.matched_runs(session, "generated", "expert")
-        rows = result_rows(session, [m.expert_run for m in matched] + [m.generated_run for m in matched])
+    matched, rows = Store(load_settings(home=home)).matched_answers("generated", "expert")
     fails = {q["question"]: set(q["origin"]["fails"]) for q in questions}
     out = {}
     for label, allowed in [("every filter", set()), *[(f"without {f}", {f}) for f in MEASURED],

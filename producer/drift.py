@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, select
 
 from ragq.producer import loading, supervisor
 from ragq.producer.planning import RunRequest
@@ -27,8 +26,7 @@ from ragq.shared.metrics.drift import summary as drift_summary
 from ragq.shared.metrics.drift import token_drift
 from ragq.shared.models import catalog, files, identity
 from ragq.shared.provenance import quantization
-from ragq.shared.store import db, inputs
-from ragq.shared.store.schema import Drift, Job, Result
+from ragq.shared.store.door import Store
 
 Say = Callable[[str], None]
 
@@ -59,13 +57,7 @@ def reference_answers(settings: Settings, reference: str, index: str, questions:
         warn=lambda line: None,
         say=lambda line: None,
     )
-    with db.session(db.engine_for(settings)) as s:
-        rows = s.execute(
-            select(Job.id, Result.prompt, Result.answer)
-            .join(Result, Result.job_id == Job.id)
-            .where(Job.run_id.in_(plan.run_ids), Job.repetition == 0)
-            .order_by(Job.id)
-        ).all()
+    rows = Store(settings).reference_answers(plan.run_ids)
     if not rows:
         raise UsageError(f"'{reference}' stored no answer over '{questions}': see `ragq status`.")
     return [Answer(*row) for row in rows]
@@ -136,28 +128,20 @@ def _candidate(settings, name, answers, tokens, vocab, scratch, ref_facts, say) 
 
 def store(settings: Settings, spec, digest: str, per_answer: list, facts: dict) -> None:
     """One row per answer; an earlier pass of the same candidate spec over the same answers is replaced whole."""
-    with db.session(db.engine_for(settings)) as session:
-        model_id = inputs.record_model(session, spec.name, catalog.as_dict(spec)).id
-        job_ids = [stored.job_id for stored, _, _ in per_answer]
-        session.execute(
-            delete(Drift).where(
-                Drift.reference_job_id.in_(job_ids), Drift.model_id == model_id, Drift.spec_digest == digest
+    rows = []
+    for stored, per_token, seconds in per_answer:
+        figures = drift_summary(per_token.kld, per_token.same_top, per_token.dp)
+        rows.append(
+            dict(
+                reference_job_id=stored.job_id,
+                tokens=figures["tokens"],
+                kld=[round(float(x), 9) for x in per_token.kld],
+                kld_mean=figures["kld_mean"] or 0.0,
+                same_top=figures["same_top"] or 0.0,
+                dp_mean=figures["dp_mean"] or 0.0,
+                dp_rms=figures["dp_rms"] or 0.0,
+                seconds=seconds,
+                provenance=facts,
             )
         )
-        for stored, per_token, seconds in per_answer:
-            figures = drift_summary(per_token.kld, per_token.same_top, per_token.dp)
-            session.add(
-                Drift(
-                    reference_job_id=stored.job_id,
-                    model_id=model_id,
-                    spec_digest=digest,
-                    tokens=figures["tokens"],
-                    kld=[round(float(x), 9) for x in per_token.kld],
-                    kld_mean=figures["kld_mean"] or 0.0,
-                    same_top=figures["same_top"] or 0.0,
-                    dp_mean=figures["dp_mean"] or 0.0,
-                    dp_rms=figures["dp_rms"] or 0.0,
-                    seconds=seconds,
-                    provenance=facts,
-                )
-            )
+    Store(settings).replace_drift(spec.name, catalog.as_dict(spec), digest, rows)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ragq.shared.config import Settings
 from ragq.shared.models import catalog, files, tuned
-from ragq.shared.models.placement import PlacementOptions, choose
+from ragq.shared.models.placement import PlacementOptions
 from ragq.shared.models.spec import ModelSpec, validate
 from ragq.shared.rag import llm, loader
 from ragq.shared.rag.llm import LlamaRunner
@@ -19,7 +19,7 @@ from ragq.shared.rag.prompting import Prompt
 
 @contextmanager
 def opened(settings: Settings, name: str, options: PlacementOptions | None = None) -> Iterator[LlamaRunner]:
-    placement, _ = choose(options or PlacementOptions(), tuned.saved_for(settings, name))
+    placement, _ = tuned.placement_for(settings, name, options or PlacementOptions())
     with llm.opened(settings, name, placement) as runner:
         yield runner
 

@@ -2,17 +2,12 @@
 
 from ragq.shared.config import Settings
 from ragq.shared.errors import ResourceError
+from ragq.shared.hardware import available_mb
 from ragq.shared.models import catalog, files
 
 # what a ragq worker holds besides the model and its KV cache: Python, Celery, llama.cpp's compute buffers, the
 # ONNX embedder, the index (bench/RESULTS.md, memory: 380-430 MB measured over the GGUF for both catalog models)
 WORKER_OVERHEAD_MB = 450
-
-
-def available_mb() -> float:
-    import psutil
-
-    return psutil.virtual_memory().available / 2**20
 
 
 def kv_cache_mb(metadata: dict, n_ctx: int, bytes_per_value: int = 2) -> float:

@@ -12,8 +12,8 @@ from ragq.shared.models import catalog, identity
 from ragq.shared.models.identity import RunWork, SpecIdentity
 from ragq.shared.rag.retrieval import check_ratio
 from ragq.shared.records import RetrievalConfig
-from ragq.shared.store import db, inputs, jobs, standing
-from ragq.shared.store.runs import RunPlan, last_spec, plan_run
+from ragq.shared.store.door import Store
+from ragq.shared.store.runs import RunPlan
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,9 @@ class RunRequest:
     queue: str | None = None  # None: each model's own queue
 
 
-def _change_line(s, model: str, ms: SpecIdentity) -> str | None:
-    """What changed in the model's settings since its last run with this prompt kind, in one line."""
-    last = last_spec(s, model, ms.prompt_kind)
+def _change_line(last: tuple | None, model: str, ms: SpecIdentity) -> str | None:
+    """What changed in the model's settings since its last run with this prompt kind (`last`: its digest and
+    identity then), in one line."""
     if last is None or last[0] == ms.digest:
         return None
     changed = identity.changes(last[1] or {}, ms.identity)
@@ -78,34 +78,23 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
     load_index(settings.indexes_dir, req.index)
     # before any row is written: an unreachable broker or a signing key that cannot sign leaves nothing behind
     app = make_app(broker_url(settings), settings.signing)
-    engine = db.engine_for(settings)
-    with db.session(engine) as session:
-        index_row = inputs.get_index(session, req.index)
-        qset = inputs.get_question_set(session, req.questions)
-        changes = [line for (name, _), ms in settings_of.items() if (line := _change_line(session, name, ms))]
-        plans = [
-            plan_run(
-                session,
-                _work(req, sp.name, settings_of[(sp.name, kind)], ratio),
-                inputs.record_model(session, sp.name, catalog.as_dict(sp)),
-                index_row,
-                qset,
-                new_run=req.new_run,
-                queue=req.queue,
-            )
-            for sp in specs
-            for kind in dict.fromkeys(req.prompts)
-            for ratio in dict.fromkeys(req.ratios)
-        ]
+    store = Store(settings)
+    works = [
+        (_work(req, sp.name, settings_of[(sp.name, kind)], ratio), catalog.as_dict(sp))
+        for sp in specs
+        for kind in dict.fromkeys(req.prompts)
+        for ratio in dict.fromkeys(req.ratios)
+    ]
+    plans, before = store.plan_runs(works, req.index, req.questions, req.new_run, req.queue)
+    changes = [
+        line for (name, kind), ms in settings_of.items() if (line := _change_line(before.get((name, kind)), name, ms))
+    ]
     new_jobs = [(job_id, plan.queue) for plan in plans if plan.created for job_id in plan.job_ids]
-    with db.session(engine) as session:  # an earlier enqueue may have died while publishing: finish its work
-        unfinished = jobs.pending(session, [plan.run_id for plan in plans if not plan.created])
+    unfinished = store.unpublished(plans)  # an earlier enqueue may have died while publishing: finish its work
     return Plan(plans, publish(app, new_jobs + unfinished), list(dict.fromkeys(changes)))
 
 
 def requeue(settings: Settings, run_ids: list[int]) -> int:
     """Publish again every job of these runs that is neither finished nor held by a live lease."""
-    engine = db.engine_for(settings)
-    with db.session(engine) as s:
-        pending = jobs.pending(s, standing.resolve_runs(s, run_ids))
+    pending = Store(settings).pending_jobs(run_ids)
     return publish(make_app(broker_url(settings), settings.signing), pending)

@@ -13,35 +13,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
-
 from ragq.producer import loading
 from ragq.shared.config import Settings
 from ragq.shared.errors import UsageError
 from ragq.shared.models import files, identity
 from ragq.shared.rag.prompting import Prompt
-from ragq.shared.store import db
-from ragq.shared.store.schema import Job, ModelRow, Question, Result, Run
-
-
-def pending(settings: Settings, run_ids: list[int], force: bool) -> dict[str, list]:
-    """{model: [(result id, run id, spec digest, prompt kind, prompt, expert answer), ...]} still to score."""
-    query = (
-        select(Result.id, Run.id, Run.spec_digest, Run.prompt_kind, Result.prompt, Question.answer, ModelRow.name)
-        .join(Job, Result.job_id == Job.id)
-        .join(Run, Job.run_id == Run.id)
-        .join(ModelRow, Run.model_id == ModelRow.id)
-        .join(Question, Job.question_id == Question.id)
-        .where(Run.id.in_(run_ids))
-        .order_by(Run.id, Result.id)
-    )
-    if not force:
-        query = query.where(Result.expert_bpb.is_(None))
-    out: dict[str, list] = {}
-    with db.session(db.engine_for(settings)) as s:
-        for *row, model in s.execute(query).all():
-            out.setdefault(model, []).append(tuple(row))
-    return out
+from ragq.shared.store.door import Store
 
 
 def _check_spec(settings: Settings, runner, run_id: int, digest: str | None, kind: str, say) -> None:
@@ -60,8 +37,8 @@ def _check_spec(settings: Settings, runner, run_id: int, digest: str | None, kin
 def rescore(settings: Settings, run_ids: list[int], force: bool = False, say: Callable[[str], None] = print) -> dict:
     """Score every pending result of these runs; {"scored": n, "skipped": n, "seconds": s} per model."""
     done: dict = {}
-    engine = db.engine_for(settings)
-    for model, rows in pending(settings, run_ids, force).items():
+    store = Store(settings)
+    for model, rows in store.unscored(run_ids, force).items():
         start, scored, skipped = time.perf_counter(), 0, 0
         with loading.opened(settings, model) as runner:
             for run_id, digest, kind in sorted({(r[1], r[2], r[3]) for r in rows}):
@@ -71,17 +48,7 @@ def rescore(settings: Settings, run_ids: list[int], force: bool = False, say: Ca
                 score, note = runner.score_expert(Prompt(prompt, []), expert or "")
                 note = {**note, "by": "ragq rescore", "placement": runner.placement.label()}
                 note["at"] = datetime.now(UTC).isoformat(timespec="seconds")
-                _store(engine, result_id, score.columns() if score else {}, note, force)
+                store.store_score(result_id, score.columns() if score else {}, note, force)
                 scored, skipped = scored + (score is not None), skipped + (score is None)
         done[model] = {"scored": scored, "skipped": skipped, "seconds": time.perf_counter() - start}
     return done
-
-
-def _store(engine, result_id: int, columns: dict, note: dict, force: bool) -> None:
-    """One result's figures and how they were made; a result scored meanwhile is left alone (unless --force)."""
-    with db.session(engine) as s:
-        row = s.get(Result, result_id)
-        if row is None or (row.expert_bpb is not None and not force):
-            return
-        where = Result.id == result_id
-        s.execute(update(Result).where(where).values(**columns, provenance={**row.provenance, "expert_score": note}))

@@ -22,12 +22,15 @@ from ragq.producer import memory
 from ragq.producer.planning import Plan, RunRequest, enqueue
 from ragq.shared import presence
 from ragq.shared.broker import broker_url, embedded
-from ragq.shared.celery_app import WorkerName, activate, make_app, publish, queue_name
+from ragq.shared.celery_app import WorkerName, activate, make_app, publish
 from ragq.shared.config import Settings
 from ragq.shared.errors import RagqError
+from ragq.shared.hardware import default_threads
 from ragq.shared.models import tuned
-from ragq.shared.models.placement import Placement, PlacementOptions, choose, default_threads
-from ragq.shared.store import db, jobs, standing
+from ragq.shared.models.placement import Placement, PlacementOptions
+from ragq.shared.store import standing
+from ragq.shared.store.door import Store
+from ragq.shared.store.queues import queue_name
 
 
 @dataclass(frozen=True)
@@ -113,17 +116,13 @@ class Workers:
     restarts: int = 0
 
     def __post_init__(self):
-        self.engine = db.engine_for(self.settings)
-        self.outage = db.Outage(self.settings.lease_s)  # no reaping for a lease after the database was away
-
-    def transaction(self, fn, *args):
-        """fn(session, *args), waiting out a database restart (RAGQ_DB_OUTAGE_S) instead of ending the run."""
-        limit = self.settings.db_outage_s
-        return db.transaction(self.engine, fn, *args, limit_s=limit, say=self.warn, outage=self.outage)
+        # waits out a database restart (RAGQ_DB_OUTAGE_S) instead of ending the run; its `outage` holds the
+        # reaping off for a lease after the database was away
+        self.store = Store(self.settings, waiting=True, say=self.warn)
 
     def _release(self, workers: list[str]) -> list[tuple[int, str]]:
         """Jobs that gone workers held go back to queued, for the next worker to take."""
-        return self.transaction(jobs.release_workers, workers)
+        return self.store.release_workers(workers)
 
     def _id(self, model: str) -> str:
         return WorkerName(model, socket.gethostname(), self.procs[model].pid).id
@@ -193,7 +192,7 @@ def supervise(
     run_ids = list(run_models)
     next_reap = time.monotonic() + settings.lease_s / 3
     while True:
-        counts = workers.transaction(standing.progress, run_ids)
+        counts = workers.store.progress(run_ids)
         # a model has work while any of its jobs is queued or running (a running job may yet be released)
         busy = {run_models[r] for r, c in counts.items() if c["queued"] or c["running"]}
         for model in [m for m in workers.procs if m not in busy]:
@@ -207,8 +206,8 @@ def supervise(
         if standing.all_finished(counts):
             return
         workers.check(app)
-        if time.monotonic() >= next_reap and workers.outage.may_free():  # a worker elsewhere that died unnoticed
-            publish(app, workers.transaction(jobs.release_expired, run_ids))
+        if time.monotonic() >= next_reap and workers.store.outage.may_free():  # a worker elsewhere died unnoticed
+            publish(app, workers.store.release_expired(run_ids))
             next_reap = time.monotonic() + settings.lease_s / 3
         time.sleep(poll_s)
 
@@ -236,11 +235,10 @@ def fill_slots(workers: Workers, schedule: Schedule, waiting: list[str], budget_
 def make_schedule(
     settings: Settings, plan: Plan, asked: PlacementOptions | Placement, parallel: int, needs: dict[str, float], warn
 ) -> Schedule:
-    with db.session(db.engine_for(settings)) as s:
-        busy = jobs.pending_models(s, plan.run_ids)
+    busy = Store(settings).pending_models(plan.run_ids)
     order = [m for m in dict.fromkeys(r.model for r in plan.runs) if m in busy]
     slots = max(1, min(parallel, len(order) or 1))
-    chosen = {m: choose(asked, tuned.saved_for(settings, m), slots) for m in order}
+    chosen = {m: tuned.placement_for(settings, m, asked, slots) for m in order}
     for warning in dict.fromkeys(oversubscribed(p, slots) for p, _ in chosen.values()):
         if warning:
             warn(warning)

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import select
-
 from ragq.producer import supervisor
 from ragq.producer.planning import RunRequest
 from ragq.producer.questions import parse_qa_file
@@ -29,12 +27,10 @@ from ragq.shared.broker import embedded
 from ragq.shared.config import Settings
 from ragq.shared.corpus.index import load_index
 from ragq.shared.errors import UsageError
+from ragq.shared.hardware import default_threads
 from ragq.shared.models import catalog, files, tuned
-from ragq.shared.models.placement import Placement, PlacementOptions, default_placement, default_threads
-from ragq.shared.records import QAPair
-from ragq.shared.store import db, inputs
-from ragq.shared.store.results import result_rows
-from ragq.shared.store.schema import Question
+from ragq.shared.models.placement import Placement, PlacementOptions, default_placement
+from ragq.shared.store.door import Store
 
 Say = Callable[[str], None]
 
@@ -174,8 +170,7 @@ def measure(scratch: Settings, model: str, placement: Placement, index: str, rep
     plan = supervisor.run(
         scratch, req, lambda *a: None, placement=placement, warn=lambda line: None, say=lambda line: None
     )
-    with db.session(db.engine_for(scratch)) as s:
-        rows = [r for r in result_rows(s, plan.run_ids) if r.prompt_eval_s and r.gen_s]
+    rows = [r for r in Store(scratch).answers(plan.run_ids) if r.prompt_eval_s and r.gen_s]
     if not rows:
         raise UsageError(f"no answer of '{model}' at {placement.label()} was timed: see {scratch.home / 'logs'}.")
     return Trial(
@@ -201,8 +196,7 @@ def scratch_home(settings: Settings, index: str | None, questions: str | None, c
         _copy_config(settings, folder)
         scratch = settings.model_copy(update={"home": folder, "database_url": None, "broker_url": None})
         pairs, index_name = _prompts(settings, scratch, index, questions)
-        with db.session(db.engine_for(scratch)) as session:
-            inputs.import_questions(session, "tune", "ragq models tune", pairs[:count])
+        Store(scratch).import_questions("tune", "ragq models tune", pairs[:count])
         server = embedded(scratch)
         server.start()  # once for every trial
         try:
@@ -225,13 +219,8 @@ def _prompts(settings: Settings, scratch: Settings, index: str | None, questions
     built = load_index(settings.indexes_dir, index)  # a clear error when it does not exist
     scratch.indexes_dir.mkdir(parents=True)
     (scratch.indexes_dir / index).symlink_to(settings.indexes_dir / index)
-    with db.session(db.engine_for(scratch)) as s:
-        inputs.record_index(s, built.manifest, str(settings.indexes_dir / index))
-    with db.session(db.engine_for(settings)) as s:
-        qset = inputs.get_question_set(s, questions)
-        rows = s.scalars(select(Question).where(Question.set_id == qset.id).order_by(Question.position)).all()
-        pairs = [QAPair(q.question, q.answer, q.evidence_pages, q.doc) for q in rows]
-    return pairs, index
+    Store(scratch).record_index(built.manifest, str(settings.indexes_dir / index))
+    return Store(settings).question_pairs(questions), index
 
 
 def _copy_config(settings: Settings, folder: Path) -> None:

@@ -1,6 +1,8 @@
 """Print ragq's module map: files and lines per role, the import arrows between shared/'s parts, the floors they
-stand on, arrows that climb, cycles between folders, shared/ modules only the producer reaches, and functions over
-40 lines. Reads the source only (ast): `python scripts/module_map.py [--json]`."""
+stand on, arrows that climb, cycles between folders, shared/ modules only the producer reaches, and modules over
+300 lines and functions over 40 in the whole repository (tests aside). Reads the source only (ast):
+`python scripts/module_map.py [--json]`; `--docs` rewrites docs/architecture.md's floor table from the graph
+(tests/unit/test_layout.py checks that it is current)."""
 
 import ast
 import json
@@ -10,6 +12,33 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLES = ("shared", "worker", "producer")
+CODE = (*ROLES, "bench", "scripts", "migrations")  # every folder the size rules hold in (tests aside)
+DOCS = ROOT / "docs" / "architecture.md"
+TABLE_START = "<!-- floors: written by `python scripts/module_map.py --docs` from the import graph -->"
+TABLE_END = "<!-- /floors -->"
+# what each part of shared/ is, for the floor table (a new part needs a line here: the layout test says so)
+PARTS = {
+    "errors": "the one error family",
+    "hashing": "file digests",
+    "usage": "this process's memory and CPU time",
+    "hardware": "what the host has: cores, CPU flags and name, GPU (NVML), free memory",
+    "fault_injection": "faults the fault tests switch on",
+    "presence": "which workers share a host (Redis keys)",
+    "metrics": "pure measures: cosine, answer metrics, likelihood, drift, evidence",
+    "records": "the records that cross layers (QAPair, RetrievalConfig, Ask, JobContext)",
+    "registry": "lookups by name with did-you-mean",
+    "provenance": "what a result was made with",
+    "celery_app": "the Celery app, the task's name, publishing",
+    "strict_toml": "TOML read strictly: unknown keys refused with did-you-mean",
+    "transport": "where a URL sends its traffic; passwords redacted for messages",
+    "corpus": "documents, chunks, embedders, BM25, the index",
+    "config": "the one settings object",
+    "broker": "the broker URL, the embedded Redis",
+    "models": "a model's catalog entry, file, identity and placement",
+    "cli": "what both entries declare: one-line errors, placement and worker options",
+    "rag": "the pipeline, prompts, retrieval, the llama.cpp runner",
+    "store": "the database: schema, sessions, its one door",
+}
 
 
 def module_name(path: Path) -> str:
@@ -113,9 +142,48 @@ def floors(nodes, succ):
     return {v: floor(comp_of[v]) for v in nodes}, [c for c in comps if len(c) > 1]
 
 
+def code_files():
+    for folder in CODE:
+        yield from sorted((ROOT / folder).rglob("*.py"))
+
+
+def modules_over(limit=300) -> list[tuple[str, int]]:
+    sizes = [(str(p.relative_to(ROOT)), len(p.read_text().splitlines())) for p in code_files()]
+    return sorted(((name, n) for name, n in sizes if n > limit), key=lambda x: -x[1])
+
+
+def part_floors():
+    """(floor of each part of shared/, the parts each imports, cycles between parts), from the import graph."""
+    modules, edges = graph()
+    parts = sorted({part(m) for m in modules if part(m)})
+    succ: dict[str, set[str]] = defaultdict(set)
+    for m, ts in edges.items():
+        for t in ts:
+            a, b = part(m), part(t)
+            if a and b and a != b:
+                succ[a].add(b)
+    floor, cycles = floors(parts, succ)
+    return floor, succ, cycles
+
+
+def floor_table(floor: dict[str, int]) -> str:
+    """docs/architecture.md's floor table, as the graph has it."""
+    rows = ["| floor | parts | what they are |", "|---|---|---|"]
+    for level in range(1 + max(floor.values())):
+        names = sorted(p for p in floor if floor[p] == level)
+        rows.append(f"| {level} | {', '.join(names)} | {'; '.join(PARTS.get(p, '?') for p in names)} |")
+    return "\n".join([TABLE_START, *rows, TABLE_END])
+
+
+def write_docs() -> None:
+    text = DOCS.read_text()
+    start, end = text.index(TABLE_START), text.index(TABLE_END) + len(TABLE_END)
+    DOCS.write_text(text[:start] + floor_table(part_floors()[0]) + text[end:])
+
+
 def functions_over(limit=40):
     long = []
-    for role in ROLES:
+    for role in CODE:
         for path in sorted((ROOT / role).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= limit:
@@ -125,49 +193,58 @@ def functions_over(limit=40):
     return sorted(long, key=lambda x: -x[1])
 
 
-def main():
+def measure() -> dict:
+    """Every figure the map prints, as one dict (`--json`)."""
     modules, edges = graph()
     files = {r: sum(1 for m in modules if m.split(".")[1] == r) for r in ROLES}
     lines = {r: sum(len(p.read_text().splitlines()) for m, p in modules.items() if m.split(".")[1] == r) for r in ROLES}
-    parts = sorted({part(m) for m in modules if part(m)})
-    succ: dict[str, set[str]] = defaultdict(set)
-    for m, ts in edges.items():
-        for t in ts:
-            a, b = part(m), part(t)
-            if a and b and a != b:
-                succ[a].add(b)
-    floor, cycles = floors(parts, succ)
-    climbing = sorted(f"{a} -> {b}" for a in parts for b in succ[a] if floor[b] >= floor[a])
+    floor, succ, cycles = part_floors()
+    parts = sorted(floor)
     producer_only = sorted(
         m for m in modules if part(m) and modules[m].name != "__init__.py" and m not in reached_by_worker(edges)
     )
-    out = {
+    return {
         "files": files,
         "lines": lines,
         "shared_parts": {p: sorted(succ[p]) for p in parts},
         "floors": 1 + max(floor.values()),
         "floor_of": floor,
-        "arrows_that_climb": climbing,
+        "arrows_that_climb": sorted(f"{a} -> {b}" for a in parts for b in succ[a] if floor[b] >= floor[a]),
         "cycles_between_folders": [sorted(c) for c in cycles],
         "shared_reached_only_from_producer": {m: len(modules[m].read_text().splitlines()) for m in producer_only},
+        "modules_over_300": modules_over(),
         "functions_over_40": functions_over(),
     }
-    if "--json" in sys.argv:
-        print(json.dumps(out, indent=1))
-        return
-    print(f"files {files}, lines {lines}")
-    print(f"shared/: {len(parts)} parts on {out['floors']} floors")
+
+
+def show(out: dict) -> None:
+    print(f"files {out['files']}, lines {out['lines']}")
+    print(f"shared/: {len(out['floor_of'])} parts on {out['floors']} floors")
     for f in range(out["floors"]):
-        print(f"  floor {f}: " + ", ".join(f"{p} -> {{{', '.join(sorted(succ[p]))}}}" for p in parts if floor[p] == f))
-    print(f"arrows that climb (or stay on their floor): {climbing or 'none'}")
+        on = [p for p in sorted(out["floor_of"]) if out["floor_of"][p] == f]
+        print(f"  floor {f}: " + ", ".join(f"{p} -> {{{', '.join(out['shared_parts'][p])}}}" for p in on))
+    print(f"arrows that climb (or stay on their floor): {out['arrows_that_climb'] or 'none'}")
     print(f"cycles between folders: {out['cycles_between_folders'] or 'none'}")
     only = out["shared_reached_only_from_producer"]
     print(
         f"shared/ modules no worker imports (only the producer): {len(only)} ({sum(only.values())} lines) {sorted(only)}"
     )
-    print(f"functions over 40 lines: {len(out['functions_over_40'])}")
-    for name, n in out["functions_over_40"]:
-        print(f"  {n:3d} {name}")
+    for title, key in (
+        ("modules over 300 lines", "modules_over_300"),
+        ("functions over 40 lines", "functions_over_40"),
+    ):
+        print(f"{title}: {len(out[key])}")
+        for name, n in out[key]:
+            print(f"  {n:3d} {name}")
+
+
+def main():
+    if "--docs" in sys.argv:
+        write_docs()
+    elif "--json" in sys.argv:
+        print(json.dumps(measure(), indent=1))
+    else:
+        show(measure())
 
 
 if __name__ == "__main__":

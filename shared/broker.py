@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from ragq.shared import transport
-from ragq.shared.config import Settings, redact
+from ragq.shared.config import Settings
 from ragq.shared.errors import BrokerUnavailable
+from ragq.shared.transport import redact
 
 
 def _no_retry():

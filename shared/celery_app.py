@@ -37,21 +37,11 @@ class WorkerName:
         return f"{self.model}@{self.host}-{self.pid}"
 
 
-def standby_queue(worker: str) -> str:
-    """A queue no job is published to: a worker started with --standby consumes it until told to take its model's."""
-    return f"ragq.standby.{worker}"
-
-
 def activate(app: "Celery", node: str, queue: str, timeout_s: float = 0.5) -> bool:
     """Tell a standby worker to consume `queue` (Celery's add_consumer); True once it has answered. A worker still
     loading has no control queue yet and misses the call: ask again later."""
     replies = app.control.add_consumer(queue, destination=[node], reply=True, timeout=timeout_s)
     return bool(replies)
-
-
-def queue_name(model: str) -> str:
-    """A model's own queue; `ragq enqueue --queue NAME` routes a run's jobs elsewhere (workers: `--queue NAME`)."""
-    return f"ragq.{model}"
 
 
 def make_app(broker_url: str | None, signing: tuple[str, str] | None = None) -> "Celery":

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
 
 from ragq.shared import strict_toml
 from ragq.shared.errors import UsageError
+from ragq.shared.transport import redact
 
 
 class Settings(BaseModel):
@@ -134,17 +135,6 @@ def with_password(url: str, password: SecretStr | None) -> str:
     user = quote(parts.username or "", safe="")
     host = parts.netloc.rpartition("@")[2]
     netloc = f"{user}:{quote(password.get_secret_value(), safe='')}@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def redact(url: str) -> str:
-    """A URL fit for messages and logs: any password replaced by ***."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
 
 

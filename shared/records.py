@@ -2,12 +2,10 @@
 stores it (`QAPair`), how chunks are retrieved (`RetrievalConfig`), one question as a job asks it (`Ask`), and what
 a worker reads to answer a job (`JobContext`). The producer's parsers make `QAPair`s and plans with
 `RetrievalConfig`, the store turns rows into `Ask` and `JobContext`, the pipeline answers an `Ask`; none of them
-imports another for these types."""
+imports another for these types. Records hold values; they check nothing and import nothing of ragq (the ground
+floor): what a user typed is checked where it enters (`check_retrieval`, shared/rag/retrieval.py)."""
 
 from dataclasses import dataclass
-
-from ragq.shared.errors import UsageError
-from ragq.shared.registry import lookup
 
 FUSION_MODES = ("seed", "rrf", "convex")  # shared/rag/retrieval.py has one function for each
 SEED = {"bm25_k": 5, "mmr_k": 4, "fetch_k": 3}  # the study's lists: BM25Retriever(k=5), FAISS MMR(k=4, fetch_k=3)
@@ -32,16 +30,6 @@ class RetrievalConfig:
     k: int = 4  # chunks that enter the prompt (rrf, convex)
     candidates: int = 20  # chunks each retriever proposes (rrf, convex)
     c: int = 60  # RRF constant (seed, rrf)
-
-    def __post_init__(self):
-        lookup("fusion mode", self.fusion, dict.fromkeys(FUSION_MODES))
-        for name in ("k", "candidates", "c"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name} {getattr(self, name)}: give a whole number of 1 or more.")
-        if self.candidates < self.k:
-            raise UsageError(
-                f"--candidates {self.candidates} is below --k {self.k}: each retriever must propose at least k chunks."
-            )
 
     def as_dict(self, ratio: float) -> dict:
         if self.fusion == "seed":

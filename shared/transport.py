@@ -7,7 +7,7 @@ A server's refusal (a wrong password, a certificate from another CA, plain text 
 line that names the fix, through `broker_refusal` and `database_refusal`."""
 
 import ipaddress
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ragq.shared.errors import UsageError
 
@@ -58,8 +58,6 @@ def database_gap(url: str) -> str | None:
 
 def check(broker_url: str | None, database_url: str | None, allow_plaintext: bool) -> None:
     """Refuse, in one line, a URL to another host that does not encrypt and verify, unless plain text is allowed."""
-    from ragq.shared.config import redact
-
     if allow_plaintext:
         return
     if broker_url and (gap := broker_gap(broker_url)):
@@ -80,8 +78,6 @@ def _user(url: str) -> str:
 
 def broker_refusal(url: str, exc: BaseException) -> str | None:
     """What a broker's refusal means and how to fix it, or None when it is not one of these (it does not answer)."""
-    from ragq.shared.config import redact
-
     text, where = str(exc), redact(url)
     refused = "WRONGPASS" in text or "invalid username-password" in text or "invalid password" in text
     if "NOAUTH" in text or "Authentication required" in text or (refused and urlsplit(url).password is None):
@@ -116,8 +112,6 @@ def broker_refusal(url: str, exc: BaseException) -> str | None:
 
 def database_refusal(url: str, exc: BaseException) -> str | None:
     """What a database server's refusal means and how to fix it, or None."""
-    from ragq.shared.config import redact
-
     text, where = str(exc), redact(url)
     if "password authentication failed" in text:
         return (
@@ -146,3 +140,12 @@ def database_refusal(url: str, exc: BaseException) -> str | None:
             "RAGQ_DATABASE_URL, with this fleet's ca.pem."
         )
     return None
+
+
+def redact(url: str) -> str:
+    """A URL fit for messages and logs: any password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

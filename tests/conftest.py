@@ -23,11 +23,12 @@ from ragq.shared.config import load_settings
 def onnx_export(tmp_path_factory) -> Path:
     """all-MiniLM-L6-v2 exported to ONNX once per session (about 8 s), and quantized to int8 (2 s), as a home's
     first use would make them."""
+    from ragq.shared import hardware
     from ragq.shared.corpus import quantize
     from ragq.shared.corpus.embedding import ensure_onnx
 
     path = ensure_onnx(tmp_path_factory.mktemp("embedders"))
-    quantize.ensure_int8(path, quantize.plan(quantize.cpu_flags()))
+    quantize.ensure_int8(path, quantize.plan(hardware.cpu_flags()))
     return path
 
 

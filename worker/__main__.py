@@ -1,8 +1,8 @@
 """`python -m ragq.worker --model M`: the worker's own entry. Parse, load everything once, consume the queue.
 
 `ragq worker` and `ragq run`'s supervisor both start workers through this entry; the producer never imports
-worker/. Its options are `ragq worker`'s (the placement options are the same declaration, shared/cli.py), with
---home in place of `ragq --home`.
+worker/. Its options are `ragq worker`'s, the same declaration (shared/cli.py `worker_options`), with --home in
+place of `ragq --home`, and --standby.
 """
 
 import atexit
@@ -16,22 +16,18 @@ import click
 
 from ragq.shared import presence
 from ragq.shared.broker import broker_url, shared_database_warning
-from ragq.shared.celery_app import WorkerName, make_app, publish, queue_name, standby_queue
-from ragq.shared.cli import Command, placement_options
+from ragq.shared.celery_app import WorkerName, make_app, publish
+from ragq.shared.cli import Command, worker_options
 from ragq.shared.config import load_settings
-from ragq.shared.models.placement import choose
-from ragq.shared.models.tuned import saved_for
+from ragq.shared.models.tuned import placement_for
+from ragq.shared.store.queues import queue_name, standby_queue
 
 log = logging.getLogger("ragq.worker")
 
 
 @click.command(cls=Command)
 @click.option("--home", type=click.Path(path_type=Path), help="ragq home folder (default: $RAGQ_HOME or ~/.ragq).")
-@click.option("--model", required=True, help="Catalog model this worker loads and serves.")
-@placement_options
-@click.option("--index", "indexes", multiple=True, help="Index to load at start (others load on first use).")
-@click.option("--queue", help="Consume this queue instead of the model's own (runs enqueued with --queue NAME).")
-@click.option("--loglevel", default="INFO", show_default=True)
+@worker_options
 @click.option(
     "--standby",
     is_flag=True,
@@ -41,15 +37,15 @@ log = logging.getLogger("ragq.worker")
 def main(home, model, placement, indexes, queue, loglevel, standby) -> None:
     """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time."""
     settings = load_settings(home=home)
-    chosen, why = choose(placement, saved_for(settings, model))
+    chosen, why = placement_for(settings, model, placement)  # a whole placement from `ragq run`: taken as is
     if warning := shared_database_warning(settings):
         click.echo(f"Warning: {warning}", err=True)
     # until Celery sets up its own logging: the "ready in ..." line with its start-up phases
     logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s: %(levelname)s/%(name)s] %(message)s")
     url = broker_url(settings)
     reaper_app = make_app(url, settings.signing)  # its own connection pool: it publishes from its own thread
+    from ragq.shared.store.jobstore import JobStore
     from ragq.worker.app import consume  # Celery and llama.cpp load after the options are known to be good
-    from ragq.worker.jobstore import JobStore
     from ragq.worker.loaded import load
     from ragq.worker.runtime import WorkerRuntime
 

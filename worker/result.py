@@ -8,7 +8,7 @@ from ragq.shared import provenance
 from ragq.shared.corpus.index import HybridIndex
 from ragq.shared.rag.pipeline import Outcome
 from ragq.shared.records import JobContext
-from ragq.shared.store.schema import utcnow
+from ragq.shared.store.clock import utcnow
 from ragq.shared.usage import peak_rss_mb
 from ragq.worker.loaded import Loaded
 

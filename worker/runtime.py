@@ -1,6 +1,6 @@
 """How a worker answers one job, read top to bottom in `process`: claim it, read what it asks, check the run's
 settings, answer under a renewed lease, store the one result. Loading happens before (worker/loaded.py); the
-store's calls are worker/jobstore.py's, each waited out across a database outage."""
+store's calls are shared/store/jobstore.py's, each waited out across a database outage."""
 
 import functools
 import logging
@@ -19,10 +19,10 @@ from ragq.shared.models import identity
 from ragq.shared.rag.pipeline import answer_question
 from ragq.shared.records import JobContext
 from ragq.shared.store import db
+from ragq.shared.store.clock import utcnow
 from ragq.shared.store.jobs import Holder, NotClaimed
-from ragq.shared.store.schema import utcnow
+from ragq.shared.store.jobstore import JobStore
 from ragq.shared.usage import cpu_seconds, return_free_memory
-from ragq.worker.jobstore import JobStore
 from ragq.worker.loaded import Loaded
 from ragq.worker.result import job_provenance, result_fields
 

@@ -8,12 +8,11 @@ import click
 from ragq.producer.cli.output import fmt, json_option, print_json, print_table
 from ragq.producer.cli.results import metric_option
 from ragq.producer.results import compare as cmp
-from ragq.producer.results import decision, measures, overlap
-from ragq.producer.results.summary import summarize, unscored_note
+from ragq.producer.results import decision, measures, overlap, summary
+from ragq.producer.results.summary import unscored_note
 from ragq.producer.testset import labels
 from ragq.shared.errors import UsageError
-from ragq.shared.store import checks, db, standing
-from ragq.shared.store.results import result_rows
+from ragq.shared.store.door import Store
 
 
 @click.command()
@@ -34,11 +33,9 @@ def compare(settings, baseline, runs, metric, right_at, margin, detect, as_json)
     if margin <= 0 or (detect is not None and detect <= 0):
         raise UsageError("--margin and --detect must be positive: e.g. --margin 0.05 --detect 0.05.")
     ids = [baseline, *runs]
-    with db.session(db.engine_for(settings)) as session:
-        standing.resolve_runs(session, ids)
-        rows = result_rows(session, ids)
-        summaries = {m.run_id: m for m in summarize(session, ids)}
-        generated = checks.standing(session, sorted({m.questions for m in summaries.values()}))
+    _, rows, found_summaries = summary.read(settings, ids)
+    summaries = {m.run_id: m for m in found_summaries}
+    generated = Store(settings).set_checks(sorted({m.questions for m in summaries.values()}))
     label = {run_id: f"{m.model} (run {run_id})" for run_id, m in summaries.items()}
     mine = {run_id: [r for r in rows if r.run_id == run_id] for run_id in ids}
     found = [_paired(mine, baseline, run, metric, right_at=right_at, margin=margin, detect=detect) for run in runs]

@@ -5,11 +5,10 @@ from pathlib import Path
 import click
 
 from ragq.producer.cli.output import download_bar, json_option, print_json, print_table
-from ragq.shared.cli import placement_options
+from ragq.shared.cli import layer_count, measured_placement_options, placement_options
+from ragq.shared.hardware import default_threads
 from ragq.shared.models import catalog, files, identity
-from ragq.shared.models.placement import default_threads, layers_from_text
-from ragq.shared.store import db
-from ragq.shared.store.runs import spec_history
+from ragq.shared.store.door import Store
 
 
 @click.group()
@@ -41,8 +40,7 @@ def show(settings, name, runs, as_json) -> None:
     data = {**catalog.as_dict(sp), "file": files.file_status(settings, sp)}
     history = []
     if runs:
-        with db.session(db.engine_for(settings)) as session:
-            history = spec_history(session, name)
+        history = Store(settings).spec_history(name)
         data["runs"] = history
     if as_json:
         print_json(data)
@@ -78,7 +76,7 @@ def show(settings, name, runs, as_json) -> None:
 @click.option("--max-tokens", type=int, help="Answer length limit (default 256).")
 @click.option(
     "--n-gpu-layers",
-    callback=lambda ctx, param, value: None if value is None else layers_from_text(value),
+    callback=layer_count,
     help="Layers on the accelerator: N, -1 (all), 0 (CPU) or auto (default).",
 )
 @click.option("--temperature", type=float, help="Default: the study's 0.01.")
@@ -175,7 +173,7 @@ def check(settings, name, placement, as_json) -> None:
 )
 @click.option("--quick", is_flag=True, help="Two placements, two questions, once each (for CI).")
 @click.option("--no-save", is_flag=True, help="Measure and print only; keep the saved placement as it is.")
-@placement_options
+@measured_placement_options
 @json_option
 @click.pass_obj
 def tune(settings, name, index, questions, repeat, quick, no_save, placement, as_json) -> None:

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import click
-from sqlalchemy import func, select
 
 from ragq.producer.cli.output import fmt, json_option, print_json, print_table, progress_bar
 from ragq.producer.questions import parse_qa_file
@@ -11,8 +10,7 @@ from ragq.producer.testset import build
 from ragq.producer.testset.filters import FILTERS
 from ragq.producer.testset.generate import ANSWERS, Request
 from ragq.shared.errors import UsageError
-from ragq.shared.store import db, inputs
-from ragq.shared.store.schema import Question, QuestionSet
+from ragq.shared.store.door import Store
 
 
 @click.group()
@@ -33,8 +31,7 @@ def import_(settings, file: Path, name: str, as_json: bool) -> None:
     `question`, `answer` and optional `evidence_pages` (0-based) and `doc`, or a JSON list of such objects.
     """
     pairs = parse_qa_file(file)
-    with db.session(db.engine_for(settings)) as s:
-        qset, created = inputs.import_questions(s, name, str(file), pairs)
+    created = Store(settings).import_questions(name, str(file), pairs)
     if as_json:
         print_json({"set": name, "questions": len(pairs), "created": created})
     else:
@@ -47,28 +44,14 @@ def import_(settings, file: Path, name: str, as_json: bool) -> None:
 @click.pass_obj
 def list_(settings, name: str | None, as_json: bool) -> None:
     """List question sets, or the questions of one set."""
-    with db.session(db.engine_for(settings)) as session:
-        if name:
-            qset = inputs.get_question_set(session, name)
-            rows = session.scalars(select(Question).where(Question.set_id == qset.id).order_by(Question.position)).all()
-            data = [
-                {
-                    "position": q.position,
-                    "question": q.question,
-                    "answer": q.answer,
-                    "evidence_pages": q.evidence_pages,
-                    "doc": q.doc,
-                }
-                for q in rows
-            ]
-        else:
-            counts = session.execute(
-                select(QuestionSet.name, QuestionSet.source, QuestionSet.provenance, func.count(Question.id))
-                .join(Question, Question.set_id == QuestionSet.id)
-                .group_by(QuestionSet.id)
-                .order_by(QuestionSet.name)
-            ).all()
-            data = [{"set": n, "source": src, "kind": _kind(prov), "questions": c} for n, src, prov, c in counts]
+    store = Store(settings)
+    if name:
+        keys = ("position", "question", "answer", "evidence_pages", "doc")
+        data = [{key: q[key] for key in keys} for q in store.set_questions(name)[1]]
+    else:
+        data = [
+            {"set": n, "source": src, "kind": _kind(prov), "questions": c} for n, src, prov, c in store.question_sets()
+        ]
     if as_json:
         print_json(data)
     elif name:
@@ -144,15 +127,14 @@ def _written(prov: dict) -> str:
 def show(settings, name, as_json) -> None:
     """Show question set NAME: where it came from (generated: by what, the filters and what each removed) and its
     questions with their answers, evidence pages and, for a generated set, how each was written."""
-    with db.session(db.engine_for(settings)) as session:
-        qset, rows = inputs.set_questions(session, name)
-    data = {"set": qset.name, "source": qset.source, "kind": _kind(qset.provenance), "provenance": qset.provenance,
-            "questions": rows}  # fmt: skip
+    qset, rows = Store(settings).set_questions(name)
+    data = {"set": qset["set"], "source": qset["source"], "kind": _kind(qset["provenance"]),
+            "provenance": qset["provenance"], "questions": rows}  # fmt: skip
     if as_json:
         print_json(data)
         return
-    click.echo(f"question set '{name}': {len(rows)} questions, {data['kind']}, from {qset.source}")
-    for key, value in (qset.provenance or {}).items():
+    click.echo(f"question set '{name}': {len(rows)} questions, {data['kind']}, from {qset['source']}")
+    for key, value in (qset["provenance"] or {}).items():
         click.echo(f"  {key}: {value}")
     print_table(
         f"Questions of {name}",

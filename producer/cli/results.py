@@ -7,14 +7,13 @@ import click
 
 from ragq.producer.cli.output import fmt, json_option, print_json, print_table
 from ragq.producer.results import export as exp
-from ragq.producer.results import overlap
+from ragq.producer.results import overlap, summary
 from ragq.producer.results import report as rep
-from ragq.producer.results.summary import as_dicts, summarize, unscored_note
+from ragq.producer.results.summary import as_dicts, unscored_note
 from ragq.producer.testset import labels
 from ragq.shared.errors import UsageError
 from ragq.shared.metrics.answer import METRICS
-from ragq.shared.store import checks, db, standing
-from ragq.shared.store.results import result_rows, select_runs
+from ragq.shared.store.door import Store
 
 
 def run_selection(command):
@@ -28,8 +27,7 @@ def run_selection(command):
     @click.option("--since", type=click.DateTime(), help="Only runs created since (UTC), e.g. 2026-11-24.")
     @functools.wraps(command)
     def wrapper(settings, runs, model, ratio, index, questions, since, **kwargs):
-        with db.session(db.engine_for(settings)) as s:
-            run_ids = select_runs(s, list(runs), model, ratio, index, questions, since)
+        run_ids = Store(settings).select_runs(list(runs), model, ratio, index, questions, since)
         if not run_ids:
             raise UsageError("no runs match: `ragq status` lists the runs.")
         return command(settings, run_ids=run_ids, **kwargs)
@@ -40,9 +38,7 @@ def run_selection(command):
 def print_results(
     settings, run_ids: list[int], as_json: bool, by_question: bool = True, metric: str = "cosine"
 ) -> None:
-    with db.session(db.engine_for(settings)) as s:
-        run_ids = standing.resolve_runs(s, run_ids)
-        rows, summaries = result_rows(s, run_ids), summarize(s, run_ids)
+    run_ids, rows, summaries = summary.read(settings, run_ids)
     if as_json:
         print_json({"results": as_dicts(rows), "summary": as_dicts(summaries)})
         return
@@ -158,17 +154,15 @@ def _overlap_table(pairs) -> None:
 
 def print_failures(settings, run_ids: list[int]) -> None:
     """One line per distinct reason jobs failed, with its count and runs."""
-    with db.session(db.engine_for(settings)) as s:
-        reasons = standing.failure_reasons(s, run_ids)
-    for reason, count, runs in reasons:
+    for reason, count, runs in Store(settings).failure_reasons(run_ids):
         click.echo(f"{count} failed (run {', '.join(map(str, runs))}): {' '.join(reason.split())[:300]}")
 
 
-def _with_ci(summary: dict) -> str:
-    if summary["mean"] is None:
+def _with_ci(figures: dict) -> str:
+    if figures["mean"] is None:
         return "-"
-    low, high = summary["ci_low"], summary["ci_high"]
-    return f"{summary['mean']:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None else "")
+    low, high = figures["ci_low"], figures["ci_high"]
+    return f"{figures['mean']:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None else "")
 
 
 metric_option = click.option(
@@ -209,9 +203,8 @@ def results(settings, run_ids, by, metric, pareto, as_json) -> None:
 def print_pareto(settings, run_ids: list[int], metric: str, as_json: bool) -> None:
     from ragq.producer.results import pareto
 
-    with db.session(db.engine_for(settings)) as session:
-        run_ids = standing.resolve_runs(session, run_ids)
-        pts, answers = pareto.points(summarize(session, run_ids), metric), result_rows(session, run_ids)
+    run_ids, answers, summaries = summary.read(settings, run_ids)
+    pts = pareto.points(summaries, metric)
     if not pts:
         raise UsageError(f"no finished run has a {metric}, p50 seconds and peak RSS yet: run some first.")
     on_time = {p.run_id for p in pareto.front(pts, ("seconds",))}
@@ -244,9 +237,7 @@ def print_pareto(settings, run_ids: list[int], metric: str, as_json: bool) -> No
 def export(settings, run_ids, fmt_, output) -> None:
     """One row per result with every recorded field (provenance included); `seed` writes the study's
     `model;question;cosine;resp_time` lines."""
-    with db.session(db.engine_for(settings)) as s:
-        records = exp.export_records(s, run_ids)
-    count = exp.export(records, fmt_, output)
+    count = exp.export(Store(settings).export_records(run_ids), fmt_, output)
     click.echo(f"{count} results from {len(run_ids)} runs written to {output} ({fmt_})")
 
 
@@ -256,9 +247,8 @@ def export(settings, run_ids, fmt_, output) -> None:
 @run_selection
 def report(settings, run_ids, output) -> None:
     """A self-contained HTML report: accuracy treemap, time per question, accuracy against ratio and speed."""
-    with db.session(db.engine_for(settings)) as s:
-        rows, summaries = result_rows(s, run_ids), summarize(s, run_ids)
-        generated = checks.standing(s, sorted({m.questions for m in summaries}))
+    _, rows, summaries = summary.read(settings, run_ids)
+    generated = Store(settings).set_checks(sorted({m.questions for m in summaries}))
     if not rows:
         raise UsageError("those runs have no answers yet: wait for them (`ragq status --watch`).")
     notes = {name: labels.label(name, standing) for name, standing in generated.items()}

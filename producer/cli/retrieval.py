@@ -1,34 +1,18 @@
 """`ragq retrieve` and `ragq retrieval-eval`: look at retrieval, and choose a ratio before any LLM runs."""
 
-import functools
 import time
 from dataclasses import asdict
 
 import click
 
+from ragq.producer.cli.options import retrieval_options
 from ragq.producer.cli.output import json_option, print_json, print_table
 from ragq.producer.ratios import parse_ratios
 from ragq.producer.retrieval import evaluate
 from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import load_index
 from ragq.shared.rag.retrieval import retrieve
-from ragq.shared.records import QAPair, RetrievalConfig
-from ragq.shared.store import db, inputs
-from ragq.shared.store.schema import Question
-
-
-def retrieval_options(command):
-    """--fusion, --k, --candidates, --c; the command gets them as one RetrievalConfig, `cfg`."""
-
-    @click.option("--fusion", default="seed", show_default=True, help="seed, rrf or convex.")
-    @click.option("--k", default=4, show_default=True, type=int, help="Chunks kept (rrf, convex).")
-    @click.option("--candidates", default=20, show_default=True, type=int, help="Chunks per retriever (rrf, convex).")
-    @click.option("--c", default=60, show_default=True, type=int, help="RRF constant (seed, rrf).")
-    @functools.wraps(command)
-    def wrapper(*args, fusion, k, candidates, c, **kwargs):
-        return command(*args, cfg=RetrievalConfig(fusion=fusion, k=k, candidates=candidates, c=c), **kwargs)
-
-    return wrapper
+from ragq.shared.store.door import Store
 
 
 @click.command("retrieve")
@@ -75,10 +59,7 @@ def retrieval_eval(settings, index, questions, ratios, cfg, as_json) -> None:
     made: pick a ratio in seconds, before any LLM runs. Questions need evidence pages (0-based)."""
     ratio_list = parse_ratios(ratios)
     idx = load_index(settings.indexes_dir, index)
-    with db.session(db.engine_for(settings)) as session:
-        qset = inputs.get_question_set(session, questions)
-        rows = session.query(Question).filter(Question.set_id == qset.id).order_by(Question.position).all()
-        pairs = [QAPair(q.question, q.answer, q.evidence_pages, q.doc) for q in rows]
+    pairs = Store(settings).question_pairs(questions)
     score = evaluate(
         idx, pairs, Embedder.for_index(settings, idx.manifest).encode([p.question for p in pairs]), ratio_list, cfg
     )

@@ -10,6 +10,7 @@ from importlib import resources
 import click
 
 from ragq.producer import planning, supervisor
+from ragq.producer.cli.options import RETRIEVAL_OPTIONS, retrieval_config
 from ragq.producer.cli.output import (
     json_option,
     live,
@@ -26,8 +27,8 @@ from ragq.producer.ratios import parse_ratios
 from ragq.shared.cli import placement_options
 from ragq.shared.errors import UsageError
 from ragq.shared.models.placement import PlacementOptions
-from ragq.shared.records import RetrievalConfig
-from ragq.shared.store import db, inputs, standing
+from ragq.shared.store import standing
+from ragq.shared.store.door import Store
 
 DEMO_MODELS = ["smollm2-135m", "gemma3-270m"]
 DEMO_RATIOS = [0.3, 0.7]
@@ -45,21 +46,7 @@ RUN_OPTIONS = [
     ),
     click.option("--index", required=True, help="Index built by `ragq ingest`."),
     click.option("--questions", required=True, help="Question set imported by `ragq questions import`."),
-    click.option(
-        "--fusion",
-        default="seed",
-        show_default=True,
-        help="seed (the study's), rrf (top K of N candidates each) or convex (normalised scores).",
-    ),
-    click.option("--k", default=4, show_default=True, type=int, help="Chunks in the prompt (rrf, convex)."),
-    click.option(
-        "--candidates",
-        default=20,
-        show_default=True,
-        type=int,
-        help="Chunks each retriever proposes (rrf, convex).",
-    ),
-    click.option("--c", default=60, show_default=True, type=int, help="RRF constant (seed, rrf)."),
+    *RETRIEVAL_OPTIONS,
     click.option("--new-run", is_flag=True, help="Run the same work again as a new run."),
     click.option(
         "--repeat",
@@ -97,7 +84,7 @@ def run_options(command):
             ratios=parse_ratios(ratios),
             index=index,
             questions=questions,
-            retrieval=RetrievalConfig(fusion=fusion, k=k, candidates=candidates, c=c),
+            retrieval=retrieval_config(fusion, k, candidates, c),
             new_run=new_run,
             repeat=repeat,
             kv_reuse=kv_reuse,
@@ -159,11 +146,8 @@ def print_holders(held: list[dict]) -> None:
 @click.pass_obj
 def status(settings, runs, watch, as_json) -> None:
     """Queued / running / done / failed jobs per run (all runs if none are given)."""
-    engine = db.engine_for(settings)
-    with db.session(engine) as session:
-        run_ids = standing.resolve_runs(session, list(runs))
-        counts = standing.progress(session, run_ids)
-        held, late = standing.holders(session, run_ids), standing.refused(session, run_ids)
+    store = Store(settings)
+    run_ids, counts, held, late = store.standing(list(runs))
     if as_json:
         print_json({str(k): {**v, "refused": late.get(k, 0)} for k, v in counts.items()})
     elif not watch:
@@ -176,8 +160,7 @@ def status(settings, runs, watch, as_json) -> None:
         update = run_progress(progress)
         with live(progress):
             while True:
-                with db.session(engine) as session:
-                    counts = standing.progress(session, run_ids)
+                counts = store.progress(run_ids)
                 update(counts)
                 if standing.all_finished(counts):
                     break
@@ -243,7 +226,7 @@ def run(settings, req, parallel, quants, with_drift, placement, as_json) -> None
     sweep: dict[str, list[str]] = {}
     if quants:
         from ragq.producer.fetch.quantize import quantize
-        from ragq.shared.models.placement import default_threads
+        from ragq.shared.hardware import default_threads
 
         types = [t.strip() for t in quants.split(",") if t.strip()]
         say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))  # noqa: E731
@@ -266,8 +249,7 @@ def demo(settings, new_run, as_json) -> None:
     with resources.as_file(data / "guide.pdf") as pdf, resources.as_file(data / "questions.txt") as qa:
         with progress_bar(enabled=not as_json) as progress:
             ingest(settings, "demo", [pdf], progress)
-        with db.session(db.engine_for(settings)) as s:
-            inputs.import_questions(s, "demo", "ragq demo", parse_qa_file(qa))
+        Store(settings).import_questions("demo", "ragq demo", parse_qa_file(qa))
     req = planning.RunRequest(models=DEMO_MODELS, ratios=DEMO_RATIOS, index="demo", questions="demo", new_run=new_run)
     _run(settings, req, PlacementOptions(), as_json)
 

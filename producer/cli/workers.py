@@ -7,19 +7,15 @@ import click
 
 from ragq.producer.cli.output import json_option, print_json, print_table
 from ragq.producer.supervisor import worker_command
-from ragq.shared.cli import placement_options
+from ragq.shared.cli import worker_options
 from ragq.shared.config import Settings
 from ragq.shared.models.placement import PlacementOptions
 
 
 @click.command()
-@click.option("--model", required=True, help="Catalog model this worker loads and serves.")
-@click.option("--index", "indexes", multiple=True, help="Index to load at start (others load on first use).")
-@click.option("--queue", help="Consume this queue instead of the model's own (runs enqueued with --queue NAME).")
-@click.option("--loglevel", default="INFO", show_default=True)
-@placement_options
+@worker_options
 @click.pass_obj
-def worker(settings, model, indexes, queue, loglevel, placement) -> None:
+def worker(settings, model, placement, indexes, queue, loglevel) -> None:
     """Serve the queue of MODEL: one model, the indexes and the scorer loaded once, one job at a time.
     The same as `python -m ragq.worker`, which this command becomes (the process is replaced)."""
     exec_worker(settings, model, placement=placement, indexes=list(indexes), queue=queue, loglevel=loglevel)

@@ -7,7 +7,7 @@ from ragq.producer.ingest.download import download, is_url
 from ragq.shared.config import Settings
 from ragq.shared.corpus import index as idx
 from ragq.shared.corpus.embedding import Embedder, effective_variant
-from ragq.shared.store import db, inputs
+from ragq.shared.store.door import Store
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def ingest_streams() -> int:
     """Embedding calls run at once during an ingest: one per physical core (bench/ingest.py, grid)."""
     import os
 
-    from ragq.shared.models.placement import physical_cores
+    from ragq.shared.hardware import physical_cores
 
     return physical_cores() or os.cpu_count() or 1
 
@@ -41,7 +41,7 @@ def ingest(
 ) -> IngestReport:
     folder = idx.index_folder(settings.indexes_dir, name)
     sources = idx.describe_sources(local_paths(settings, items))
-    engine = db.engine_for(settings)
+    store = Store(settings)  # an out-of-date database is refused here, before the build
     if idx.is_unchanged(folder, sources, settings.pdf_reader, effective_variant(settings)):
         manifest = idx.load_index(settings.indexes_dir, name).manifest
         unchanged = True
@@ -50,6 +50,5 @@ def ingest(
         manifest, chunks, vectors = idx.build(name, sources, embedder, progress, settings.pdf_reader)
         idx.save(folder, manifest, chunks, vectors)
         unchanged = False
-    with db.session(engine) as s:
-        inputs.record_index(s, manifest, str(folder))
+    store.record_index(manifest, str(folder))
     return IngestReport(name, unchanged, manifest)

@@ -1,17 +1,15 @@
 """Per-run summaries and their statistics, from the rows shared/store/results.py reads."""
 
 import statistics
-from dataclasses import asdict, dataclass, field, replace
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from dataclasses import asdict, dataclass, field
 
 from ragq.producer.results.stats import bootstrap_ci, percentile
+from ragq.shared.config import Settings
 from ragq.shared.metrics.answer import METRICS
 from ragq.shared.metrics.likelihood import LIKELIHOOD
-from ragq.shared.store import drift as drift_store
-from ragq.shared.store.results import ResultRow, result_rows, spec_id
-from ragq.shared.store.schema import IndexRow, Job, ModelRow, QuestionSet, Run
+from ragq.shared.store.door import Store
+from ragq.shared.store.results import ResultRow, spec_id
+from ragq.shared.store.summaries import RunFacts
 
 
 @dataclass(frozen=True)
@@ -79,51 +77,35 @@ def _rate(tokens: int, seconds: float) -> float | None:
     return tokens / seconds if seconds else None
 
 
-def summarize(s: Session, run_ids: list[int]) -> list[RunSummary]:
-    rows: dict[int, list[ResultRow]] = {}
-    for r in result_rows(s, run_ids):
-        rows.setdefault(r.run_id, []).append(r)
-    runs = s.execute(
-        select(
-            Run.id,
-            ModelRow.name,
-            Run.spec_digest,
-            Run.prompt_kind,
-            IndexRow.name,
-            QuestionSet.name,
-            Run.fusion,
-            Run.ratio,
-            Run.repeat,
-        )
-        .join(ModelRow, Run.model_id == ModelRow.id)
-        .join(IndexRow, Run.index_id == IndexRow.id)
-        .join(QuestionSet, Run.set_id == QuestionSet.id)
-        .where(Run.id.in_(run_ids))
-        .order_by(Run.id)
-    ).all()
-    drifts = drift_store.by_run(s, run_ids)
-    return [replace(_summary(s, run, rows.get(run[0], [])), drift=drifts.get(run[0])) for run in runs]
+def read(settings: Settings, ids: list[int]) -> tuple[list[int], list[ResultRow], list[RunSummary]]:
+    """(run ids checked, every answer, each run's summary) of these runs (all when none are given)."""
+    run_ids, rows, facts = Store(settings).results(ids)
+    return run_ids, rows, summarize(facts)
 
 
-def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
-    run_id, model, digest, prompt_kind, index, qset, fusion, ratio, repeat = run
-    states = s.scalars(select(Job.state).where(Job.run_id == run_id)).all()
+def summarize(facts: list[RunFacts]) -> list[RunSummary]:
+    """Each run's summary, from what the store read of it (shared/store/summaries.py `run_facts`)."""
+    return [_summary(run) for run in facts]
+
+
+def _summary(run: RunFacts) -> RunSummary:
+    done, states = run.answers, run.states
     cosines = [r.cosine for r in done]
     ci = bootstrap_ci(cosines) or (None, None)
     evidence = [float(r.evidence_rank > 0) for r in done if r.evidence_rank is not None]
     return RunSummary(
-        run_id=run_id,
-        model=model,
-        spec_id=spec_id(digest),
-        prompt_kind=prompt_kind,
-        index=index,
-        questions=qset,
-        fusion=fusion,
-        ratio=ratio,
+        run_id=run.run_id,
+        model=run.model,
+        spec_id=spec_id(run.spec_digest),
+        prompt_kind=run.prompt_kind,
+        index=run.index,
+        questions=run.questions,
+        fusion=run.fusion,
+        ratio=run.ratio,
         jobs=len(states),
         done=len(done),
         failed=states.count("failed"),
-        repeat=repeat,
+        repeat=run.repeat,
         mean_cosine=_mean(cosines),
         cosine_ci_low=ci[0],
         cosine_ci_high=ci[1],
@@ -137,6 +119,7 @@ def _summary(s: Session, run, done: list[ResultRow]) -> RunSummary:
         metrics={name: metric_summary([getattr(r, name) for r in done]) for name in (*METRICS, *LIKELIHOOD)},
         expert_missing=sum(r.expert_bpb is None for r in done),
         abstention_rate=_mean([float(r.abstained) for r in done if r.abstained is not None]),
+        drift=run.drift,
     )
 
 

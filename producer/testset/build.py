@@ -15,8 +15,7 @@ from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import load_index
 from ragq.shared.errors import UsageError
 from ragq.shared.models import catalog, identity
-from ragq.shared.store import checks, db, inputs
-from ragq.shared.store.results import result_rows
+from ragq.shared.store.door import Store
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,7 @@ def _model_identity(settings: Settings, name: str | None) -> dict | None:
 def check_request(settings: Settings, set_name: str, count: int, k: int) -> None:
     if count < 1 or k < 1:
         raise UsageError(f"--count {count} --k {k}: give whole numbers of 1 or more (e.g. --count 50).")
-    with db.session(db.engine_for(settings)) as session:
-        inputs.check_new_set_name(session, set_name)
+    Store(settings).check_new_set_name(set_name)
 
 
 def generate(settings: Settings, index_name: str, set_name: str, request: Request, models: tuple, progress):
@@ -60,22 +58,19 @@ def generate(settings: Settings, index_name: str, set_name: str, request: Reques
         raise UsageError(f"no question passed the filters on index '{index_name}' ({generator.tally.pages} pages "
                          "visited): give an index with more prose, or --without a filter.")  # fmt: skip
     prov = provenance(request, index.manifest, generator.tally, made)
-    with db.session(db.engine_for(settings)) as session:
-        inputs.import_questions(session, set_name, f"generated from index {index_name}",
-                                [m.pair for m in made], prov, [m.origin for m in made])  # fmt: skip
+    Store(settings).import_questions(set_name, f"generated from index {index_name}", [m.pair for m in made], prov,
+                                     [m.origin for m in made])  # fmt: skip
     return GeneratedSet(set_name, made, prov)
 
 
 def check_sets(settings: Settings, generated: str, expert: str, draws: int = 200) -> dict:
     """`ragq questions check`: the runs of the same variants on both sets, every figure of the check, stored."""
-    with db.session(db.engine_for(settings)) as session:
-        matched = checks.matched_runs(session, generated, expert)
-        rows = result_rows(session, [m.expert_run for m in matched] + [m.generated_run for m in matched])
+    store = Store(settings)
+    matched, rows = store.matched_answers(generated, expert)
     of = lambda run: [r for r in rows if r.run_id == run]  # noqa: E731
     variants = [agreement.Variant(m.label, of(m.expert_run), of(m.generated_run)) for m in matched]
     figures = agreement.check(variants, draws=draws)
     figures |= {"generated": generated, "expert": expert,
                 "run_pairs": [[m.expert_run, m.generated_run] for m in matched]}  # fmt: skip
-    with db.session(db.engine_for(settings)) as session:
-        checks.record(session, generated, expert, figures["passed"], figures)
+    store.record_check(generated, expert, figures["passed"], figures)
     return figures

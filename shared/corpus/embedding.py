@@ -23,6 +23,7 @@ import numpy as np
 
 from ragq.shared.corpus import quantize
 from ragq.shared.errors import ModelLoadError
+from ragq.shared.hardware import cpu_flags
 
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 RUNTIMES = ("onnx", "torch")
@@ -115,7 +116,7 @@ class Embedder:
 
     @cached_property
     def quantization(self) -> dict | None:
-        return quantize.plan(quantize.cpu_flags()) if self.variant == "int8" else None
+        return quantize.plan(cpu_flags()) if self.variant == "int8" else None
 
     @cached_property
     def model(self):

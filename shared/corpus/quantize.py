@@ -11,35 +11,11 @@ the index's manifest. How close the vectors come to fp32 is measured (bench/int8
 import logging
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 VARIANTS = ("int8", "fp32")
 VNNI_FLAGS = {"avx512_vnni", "avx_vnni", "avx512vnni", "avxvnni"}
-
-
-def cpu_flags(system: str = sys.platform, cpuinfo: str = "/proc/cpuinfo") -> set[str]:
-    """The CPU's feature flags in lower case: /proc/cpuinfo on Linux, sysctl on macOS; empty where neither answers."""
-    if system.startswith("linux"):
-        try:
-            with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    key, _, value = line.partition(":")
-                    if key.strip() in ("flags", "Features"):
-                        return set(value.lower().split())
-        except OSError:
-            return set()
-        return set()
-    if system == "darwin":
-        names = ["machdep.cpu.features", "machdep.cpu.leaf7_features"]
-        try:
-            out = subprocess.run(["sysctl", "-n", *names], capture_output=True, text=True, timeout=5)
-        except (OSError, subprocess.SubprocessError):
-            return set()
-        return set(out.stdout.lower().replace(".", "_").split())
-    return set()
 
 
 def plan(flags: set[str], machine: str = platform.machine()) -> dict:

@@ -8,15 +8,12 @@ Each function takes the platform facts it reads as arguments with real defaults,
 Apple Silicon Mac, an Intel Mac, CUDA) is unit-tested here, where only Linux runs.
 """
 
-import os
-import platform as _platform
-import subprocess
-import sys
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ragq.shared.errors import UsageError
+from ragq.shared.hardware import default_threads
 
 # layers on the accelerator: N, -1 (all) or "auto" (all where the llama.cpp build offloads, else 0)
 GpuLayers = Annotated[int, Field(ge=-1)] | Literal["auto"]
@@ -103,9 +100,18 @@ class PlacementOptions(BaseModel):
             field = str(exc.errors()[0]["loc"][0])
             if field == "gpu_layers":
                 raise UsageError(
-                    f"--gpu-layers {typed[field]!r}: give a number of layers (-1 for all, 0 for the CPU) or 'auto'."
+                    f"--gpu-layers {str(typed[field])!r}: give a number of layers (-1 for all, 0 for the CPU) or 'auto'."
                 ) from None
             raise UsageError(f"--{field.replace('_', '-')} {typed[field]}: give 1 or more threads.") from None
+
+    def whole(self) -> "Placement | None":
+        """The placement these options fix completely, or None: every thread count and flash attention given, and
+        nothing to take from a saved placement (--no-tuned): what `Placement.as_options` writes for a worker process
+        whose placement the caller chose."""
+        threads, batch, flash = self.threads, self.threads_batch, self.flash_attn
+        if self.tuned or threads is None or batch is None or flash is None:
+            return None
+        return Placement(n_threads=threads, n_threads_batch=batch, n_gpu_layers=self.gpu_layers, flash_attn=flash)
 
     def given(self) -> bool:
         return any(v is not None for v in (self.threads, self.threads_batch, self.gpu_layers, self.flash_attn))
@@ -143,6 +149,8 @@ def choose(
     machine to itself and the options allow it) over this machine's default."""
     if isinstance(asked, Placement):
         return asked, "as given"
+    if (whole := asked.whole()) is not None:  # chosen by the caller (`ragq run`), passed whole: not chosen again
+        return whole, "as given"
     if saved is not None and parallel == 1 and asked.tuned:
         base, why = saved[0], f"tuned {saved[1][:10]}".strip()
     else:
@@ -180,38 +188,6 @@ def resolve_gpu_layers(value: int | str, supports_offload: bool) -> int:
     return int(value)
 
 
-def sysctl_int(name: str) -> int | None:
-    try:
-        out = subprocess.run(["sysctl", "-n", name], capture_output=True, text=True, timeout=5)
-        return int(out.stdout.strip()) if out.returncode == 0 else None
-    except (OSError, ValueError, subprocess.SubprocessError):
-        return None
-
-
-def physical_cores() -> int | None:
-    try:
-        import psutil
-
-        return psutil.cpu_count(logical=False)
-    except ImportError:
-        return None
-
-
-def default_threads(
-    system: str = sys.platform, machine: str = _platform.machine(), sysctl=sysctl_int, physical=physical_cores
-) -> tuple[int, str]:
-    """llama.cpp's threads when none are asked for, and why: on Apple Silicon the performance cores (efficiency
-    cores slow every step down to their pace), elsewhere the physical cores (hyper-threads share one core's units)."""
-    if system == "darwin" and machine == "arm64":
-        performance = sysctl("hw.perflevel0.physicalcpu")
-        if performance:
-            return performance, "performance cores"
-    cores = physical()
-    if cores:
-        return cores, "physical cores"
-    return os.cpu_count() or 1, "logical CPUs"
-
-
 def backend(system_info: str, supports_offload: bool) -> str:
     """The accelerator a llama.cpp build runs on, from llama_print_system_info()."""
     if supports_offload:
@@ -228,52 +204,3 @@ def offload(requested: int, layers: int, supports_offload: bool) -> int:
         return 0
     total = layers + 1
     return total if requested < 0 else min(requested, total)
-
-
-def device_name(backend_name: str, system: str = sys.platform, nvml=None, cpuinfo: str = "/proc/cpuinfo") -> str | None:
-    """The accelerator's name: NVML on CUDA (nvidia-ml-py, when installed), the chip on a Mac, else the CPU's model
-    name (Linux's /proc/cpuinfo), else its architecture (platform.machine(): "x86_64", "arm64")."""
-    if backend_name == "CUDA":
-        found = (nvml or nvml_device)()
-        return found["name"] if found else None
-    if system == "darwin":
-        try:
-            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True)
-            return out.stdout.strip() or None
-        except OSError:
-            return None
-    return _cpu_model(cpuinfo) or _platform.processor() or _platform.machine()
-
-
-def _cpu_model(cpuinfo: str) -> str | None:
-    """The first "model name" of /proc/cpuinfo (x86); None where there is none (an ARM board, another system)."""
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and value.strip():
-                    return value.strip()
-    except OSError:
-        return None
-    return None
-
-
-def nvml_device(index: int = 0) -> dict | None:
-    """Name and memory of an NVIDIA GPU through NVML (nvidia-ml-py), None where it cannot be read."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            name = pynvml.nvmlDeviceGetName(handle)
-            return {
-                "name": name.decode() if isinstance(name, bytes) else name,
-                "memory_used_mb": memory.used / 2**20,
-                "memory_total_mb": memory.total / 2**20,
-            }
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # noqa: BLE001 - no driver, no library, no device: no GPU figures
-        return None

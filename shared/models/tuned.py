@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ragq.shared.config import Settings
-from ragq.shared.models.placement import Placement
+from ragq.shared.models.placement import Placement, PlacementOptions, choose
 
 
 def store_path(settings: Settings) -> Path:
@@ -62,3 +62,13 @@ def saved_for(settings: Settings, model: str) -> tuple[Placement, str] | None:
 
     spec = catalog.get_model(settings, model)
     return saved(settings, files.file_sha256(settings, files.model_path(settings, spec)))
+
+
+def placement_for(
+    settings: Settings, model: str, asked: PlacementOptions | Placement, parallel: int = 1
+) -> tuple[Placement, str]:
+    """The placement a worker of `model` runs with, and why (placement.choose). The saved placement is read, and the
+    model's file hashed, only where it may apply: options that allow it (--tuned, not a whole placement) and a
+    worker alone on the host."""
+    may_apply = isinstance(asked, PlacementOptions) and asked.tuned and asked.whole() is None and parallel == 1
+    return choose(asked, saved_for(settings, model) if may_apply else None, parallel)

@@ -4,6 +4,7 @@ and frees the model with `close()`. `load_arguments` is what a catalog entry and
 
 from pathlib import Path
 
+from ragq.shared import hardware
 from ragq.shared.errors import ModelLoadError
 from ragq.shared.models import placement as placing
 from ragq.shared.models.placement import Placement
@@ -48,13 +49,13 @@ def offload_report(llm, requested, resolved: int, supports: bool) -> dict:
     layers = int(llama_cpp.llama_model_n_layer(llm.model))
     report = {
         "backend": name,
-        "device": placing.device_name(name),
+        "device": hardware.device_name(name),
         "n_gpu_layers": requested,
         "layers_offloaded": placing.offload(resolved, layers, supports),
         "layers_total": layers + 1,
     }
     if name == "CUDA":
-        report["gpu"] = placing.nvml_device()
+        report["gpu"] = hardware.nvml_device()
     return report
 
 

@@ -7,7 +7,8 @@ import numpy as np
 
 from ragq.shared.corpus.bm25 import tokenize
 from ragq.shared.errors import UsageError
-from ragq.shared.records import SEED, SEED_LAMBDA_MULT, RetrievalConfig
+from ragq.shared.records import FUSION_MODES, SEED, SEED_LAMBDA_MULT, RetrievalConfig
+from ragq.shared.registry import lookup
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,19 @@ FUSIONS = {"seed": seed, "rrf": rrf, "convex": convex}
 def retrieve(cfg: RetrievalConfig, index, question: str, query_vec: np.ndarray, ratio: float) -> list[Retrieved]:
     check_ratio(ratio)
     return FUSIONS[cfg.fusion](index, question, query_vec, ratio, cfg)
+
+
+def check_retrieval(cfg: RetrievalConfig) -> RetrievalConfig:
+    """Retrieval options as a user gave them, or one line naming the one that is wrong."""
+    lookup("fusion mode", cfg.fusion, dict.fromkeys(FUSION_MODES))
+    for name in ("k", "candidates", "c"):
+        if getattr(cfg, name) < 1:
+            raise UsageError(f"--{name} {getattr(cfg, name)}: give a whole number of 1 or more.")
+    if cfg.candidates < cfg.k:
+        raise UsageError(
+            f"--candidates {cfg.candidates} is below --k {cfg.k}: each retriever must propose at least k chunks."
+        )
+    return cfg
 
 
 def check_ratio(ratio: float) -> float:

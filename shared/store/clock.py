@@ -4,13 +4,20 @@ Hosts' clocks differ (no NTP, a laptop back from sleep, a VM after migration); a
 time and judged with another's frees a live worker's job or keeps a dead one's. `db_now(seconds)` renders as the
 database's own time plus an offset, inside the statement that uses it, so every comparison is made by one clock:
 SQLite `strftime('%Y-%m-%d %H:%M:%f', 'now', ...)` (the same text form SQLAlchemy stores, so text comparison is
-time order), PostgreSQL `statement_timestamp() AT TIME ZONE 'UTC'` plus an interval.
+time order), PostgreSQL `statement_timestamp() AT TIME ZONE 'UTC'` plus an interval. `utcnow` is this host's UTC
+time as the tables store it (naive UTC): when a job started and finished, never a lease.
 """
+
+from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, literal
 from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class db_now(FunctionElement):  # noqa: N801 (an SQL function, named as one)

@@ -1,11 +1,12 @@
-"""Reading drift back (rows `ragq drift` stored): a run's drift from the reference that answered the same index,
-question set and ratio, pooled over its answers, and each question's figures for exports."""
+"""Drift in the database: the reference answers `ragq drift` reads, its passes written (a candidate's earlier pass
+over the same answers replaced whole), and read back: a run's drift from the reference that answered the same
+index, question set and ratio, pooled over its answers, and each question's figures for exports."""
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased
 
 from ragq.shared.metrics.drift import pooled
-from ragq.shared.store.schema import Drift, Job, ModelRow, Run
+from ragq.shared.store.schema import Drift, Job, ModelRow, Result, Run
 
 
 def _rows(s: Session, run_ids: list[int]):
@@ -69,3 +70,26 @@ def by_run(s: Session, run_ids: list[int]) -> dict[int, dict]:
         }
         for run_id, e in grouped.items()
     }
+
+
+def reference_answers(s: Session, run_ids: list[int]) -> list[tuple[int, str, str]]:
+    """(job id, prompt, answer) of every stored answer of these runs' first repetition, by job."""
+    query = (
+        select(Job.id, Result.prompt, Result.answer)
+        .join(Result, Result.job_id == Job.id)
+        .where(Job.run_id.in_(run_ids), Job.repetition == 0)
+        .order_by(Job.id)
+    )
+    return [tuple(row) for row in s.execute(query).all()]
+
+
+def replace_pass(s: Session, model_id: int, digest: str, rows: list[dict]) -> None:
+    """One candidate's pass, one row per answer (the `drift` table's columns); an earlier pass of the same
+    candidate spec over the same answers is replaced whole."""
+    job_ids = [row["reference_job_id"] for row in rows]
+    s.execute(
+        delete(Drift).where(
+            Drift.reference_job_id.in_(job_ids), Drift.model_id == model_id, Drift.spec_digest == digest
+        )
+    )
+    s.add_all(Drift(model_id=model_id, spec_digest=digest, **row) for row in rows)

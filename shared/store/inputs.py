@@ -3,7 +3,7 @@
 import hashlib
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ragq.shared.errors import QuestionFileError, UnknownNameError
@@ -101,12 +101,29 @@ def record_model(s: Session, name: str, spec: dict) -> ModelRow:
     return row
 
 
-def set_questions(s: Session, name: str) -> tuple[QuestionSet, list[dict]]:
-    """A question set and its questions, in order, as plain values (what `ragq questions show` prints)."""
+def set_questions(s: Session, name: str) -> tuple[dict, list[dict]]:
+    """A question set (name, source, provenance) and its questions, in order, as plain values (what `ragq
+    questions show` prints)."""
     qset = get_question_set(s, name)
     rows = s.scalars(select(Question).where(Question.set_id == qset.id).order_by(Question.position)).all()
-    return qset, [
+    return {"set": qset.name, "source": qset.source, "provenance": qset.provenance}, [
         {"position": q.position, "question": q.question, "answer": q.answer, "doc": q.doc,
          "evidence_pages": q.evidence_pages, "origin": q.origin}
         for q in rows
     ]  # fmt: skip
+
+
+def question_pairs(s: Session, name: str) -> list[QAPair]:
+    """A question set's questions, in order, as the pairs a run, a tuning or a retrieval check asks."""
+    return [QAPair(q["question"], q["answer"], q["evidence_pages"], q["doc"]) for q in set_questions(s, name)[1]]
+
+
+def question_sets(s: Session) -> list[tuple[str, str, dict | None, int]]:
+    """(name, source, provenance, number of questions) of every set, by name."""
+    query = (
+        select(QuestionSet.name, QuestionSet.source, QuestionSet.provenance, func.count(Question.id))
+        .join(Question, Question.set_id == QuestionSet.id)
+        .group_by(QuestionSet.id)
+        .order_by(QuestionSet.name)
+    )
+    return [tuple(row) for row in s.execute(query).all()]

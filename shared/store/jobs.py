@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ragq.shared.records import Ask, JobContext, RetrievalConfig
-from ragq.shared.store.clock import db_now
+from ragq.shared.store.clock import db_now, utcnow
 from ragq.shared.store.queues import QUEUE
-from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, Result, Run, utcnow
+from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, Result, Run
 
 
 def _execute(s: Session, statement) -> CursorResult:

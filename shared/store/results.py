@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run
@@ -149,3 +149,10 @@ def select_runs(
     if since:
         query = query.where(Run.created_at >= since)
     return list(s.scalars(query).all())
+
+
+def timespan(s: Session, run_ids: list[int]) -> tuple[datetime | None, datetime | None]:
+    """When the first answer of these runs started and the last one finished."""
+    query = select(func.min(Result.started_at), func.max(Result.finished_at)).join(Job, Result.job_id == Job.id)
+    first, last = s.execute(query.where(Job.run_id.in_(run_ids))).one()
+    return first, last

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ragq.shared.models.identity import RunWork
+from ragq.shared.store import inputs
 from ragq.shared.store.queues import run_queue
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Run
 
@@ -61,6 +62,20 @@ def plan_run(
     s.add_all(jobs)
     s.flush()
     return RunPlan(run.id, model.name, work.ratio, True, [j.id for j in jobs], run_queue(queue, model.name))
+
+
+def plan_runs(
+    s: Session, works: list[tuple[RunWork, dict]], index: str, questions: str, new_run: bool, queue: str | None
+) -> tuple[list[RunPlan], dict[tuple[str, str], tuple | None]]:
+    """Each piece of work's run (`plan_run`), its model recorded with the catalog entry beside it. Returns the plans
+    and, read before any is written, the spec each (model, prompt kind) last ran with (`last_spec`)."""
+    index_row, qset = inputs.get_index(s, index), inputs.get_question_set(s, questions)
+    before = {(w.model, w.spec.prompt_kind): last_spec(s, w.model, w.spec.prompt_kind) for w, _ in works}
+    plans = [
+        plan_run(s, work, inputs.record_model(s, work.model, spec), index_row, qset, new_run=new_run, queue=queue)
+        for work, spec in works
+    ]
+    return plans, before
 
 
 def _new_run(key: str, generation: int, work: RunWork, model: ModelRow, index: IndexRow, qset: QuestionSet, queue):

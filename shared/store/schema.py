@@ -1,13 +1,11 @@
 """Tables. The database is the source of truth: runs, jobs and their states, results."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+from ragq.shared.store.clock import utcnow
 
 
 class Base(DeclarativeBase):

@@ -9,6 +9,7 @@ from ragq.producer.results.report import render
 from ragq.producer.results.summary import summarize
 from ragq.shared.store import db
 from ragq.shared.store.results import result_rows
+from ragq.shared.store.summaries import run_facts
 
 pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -28,7 +29,7 @@ FLAGS = [
 def test_report_renders_its_treemap_in_chromium(filled, tmp_path):
     engine, run_ids = filled
     with db.session(engine) as s:
-        page = render(summarize(s, run_ids), result_rows(s, run_ids))
+        page = render(summarize(run_facts(s, run_ids)), result_rows(s, run_ids))
     assert "<script src=" not in page and "<link" not in page  # self-contained: plotly.js is inline
     report = tmp_path / "report.html"
     report.write_text(page)
@@ -78,7 +79,7 @@ def _hostile_report(home, tmp_path) -> tuple[str, object]:
     engine = db.engine_for(load_settings())
     run_ids = fill(engine, HOSTILE_QUESTIONS, HOSTILE_ANSWERS)
     with db.session(engine) as s:
-        page = render(summarize(s, run_ids), result_rows(s, run_ids))
+        page = render(summarize(run_facts(s, run_ids)), result_rows(s, run_ids))
     report = tmp_path / "hostile.html"
     report.write_text(page)
     return page, report

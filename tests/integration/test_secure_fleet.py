@@ -147,7 +147,8 @@ def forge_and_replay(env: dict, worker_log: Path) -> dict:
     copy of a legitimate signed message for a job already answered; what the worker did with each."""
     from kombu import Connection
 
-    from ragq.shared.celery_app import TASK_NAME, make_app, publish, queue_name
+    from ragq.shared.celery_app import TASK_NAME, make_app, publish
+    from ragq.shared.store.queues import queue_name
 
     settings = _settings_from(env)
     queue = queue_name("smollm2-135m")

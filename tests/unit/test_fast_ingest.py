@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from helpers import DEMO_PDF
 
+from ragq.shared import hardware
 from ragq.shared.corpus import index as idx
 from ragq.shared.corpus import quantize
 from ragq.shared.corpus.chunking import split_pages
@@ -91,15 +92,15 @@ def test_the_quantization_plan_follows_the_cpu(flags, machine, reduce_range, why
 def test_cpu_flags_from_linux_macos_and_elsewhere(tmp_path, monkeypatch):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor : 0\nflags\t\t: fpu AVX2 avx512_vnni\n")
-    assert quantize.cpu_flags("linux", str(cpuinfo)) == {"fpu", "avx2", "avx512_vnni"}
-    assert quantize.cpu_flags("linux", str(tmp_path / "none")) == set()
+    assert hardware.cpu_flags("linux", str(cpuinfo)) == {"fpu", "avx2", "avx512_vnni"}
+    assert hardware.cpu_flags("linux", str(tmp_path / "none")) == set()
 
     class Done:
         stdout = "FPU SSE4.2 AVX2\nAVX512VNNI\n"
 
-    monkeypatch.setattr(quantize.subprocess, "run", lambda *a, **k: Done())
-    assert "avx512vnni" in quantize.cpu_flags("darwin") and "sse4_2" in quantize.cpu_flags("darwin")
-    assert quantize.cpu_flags("win32") == set()
+    monkeypatch.setattr(hardware.subprocess, "run", lambda *a, **k: Done())
+    assert "avx512vnni" in hardware.cpu_flags("darwin") and "sse4_2" in hardware.cpu_flags("darwin")
+    assert hardware.cpu_flags("win32") == set()
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def variants(onnx_export):
 def test_int8_vectors_stay_close_to_fp32(variants):
     agree = (variants["int8"].encode(TEXTS) * variants["fp32"].encode(TEXTS)).sum(axis=1)
     assert agree.min() >= 0.97 and agree.mean() >= 0.98
-    assert variants["int8"].quantization == quantize.plan(quantize.cpu_flags())
+    assert variants["int8"].quantization == quantize.plan(hardware.cpu_flags())
 
 
 def test_an_int8_vector_does_not_depend_on_the_texts_beside_it(variants):
@@ -127,9 +128,9 @@ def test_calls_at_once_give_the_vectors_one_call_after_another_gives(onnx_export
 
 def test_the_int8_model_is_made_once_beside_the_export(onnx_export, variants):
     variants["int8"].encode(["x"])
-    made = onnx_export.parent / quantize.file_name(onnx_export, quantize.plan(quantize.cpu_flags()))
+    made = onnx_export.parent / quantize.file_name(onnx_export, quantize.plan(hardware.cpu_flags()))
     before = made.stat().st_mtime_ns
-    assert quantize.ensure_int8(onnx_export, quantize.plan(quantize.cpu_flags())) == made
+    assert quantize.ensure_int8(onnx_export, quantize.plan(hardware.cpu_flags())) == made
     assert made.stat().st_mtime_ns == before and made.stat().st_size < onnx_export.stat().st_size / 3
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from ragq.producer import memory, supervisor
 from ragq.producer.cli.output import statuses
+from ragq.shared import hardware
 from ragq.shared.errors import ResourceError
 from ragq.shared.models import placement as machine
 from ragq.shared.models.placement import Placement
@@ -23,20 +24,20 @@ SMOLLM2 = {
 
 def test_threads_on_apple_silicon_are_the_performance_cores():
     sysctl = {"hw.perflevel0.physicalcpu": 4}.get
-    assert machine.default_threads("darwin", "arm64", sysctl, lambda: 8) == (4, "performance cores")
+    assert hardware.default_threads("darwin", "arm64", sysctl, lambda: 8) == (4, "performance cores")
 
 
 def test_threads_elsewhere_are_the_physical_cores():
-    assert machine.default_threads("linux", "x86_64", lambda name: None, lambda: 8) == (8, "physical cores")
+    assert hardware.default_threads("linux", "x86_64", lambda name: None, lambda: 8) == (8, "physical cores")
     # an Intel Mac has no performance levels: its physical cores
-    assert machine.default_threads("darwin", "x86_64", lambda name: 99, lambda: 4) == (4, "physical cores")
+    assert hardware.default_threads("darwin", "x86_64", lambda name: 99, lambda: 4) == (4, "physical cores")
     # a Mac whose sysctl does not answer falls back too
-    assert machine.default_threads("darwin", "arm64", lambda name: None, lambda: 8) == (8, "physical cores")
+    assert hardware.default_threads("darwin", "arm64", lambda name: None, lambda: 8) == (8, "physical cores")
 
 
 def test_threads_fall_back_to_logical_cpus(monkeypatch):
-    monkeypatch.setattr(machine.os, "cpu_count", lambda: 6)
-    assert machine.default_threads("linux", "x86_64", lambda name: None, lambda: None) == (6, "logical CPUs")
+    monkeypatch.setattr(hardware.os, "cpu_count", lambda: 6)
+    assert hardware.default_threads("linux", "x86_64", lambda name: None, lambda: None) == (6, "logical CPUs")
 
 
 def test_kv_cache_by_hand():
@@ -70,8 +71,8 @@ def test_backend_and_layers_offloaded():
 
 
 def test_device_name_per_platform():
-    assert machine.device_name("CUDA", "linux", nvml=lambda: {"name": "NVIDIA H100"}) == "NVIDIA H100"
-    assert machine.device_name("CUDA", "linux", nvml=lambda: None) is None
+    assert hardware.device_name("CUDA", "linux", nvml=lambda: {"name": "NVIDIA H100"}) == "NVIDIA H100"
+    assert hardware.device_name("CUDA", "linux", nvml=lambda: None) is None
 
 
 def test_mac_chip_name_from_sysctl(monkeypatch):
@@ -84,15 +85,15 @@ def test_mac_chip_name_from_sysctl(monkeypatch):
         calls.append(argv)
         return subprocess.CompletedProcess(argv, 0, "Apple M2 Pro\n", "")
 
-    monkeypatch.setattr(machine.subprocess, "run", sysctl)
-    assert machine.device_name("Metal", "darwin") == "Apple M2 Pro"
+    monkeypatch.setattr(hardware.subprocess, "run", sysctl)
+    assert hardware.device_name("Metal", "darwin") == "Apple M2 Pro"
     assert calls == [["sysctl", "-n", "machdep.cpu.brand_string"]]
 
     def missing(argv, **_):
         raise FileNotFoundError(argv[0])
 
-    monkeypatch.setattr(machine.subprocess, "run", missing)
-    assert machine.device_name("Metal", "darwin") is None
+    monkeypatch.setattr(hardware.subprocess, "run", missing)
+    assert hardware.device_name("Metal", "darwin") is None
 
 
 def test_cpu_name_is_the_model_lscpu_reports(tmp_path):
@@ -107,12 +108,12 @@ def test_cpu_name_is_the_model_lscpu_reports(tmp_path):
     assert lscpu and Path("/proc/cpuinfo").exists(), "a Linux test machine has lscpu and /proc/cpuinfo"
     shown = subprocess.run([lscpu], capture_output=True, text=True, env={"LC_ALL": "C"}, check=True).stdout
     model = next(line.split(":", 1)[1].strip() for line in shown.splitlines() if line.startswith("Model name:"))
-    assert machine.device_name("CPU", "linux") == model
+    assert hardware.device_name("CPU", "linux") == model
     arm = tmp_path / "cpuinfo"  # an ARM board's cpuinfo names no model: the architecture stands in
     arm.write_text("processor\t: 0\nBogoMIPS\t: 48.00\nCPU implementer\t: 0x41\n")
     architecture = platform.processor() or platform.machine()
-    assert architecture and machine.device_name("CPU", "linux", cpuinfo=str(arm)) == architecture
-    assert machine.device_name("CPU", "linux", cpuinfo=str(tmp_path / "none")) == architecture
+    assert architecture and hardware.device_name("CPU", "linux", cpuinfo=str(arm)) == architecture
+    assert hardware.device_name("CPU", "linux", cpuinfo=str(tmp_path / "none")) == architecture
 
 
 def test_a_model_that_cannot_fit_alone_is_refused_in_one_line():
@@ -211,7 +212,7 @@ def test_a_whole_placement_goes_to_a_worker_as_is():
     ]  # fmt: skip
     saved = (Placement(n_threads=1, flash_attn=True), "tuned")
     chosen, why = machine.choose(placed(*whole.as_options().argv()), saved)  # --no-tuned: the saved one is not used
-    assert chosen == whole and why.startswith("options over") and "tuned" not in why
+    assert (chosen, why) == (whole, "as given")  # the caller chose it: not chosen again
     assert machine.choose(whole, saved) == (whole, "as given")
 
 
@@ -223,10 +224,42 @@ def test_every_command_that_places_a_model_declares_the_same_options():
         wanted = {"threads", "threads_batch", "gpu_layers", "flash_attn", "tuned"}
         return [f"{p.name}:{p.opts}{p.secondary_opts}:{p.help}" for p in command.params if p.name in wanted]
 
-    commands = [cli.commands["run"], cli.commands["worker"], worker_entry]
-    commands += [cli.commands["models"].commands[name] for name in ("check", "tune")]
+    commands = [cli.commands["run"], cli.commands["worker"], worker_entry, cli.commands["models"].commands["check"]]
     declared = [placement_params(c) for c in commands]
     assert len(declared[0]) == 5 and all(d == declared[0] for d in declared)
+    # tune measures placements and never starts from a saved one: the same options, less --tuned/--no-tuned
+    assert placement_params(cli.commands["models"].commands["tune"]) == declared[0][:4]
+
+
+def test_a_worker_is_started_by_the_same_options_from_both_entries():
+    from ragq.producer.cli import main as cli
+    from ragq.worker.__main__ import main as worker_entry
+
+    def described(command) -> list[str]:
+        return [f"{p.name}:{p.opts}{p.secondary_opts}:{p.help}:{p.default}" for p in command.params]
+
+    ragq_worker = described(cli.commands["worker"])
+    assert ragq_worker == [p for p in described(worker_entry) if not p.startswith(("home:", "standby:"))]
+
+
+def test_a_layer_count_is_read_by_one_parser_wherever_it_is_given():
+    from ragq.producer.cli import main as cli
+    from ragq.shared.cli import layer_count
+
+    add = {p.name: p for p in cli.commands["models"].commands["add"].params}
+    run = {p.name: p for p in cli.commands["run"].params}
+    assert add["n_gpu_layers"].callback is layer_count and run["gpu_layers"].callback is layer_count
+    assert [layer_count(None, None, v) for v in ("12", "-1", "auto", None)] == [12, -1, "auto", None]
+
+
+def test_a_whole_placement_is_not_chosen_again_nor_the_tuned_file_read(settings, monkeypatch):
+    from ragq.shared.models import tuned
+
+    monkeypatch.setattr(tuned, "saved_for", lambda *a: pytest.fail("the tuned file was read"))
+    whole = Placement(n_threads=2, n_threads_batch=1, flash_attn=True)
+    assert tuned.placement_for(settings, "any", whole.as_options()) == (whole, "as given")
+    assert tuned.placement_for(settings, "any", machine.PlacementOptions(tuned=False))[1] != "as given"
+    assert tuned.placement_for(settings, "any", machine.PlacementOptions(), parallel=2)[0].n_threads >= 1
 
 
 def test_auto_resolves_in_one_place_for_worker_and_bench():

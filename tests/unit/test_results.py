@@ -15,13 +15,15 @@ from ragq.producer.results.stats import bootstrap_ci
 from ragq.producer.results.summary import summarize
 from ragq.shared.errors import UnknownNameError
 from ragq.shared.store import db
+from ragq.shared.store.export import export_records
 from ragq.shared.store.results import result_rows, select_runs
+from ragq.shared.store.summaries import run_facts
 
 
 def test_summary_by_hand(filled):
     engine, (a, b) = filled
     with db.session(engine) as s:
-        first, second = summarize(s, [a, b])
+        first, second = summarize(run_facts(s, [a, b]))
     assert (first.done, first.failed, first.jobs) == (3, 0, 3)
     assert first.mean_cosine == pytest.approx(0.7)
     assert first.std_cosine == pytest.approx(0.2)
@@ -82,7 +84,7 @@ def test_run_filters(filled):
 def test_exports_read_back(filled, tmp_path):
     engine, run_ids = filled
     with db.session(engine) as s:
-        records = exp.export_records(s, run_ids)
+        records = export_records(s, run_ids)
     assert len(records) == 6
     for fmt in ("csv", "jsonl", "parquet", "seed"):
         assert exp.export(records, fmt, tmp_path / f"out.{fmt}") == 6
@@ -112,7 +114,7 @@ def test_export_refuses_unknown_format_and_missing_folder(filled, tmp_path):
 
 
 def test_export_lifts_provenance_of_new_and_old_results():
-    from ragq.producer.results.export import PROVENANCE_COLUMNS, _dig
+    from ragq.shared.store.export import PROVENANCE_COLUMNS, _dig
 
     new = {"llama_cpp": {"sampling": {"temperature": 0.01, "top_k": 40}, "load": {"n_ctx": 2048}}}
     old = {"generation": {"temperature": 0.5, "n_ctx": 1024}}

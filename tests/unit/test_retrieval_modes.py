@@ -8,7 +8,7 @@ from ragq.producer.retrieval import evaluate
 from ragq.shared.corpus.bm25 import tokenize
 from ragq.shared.errors import UnknownNameError, UsageError
 from ragq.shared.metrics.evidence import evidence_rank
-from ragq.shared.rag.retrieval import _minmax, retrieve
+from ragq.shared.rag.retrieval import _minmax, check_retrieval, retrieve
 from ragq.shared.records import QAPair, RetrievalConfig
 
 Q = "What happens when the fan of the appliance fails?"
@@ -81,7 +81,7 @@ def test_convex_normalises_over_its_candidates_alone(demo_index, qvec):
 )
 def test_bad_settings(kwargs, message):
     with pytest.raises((UsageError, UnknownNameError), match=message):
-        RetrievalConfig(**kwargs)
+        check_retrieval(RetrievalConfig(**kwargs))
 
 
 def test_evidence_rank():

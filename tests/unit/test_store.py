@@ -330,7 +330,7 @@ def test_expired_leases_are_released_once(engine):
 
 
 def test_passwords_never_printed():
-    from ragq.shared.config import redact
+    from ragq.shared.transport import redact
 
     assert redact("postgresql+psycopg://ragq:s3cret@db:5432/ragq") == "postgresql+psycopg://ragq:***@db:5432/ragq"
     assert redact("redis://:pw@host:6379/0") == "redis://:***@host:6379/0"
@@ -428,6 +428,7 @@ def test_a_0006_database_keeps_its_results_and_says_they_lack_the_likelihood(eng
     from helpers import fill
 
     from ragq.producer.results.summary import summarize
+    from ragq.shared.store.summaries import run_facts
 
     settings = load_settings()
     run_ids = fill(engine)
@@ -439,7 +440,7 @@ def test_a_0006_database_keeps_its_results_and_says_they_lack_the_likelihood(eng
         after = [(r.id, r.answer, r.cosine, r.token_f1) for r in s.query(Result).order_by(Result.id)]
         assert after == [tuple(row) for row in before]
         assert all(r.expert_bpb is None and r.expert_tokens is None for r in s.query(Result).all())
-        summaries = summarize(s, run_ids)
+        summaries = summarize(run_facts(s, run_ids))
     assert [m.expert_missing for m in summaries] == [m.done for m in summaries]
     assert all(m.metric("expert_bpb")["mean"] is None for m in summaries)
 

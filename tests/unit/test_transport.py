@@ -9,8 +9,9 @@ from pydantic import SecretStr
 from ragq.producer import fleet_secrets
 from ragq.shared import transport
 from ragq.shared.celery_app import tls_options
-from ragq.shared.config import describe, load_settings, redact, with_password
+from ragq.shared.config import describe, load_settings, with_password
 from ragq.shared.errors import UsageError
+from ragq.shared.transport import redact
 
 CA = "ssl_ca_certs=/etc/ragq/ca.pem"
 
