@@ -11,7 +11,7 @@ from ragq.shared.errors import UsageError
 from ragq.shared.models import catalog, identity
 from ragq.shared.models.identity import RunWork, SpecIdentity
 from ragq.shared.rag.retrieval import check_ratio
-from ragq.shared.records import RetrievalConfig
+from ragq.shared.records import RunSettings
 from ragq.shared.store.door import Store
 from ragq.shared.store.runs import RunPlan
 
@@ -29,16 +29,15 @@ class Plan:
 
 @dataclass(frozen=True, kw_only=True)
 class RunRequest:
-    """What work to do: every (model, ratio) pair becomes one run over the question set."""
+    """What work to do: every (model, prompt kind, ratio) becomes one run over the question set, each with the same
+    settings (passed whole: a new setting needs nothing here)."""
 
     models: list[str]
     ratios: list[float]
     index: str
     questions: str
-    retrieval: RetrievalConfig = RetrievalConfig()
+    settings: RunSettings = RunSettings()
     new_run: bool = False
-    repeat: int = 1
-    kv_reuse: bool = False
     prompts: list[str] = field(default_factory=lambda: ["chat"])
     queue: str | None = None  # None: each model's own queue
 
@@ -53,16 +52,7 @@ def _change_line(last: tuple | None, model: str, ms: SpecIdentity) -> str | None
 
 
 def _work(req: RunRequest, model: str, spec: SpecIdentity, ratio: float) -> RunWork:
-    return RunWork(
-        model=model,
-        spec=spec,
-        index=req.index,
-        questions=req.questions,
-        retrieval=req.retrieval,
-        ratio=ratio,
-        repeat=req.repeat,
-        kv_reuse=req.kv_reuse,
-    )
+    return RunWork(model=model, spec=spec, index=req.index, questions=req.questions, ratio=ratio, settings=req.settings)
 
 
 def enqueue(settings: Settings, req: RunRequest) -> Plan:
@@ -73,8 +63,8 @@ def enqueue(settings: Settings, req: RunRequest) -> Plan:
     }
     for ratio in req.ratios:
         check_ratio(ratio)
-    if req.repeat < 1:
-        raise UsageError(f"--repeat {req.repeat}: give 1 or more timed repetitions.")
+    if req.settings.repeat < 1:
+        raise UsageError(f"--repeat {req.settings.repeat}: give 1 or more timed repetitions.")
     load_index(settings.indexes_dir, req.index)
     # before any row is written: an unreachable broker or a signing key that cannot sign leaves nothing behind
     app = make_app(broker_url(settings), settings.signing)

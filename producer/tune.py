@@ -30,6 +30,7 @@ from ragq.shared.errors import UsageError
 from ragq.shared.hardware import default_threads
 from ragq.shared.models import catalog, files, tuned
 from ragq.shared.models.placement import Placement, PlacementOptions, default_placement
+from ragq.shared.records import RunSettings
 from ragq.shared.store.door import Store
 
 Say = Callable[[str], None]
@@ -166,7 +167,9 @@ def tune(
 
 def measure(scratch: Settings, model: str, placement: Placement, index: str, repeat: int) -> Trial:
     """One placement: a real worker answers the tuning questions (a new run each time); its answers' speeds."""
-    req = RunRequest(models=[model], ratios=[0.3], index=index, questions="tune", new_run=True, repeat=repeat)
+    req = RunRequest(
+        models=[model], ratios=[0.3], index=index, questions="tune", new_run=True, settings=RunSettings(repeat=repeat)
+    )
     plan = supervisor.run(
         scratch, req, lambda *a: None, placement=placement, warn=lambda line: None, say=lambda line: None
     )

@@ -25,7 +25,7 @@ PARTS = {
     "fault_injection": "faults the fault tests switch on",
     "presence": "which workers share a host (Redis keys)",
     "metrics": "pure measures: cosine, answer metrics, likelihood, drift, evidence",
-    "records": "the records that cross layers (QAPair, RetrievalConfig, Ask, JobContext)",
+    "records": "the records that cross layers (QAPair, RetrievalConfig, RunSettings, Ask, JobContext)",
     "registry": "lookups by name with did-you-mean",
     "provenance": "what a result was made with",
     "celery_app": "the Celery app, the task's name, publishing",

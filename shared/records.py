@@ -5,7 +5,7 @@ a worker reads to answer a job (`JobContext`). The producer's parsers make `QAPa
 imports another for these types. Records hold values; they check nothing and import nothing of ragq (the ground
 floor): what a user typed is checked where it enters (`check_retrieval`, shared/rag/retrieval.py)."""
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 FUSION_MODES = ("seed", "rrf", "convex")  # shared/rag/retrieval.py has one function for each
 SEED = {"bm25_k": 5, "mmr_k": 4, "fetch_k": 3}  # the study's lists: BM25Retriever(k=5), FAISS MMR(k=4, fetch_k=3)
@@ -44,16 +44,39 @@ class RetrievalConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """How every job of a run is done, besides the model, its prompt kind and the ratio (the run's own columns):
+    made once where the user asks (`ragq enqueue`/`run`'s options, `ragq demo`, `ragq models tune`), passed whole to
+    planning, stored whole on the run (`runs.settings`), read back whole with each job. A new setting is a field
+    here (its default: what runs did before it existed, so a stored run without it reads as it ran), the option
+    that sets it, and the code that uses it; whatever only carries it needs no change."""
+
+    retrieval: RetrievalConfig = RetrievalConfig()
+    repeat: int = 1  # timed repetitions of each question
+    kv_reuse: bool = False  # keep the KV cache's shared prompt prefix between jobs
+
+    def as_dict(self) -> dict:
+        return {"retrieval": asdict(self.retrieval), "repeat": self.repeat, "kv_reuse": self.kv_reuse}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunSettings":
+        """As stored; a key absent (a setting newer than the run) takes its default."""
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        retrieval = RetrievalConfig(**fields.pop("retrieval", {}))
+        return cls(retrieval=retrieval, **fields)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Ask:
-    """One question as a job asks it: the question and its reference answer, how to retrieve, how to prompt, and
-    where its evidence is (pages of a document) when the question set says."""
+    """One question as a job asks it: the question and its reference answer, the run's ratio, prompt kind and
+    settings (how to retrieve, the KV cache), and where its evidence is (pages of a document) when the question
+    set says."""
 
     question: str
     reference: str
     ratio: float
-    retrieval: RetrievalConfig = RetrievalConfig()
     prompt_kind: str = "chat"
-    kv_reuse: bool = False
+    settings: RunSettings = RunSettings()
     evidence_pages: list[int] | None = None
     doc: str | None = None
 

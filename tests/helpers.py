@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select
 
 from ragq.shared.models.identity import RunWork, SpecIdentity
-from ragq.shared.records import QAPair, RetrievalConfig
+from ragq.shared.records import QAPair, RetrievalConfig, RunSettings
 from ragq.shared.store import db, inputs, jobs, runs
 from ragq.shared.store.schema import Job, Result
 
@@ -22,16 +22,8 @@ def plan_run(
     s, model, index, qset, cfg=RetrievalConfig(), ratio=0.3, new_run=False, repeat=1, kv_reuse=False, queue=None
 ):
     """runs.plan_run with the test spec, for rows made by the test."""
-    work = RunWork(
-        model=model.name,
-        spec=SPEC,
-        index=index.name,
-        questions=qset.name,
-        retrieval=cfg,
-        ratio=ratio,
-        repeat=repeat,
-        kv_reuse=kv_reuse,
-    )
+    settings = RunSettings(retrieval=cfg, repeat=repeat, kv_reuse=kv_reuse)
+    work = RunWork(model=model.name, spec=SPEC, index=index.name, questions=qset.name, ratio=ratio, settings=settings)
     return runs.plan_run(s, work, model, index, qset, new_run=new_run, queue=queue)
 
 

@@ -1,6 +1,8 @@
 """The worker's Celery app and its one task, declared once at import. What the worker answers with belongs to the
-process: `consume` sets it before the first message (`_serving`), and Celery's `worker_shutdown` signal frees the
-model when the worker stops.
+process, and lives where Celery's guide puts a per-process resource: on the task, an instance of its base class
+(`Answering`: Celery makes one per process and keeps it in its registry). `consume` sets it before the first
+message, after loading (so a worker is ready, or on standby, loaded: not loading lazily on its first job), and
+Celery's `worker_shutdown` signal frees the model when the worker stops.
 
 The pool is Celery's `threads` pool with one thread, not `solo`: the job runs in that thread while the main
 thread keeps answering the broker's control messages, so `ragq workers` (Celery inspect) sees a busy worker
@@ -11,6 +13,7 @@ import logging
 import os
 import signal
 
+from celery import Task
 from celery.exceptions import Reject
 from celery.signals import worker_shutdown
 from celery.worker.control import inspect_command
@@ -21,20 +24,24 @@ from ragq.worker.runtime import WorkerRuntime
 
 log = logging.getLogger("ragq.worker")
 app = make_app(None)  # the broker URL is the entry's to set (worker/__main__.py), before it consumes
-_serving: WorkerRuntime | None = None  # this process's runtime, from `consume` until the worker stops
 
 
-def serving() -> WorkerRuntime:
-    if _serving is None:
-        raise RuntimeError("no worker runtime: start workers with `python -m ragq.worker --model NAME`")
-    return _serving
+class Answering(Task):
+    """The one task's class. `runtime`: this process's WorkerRuntime, from `consume` until the worker stops."""
+
+    runtime: WorkerRuntime | None = None
+
+    def serving(self) -> WorkerRuntime:
+        if self.runtime is None:
+            raise RuntimeError("no worker runtime: start workers with `python -m ragq.worker --model NAME`")
+        return self.runtime
 
 
-@app.task(name=TASK_NAME, acks_late=True)
-def answer(job_id: int) -> str:
+@app.task(name=TASK_NAME, acks_late=True, base=Answering, bind=True)
+def answer(self: Answering, job_id: int) -> str:
     """Claim the job, answer it, store one result; running it twice is harmless (WorkerRuntime.process)."""
     try:
-        return serving().process(int(job_id))
+        return self.serving().process(int(job_id))
     except DatabaseError as exc:
         # the database stayed away past RAGQ_DB_OUTAGE_S: acknowledged, the message would be gone while its job
         # is still to do, so it goes back on the queue, and this worker stops (warm shutdown) instead of
@@ -47,20 +54,20 @@ def answer(job_id: int) -> str:
 @inspect_command()
 def ragq_worker(state) -> dict:
     """ragq's own view of this worker (model, threads, jobs done, the job it holds), for `ragq workers`."""
-    return _serving.info() if _serving is not None else {}
+    runtime = answer.runtime
+    return runtime.info() if runtime is not None else {}
 
 
 @worker_shutdown.connect
 def _free_the_model(**_) -> None:
-    if _serving is not None:
-        _serving.loaded.close()
+    if answer.runtime is not None:
+        answer.runtime.loaded.close()
 
 
 def consume(runtime: WorkerRuntime, name: WorkerName, broker_url: str, queue: str, loglevel: str, signing=None) -> None:
     """Serve `queue` one job at a time with `runtime`, until the worker is stopped; with signing (key file,
     certificate file), only messages signed by that certificate are taken."""
-    global _serving
-    _serving = runtime
+    answer.runtime = runtime
     app.conf.broker_url = broker_url
     if signing is not None:
         sign_messages(app, *signing)

@@ -1,4 +1,4 @@
-"""One job's result row: what the pipeline found, how long it took, where it ran, and its provenance."""
+"""One job's result: what the pipeline found, how long it took, where it ran, and its provenance."""
 
 import os
 import socket
@@ -6,7 +6,7 @@ from datetime import datetime
 
 from ragq.shared import provenance
 from ragq.shared.corpus.index import HybridIndex
-from ragq.shared.rag.pipeline import Outcome
+from ragq.shared.rag.pipeline import JobResult, Outcome
 from ragq.shared.records import JobContext
 from ragq.shared.store.clock import utcnow
 from ragq.shared.usage import peak_rss_mb
@@ -19,46 +19,30 @@ def job_provenance(loaded: Loaded, ctx: JobContext, outcome: Outcome, index: Hyb
     return {
         **loaded.provenance,
         "retrieval": {
-            **ask.retrieval.as_dict(ask.ratio),
+            **ask.settings.retrieval.as_dict(ask.ratio),
             "embedder": index.manifest["embedder"],
             "embedding": index.manifest.get("embedding", "fp32"),  # the query embedded with the index's variant
             "pdf_reader": index.manifest.get("reader", "pypdf"),
             "index": ctx.index,
             "index_sources": {source["name"]: source["sha256"] for source in index.manifest["sources"]},
         },
-        "kv_cache": "reuse shared prefix" if ask.kv_reuse else "reset before each job",
+        "kv_cache": "reuse shared prefix" if ask.settings.kv_reuse else "reset before each job",
         "host_workers": sharing,  # ragq workers alive on this host while the job ran, this one included
         "expert_score": {**(outcome.expert_note or {}), "by": "job"},
         **provenance.prompt_provenance(loaded.runner.layout(ask.prompt_kind), digest),
     }
 
 
-def result_fields(outcome: Outcome, started: datetime, cpu_s: float, worker: str, job_provenance: dict) -> dict:
-    """The result row's columns (shared/store/schema.py `Result`)."""
-    generation = outcome.generation
-    return dict(
-        answer=outcome.answer,
-        prompt=outcome.prompt,
-        chunk_ids=outcome.chunk_ids,
-        dropped_chunks=outcome.dropped_chunks,
-        cosine=outcome.cosine,
-        retrieval_ms=outcome.retrieval_ms,
-        ttft_s=generation.ttft_s,
-        prompt_tokens=generation.prompt_tokens,
-        prompt_eval_s=generation.prompt_eval_s,
-        gen_tokens=generation.gen_tokens,
-        gen_s=generation.gen_s,
-        total_s=generation.total_s,
-        peak_rss_mb=peak_rss_mb(),
+def job_result(outcome: Outcome, started: datetime, cpu_s: float, worker: str, job_provenance: dict) -> JobResult:
+    """The job's result, whole, as the store takes it: the outcome and this process's circumstances."""
+    return JobResult(
+        outcome=outcome,
+        started_at=started,
+        finished_at=utcnow(),
         cpu_s=cpu_s,
-        prefix_reused_tokens=generation.prefix_reused_tokens,
-        evidence_rank=outcome.evidence_rank,
-        **(outcome.metrics.as_dict() if outcome.metrics else {}),
-        **(outcome.expert.columns() if outcome.expert else {}),
+        peak_rss_mb=peak_rss_mb(),
         host=socket.gethostname(),
         pid=os.getpid(),
         worker=worker,
         provenance=job_provenance,
-        started_at=started,
-        finished_at=utcnow(),
     )

@@ -24,7 +24,7 @@ from ragq.shared.store.jobs import Holder, NotClaimed
 from ragq.shared.store.jobstore import JobStore
 from ragq.shared.usage import cpu_seconds, return_free_memory
 from ragq.worker.loaded import Loaded
-from ragq.worker.result import job_provenance, result_fields
+from ragq.worker.result import job_provenance, job_result
 
 log = logging.getLogger("ragq.worker")
 REFUSED = (
@@ -104,8 +104,8 @@ class WorkerRuntime:
         counted = max((n for n in sharing if n is not None), default=None)
         digest = self.digest(ctx.ask.prompt_kind)
         made_with = job_provenance(self.loaded, ctx, outcome, index, digest, counted)
-        fields = result_fields(outcome, started, cpu_seconds() - cpu_start, self.worker, made_with)
-        stored = self.store.complete(job_id, fields, holder)
+        result = job_result(outcome, started, cpu_seconds() - cpu_start, self.worker, made_with)
+        stored = self.store.complete(job_id, result, holder)
         if stored == "refused":
             log.warning(REFUSED, job_id, holder.attempt)
         return stored

@@ -27,6 +27,7 @@ from ragq.producer.ratios import parse_ratios
 from ragq.shared.cli import placement_options
 from ragq.shared.errors import UsageError
 from ragq.shared.models.placement import PlacementOptions
+from ragq.shared.records import RunSettings
 from ragq.shared.store import standing
 from ragq.shared.store.door import Store
 
@@ -84,10 +85,10 @@ def run_options(command):
             ratios=parse_ratios(ratios),
             index=index,
             questions=questions,
-            retrieval=retrieval_config(fusion, k, candidates, c),
+            settings=RunSettings(
+                retrieval=retrieval_config(fusion, k, candidates, c), repeat=repeat, kv_reuse=kv_reuse
+            ),
             new_run=new_run,
-            repeat=repeat,
-            kv_reuse=kv_reuse,
             prompts=list(prompts),
         )
         return command(*args, req=req, **kwargs)

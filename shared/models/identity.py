@@ -15,7 +15,7 @@ from ragq.shared.corpus.embedding import EMBEDDER_NAME
 from ragq.shared.errors import UsageError
 from ragq.shared.models import files
 from ragq.shared.models.spec import PROMPT_KINDS, SCORER_NAME, ModelSpec
-from ragq.shared.records import RetrievalConfig
+from ragq.shared.records import RunSettings
 from ragq.shared.registry import lookup
 
 
@@ -64,24 +64,24 @@ def check_prompt_kind(spec: ModelSpec, kind: str) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class RunWork:
-    """Everything that makes a run one piece of work: which model with which settings, over what, how often."""
+    """Everything that makes a run one piece of work: which model with which settings (the spec, its prompt kind),
+    over what (index, questions) at which ratio, and the run's settings (shared/records.py `RunSettings`), whole."""
 
     model: str
     spec: SpecIdentity
     index: str
     questions: str
-    retrieval: RetrievalConfig
     ratio: float
-    repeat: int = 1
-    kv_reuse: bool = False
+    settings: RunSettings = RunSettings()
 
     def key(self) -> str:
-        """The run's key. The spec digest covers every setting that can change an answer."""
-        cfg = self.retrieval
+        """The run's key. The spec digest covers every setting of the model that can change an answer; the key's
+        form is the one every stored run was planned under, so the same work still finds its run."""
+        cfg, settings = self.settings.retrieval, self.settings
         fusion = cfg.fusion if cfg.fusion == "seed" else f"{cfg.fusion}/k{cfg.k}/n{cfg.candidates}/c{cfg.c}"
-        kv = "kv-reuse" if self.kv_reuse else "kv-reset"
+        kv = "kv-reuse" if settings.kv_reuse else "kv-reset"
         parts = [f"{self.model}#{self.spec.digest[:16]}", self.index, self.questions, fusion, f"{self.ratio:g}"]
-        return "|".join([*parts, f"x{self.repeat}", kv, self.spec.prompt_kind])
+        return "|".join([*parts, f"x{settings.repeat}", kv, self.spec.prompt_kind])
 
 
 def flatten(data: dict, prefix: str = "") -> dict:

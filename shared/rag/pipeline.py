@@ -4,6 +4,7 @@ teacher-forced after the same prompt (its likelihood) -> score (cosine and the a
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from ragq.shared.metrics import answer, cosine
 from ragq.shared.metrics.answer import AnswerMetrics
@@ -30,6 +31,22 @@ class Outcome:
     expert_note: dict | None = None  # what the scoring did, or why it was skipped (provenance)
 
 
+@dataclass(frozen=True, kw_only=True)
+class JobResult:
+    """What a worker stores for one job: the outcome, whole, and when, where and at what cost it was made. The store
+    turns it into the result row's columns in one place (shared/store/jobs.py `result_columns`)."""
+
+    outcome: Outcome
+    started_at: datetime
+    finished_at: datetime
+    cpu_s: float
+    peak_rss_mb: float
+    host: str
+    pid: int
+    worker: str
+    provenance: dict
+
+
 def answer_question(ask: Ask, index, embedders, runner, keep_going: Callable[[], bool] | None = None) -> Outcome:
     """`embedders`: shared/corpus/embedders.py's Embedders (the query embedded with the index's own variant, the
     answer scored with the scorer's). `keep_going`: asked after each generated token; False stops the answer there
@@ -37,7 +54,7 @@ def answer_question(ask: Ask, index, embedders, runner, keep_going: Callable[[],
     start = time.perf_counter()
     question = ask.question
     query_vec = embedders.for_index(index.manifest).encode([question])[0]
-    hits = retrieval.retrieve(ask.retrieval, index, question, query_vec, ask.ratio)
+    hits = retrieval.retrieve(ask.settings.retrieval, index, question, query_vec, ask.ratio)
     retrieval_ms = (time.perf_counter() - start) * 1000
     chunks = [index.chunks[h.position] for h in hits]
     params = runner.params
@@ -45,7 +62,7 @@ def answer_question(ask: Ask, index, embedders, runner, keep_going: Callable[[],
     fitted = fit_to_context(
         [c.text for c in chunks], question, build, runner.count_tokens, params.n_ctx, params.max_tokens
     )
-    generation = runner.generate(fitted.prompt, kv_reuse=ask.kv_reuse, keep_going=keep_going)
+    generation = runner.generate(fitted.prompt, kv_reuse=ask.settings.kv_reuse, keep_going=keep_going)
     expert, note = runner.score_expert(fitted.prompt, ask.reference)  # after the timed generation, on its cache
     context = "\n\n".join(c.text for c in chunks[: fitted.kept])
     return Outcome(

@@ -1,18 +1,19 @@
 """A generated question set against an expert set (`ragq questions check`): the runs of the same variants on both,
 the checks stored, and where a generated set stands (checked and passed, or provisional)."""
 
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ragq.shared.errors import UsageError
+from ragq.shared.records import RunSettings
 from ragq.shared.store.inputs import get_question_set
 from ragq.shared.store.schema import Job, ModelRow, QuestionSet, Run, SetCheck
 
-# what makes two runs the same variant, apart from the question set they ran on
-_VARIANT = (Run.model_id, Run.spec_digest, Run.index_id, Run.ratio, Run.fusion, Run.k, Run.candidates, Run.c,
-            Run.repeat, Run.kv_reuse, Run.prompt_kind)  # fmt: skip
+# what makes two runs the same variant, apart from the question set they ran on (and their settings, below)
+_VARIANT = (Run.model_id, Run.spec_digest, Run.index_id, Run.ratio, Run.prompt_kind)
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,13 @@ class Matched:
 def _latest_runs(s: Session, set_id: int) -> dict[tuple, tuple[int, str]]:
     """variant -> (run id, label) of the newest run on this set that has a finished job."""
     finished = select(Job.run_id).where(Job.state == "done")
-    query = (select(Run.id, ModelRow.name, *_VARIANT).join(ModelRow, Run.model_id == ModelRow.id)
+    query = (select(Run.id, ModelRow.name, Run.settings, *_VARIANT).join(ModelRow, Run.model_id == ModelRow.id)
              .where(Run.set_id == set_id, Run.id.in_(finished)).order_by(Run.id))  # fmt: skip
     out = {}
-    for run_id, model, *variant in s.execute(query).all():
-        ratio, fusion = variant[3], variant[4]
-        out[tuple(variant)] = (run_id, f"{model} {fusion} r{ratio:g}")
+    for run_id, model, stored, *variant in s.execute(query).all():
+        settings = RunSettings.from_dict(stored)
+        label = f"{model} {settings.retrieval.fusion} r{variant[3]:g}"
+        out[(*variant, json.dumps(settings.as_dict(), sort_keys=True))] = (run_id, label)
     return out
 
 

@@ -80,7 +80,7 @@ def reference_answers(s: Session, run_ids: list[int]) -> list[tuple[int, str, st
         .where(Job.run_id.in_(run_ids), Job.repetition == 0)
         .order_by(Job.id)
     )
-    return [tuple(row) for row in s.execute(query).all()]
+    return [(job_id, prompt, answer) for job_id, prompt, answer in s.execute(query).all()]
 
 
 def replace_pass(s: Session, model_id: int, digest: str, rows: list[dict]) -> None:

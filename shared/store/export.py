@@ -4,6 +4,7 @@ drift), for `ragq export` to write in any format."""
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ragq.shared.records import RunSettings
 from ragq.shared.store import drift as drift_store
 from ragq.shared.store.results import of_runs, spec_id
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, QuestionSet, Result, Run
@@ -63,16 +64,17 @@ def export_records(s: Session, run_ids: list[int]) -> list[dict]:
     drifts = drift_store.by_question(s, run_ids)
     records = []
     for run, model, index, qset, job, question, result in rows:
+        settings = RunSettings.from_dict(run.settings)
         record = {
             "run_id": run.id,
             "run_generation": run.generation,
             "model": model,
             "index": index,
             "questions": qset,
-            "fusion": run.fusion,
+            "fusion": settings.retrieval.fusion,
             "ratio": run.ratio,
-            "repeat": run.repeat,
-            "kv_reuse": run.kv_reuse,
+            "repeat": settings.repeat,
+            "kv_reuse": settings.kv_reuse,
             "spec_id": spec_id(run.spec_digest),
             "prompt_kind": run.prompt_kind,
             "job_id": job.id,

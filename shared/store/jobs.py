@@ -10,7 +10,8 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ragq.shared.records import Ask, JobContext, RetrievalConfig
+from ragq.shared.rag.pipeline import JobResult
+from ragq.shared.records import Ask, JobContext, RunSettings
 from ragq.shared.store.clock import db_now, utcnow
 from ragq.shared.store.queues import QUEUE
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, Question, Result, Run
@@ -106,6 +107,37 @@ def _already(s: Session, job_id: int, holder: Holder, state: str) -> bool:
     return row is not None and tuple(row) == (state, holder.worker, holder.attempt)
 
 
+def result_columns(result: JobResult) -> dict:
+    """A worker's result as the result row's columns (schema `Result`): the one place they are named."""
+    outcome, generation = result.outcome, result.outcome.generation
+    return dict(
+        answer=outcome.answer,
+        prompt=outcome.prompt,
+        chunk_ids=outcome.chunk_ids,
+        dropped_chunks=outcome.dropped_chunks,
+        cosine=outcome.cosine,
+        retrieval_ms=outcome.retrieval_ms,
+        ttft_s=generation.ttft_s,
+        prompt_tokens=generation.prompt_tokens,
+        prompt_eval_s=generation.prompt_eval_s,
+        gen_tokens=generation.gen_tokens,
+        gen_s=generation.gen_s,
+        total_s=generation.total_s,
+        peak_rss_mb=result.peak_rss_mb,
+        cpu_s=result.cpu_s,
+        prefix_reused_tokens=generation.prefix_reused_tokens,
+        evidence_rank=outcome.evidence_rank,
+        **(outcome.metrics.as_dict() if outcome.metrics else {}),
+        **(outcome.expert.columns() if outcome.expert else {}),
+        host=result.host,
+        pid=result.pid,
+        worker=result.worker,
+        provenance=result.provenance,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+    )
+
+
 def complete(s: Session, job_id: int, result: dict, holder: Holder) -> str:
     """Store the one result of a job and mark it done: "done"; "refused" when the holder no longer holds the job
     (its lease ran out and the job was freed or taken over); "duplicate" when the job already has a result."""
@@ -136,11 +168,10 @@ def fail(s: Session, job_id: int, error: str, holder: Holder) -> str:
 def job_context(s: Session, job_id: int) -> JobContext:
     """What the job asks (its question, the run's retrieval and prompt settings) and which run it belongs to."""
     asked = (Question.question, Question.answer.label("reference"), Question.evidence_pages, Question.doc)
-    retrieval = (Run.fusion, Run.k, Run.candidates, Run.c)
-    run = (Run.ratio, Run.kv_reuse, Run.prompt_kind, Run.spec_digest, ModelRow.name.label("model"))
+    run = (Run.ratio, Run.settings, Run.prompt_kind, Run.spec_digest, ModelRow.name.label("model"))
     index = (IndexRow.name.label("index_name"), IndexRow.manifest.label("index_manifest"))
     row = s.execute(
-        select(*asked, *retrieval, *run, *index)
+        select(*asked, *run, *index)
         .select_from(Job)
         .join(Run, Job.run_id == Run.id)
         .join(Question, Job.question_id == Question.id)
@@ -152,9 +183,8 @@ def job_context(s: Session, job_id: int) -> JobContext:
         question=row.question,
         reference=row.reference,
         ratio=row.ratio,
-        retrieval=RetrievalConfig(fusion=row.fusion, k=row.k, candidates=row.candidates, c=row.c),
         prompt_kind=row.prompt_kind,
-        kv_reuse=row.kv_reuse,
+        settings=RunSettings.from_dict(row.settings),
         evidence_pages=row.evidence_pages,
         doc=row.doc,
     )

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from ragq.shared.config import Settings
+from ragq.shared.rag.pipeline import JobResult
 from ragq.shared.records import JobContext
 from ragq.shared.store import db, jobs
 from ragq.shared.store.jobs import Holder, NotClaimed
@@ -30,8 +31,8 @@ class JobStore:
     def context(self, job_id: int) -> JobContext:
         return self._retried(lambda s: jobs.job_context(s, job_id))
 
-    def complete(self, job_id: int, fields: dict, holder: Holder) -> str:
-        return self._retried(lambda s: jobs.complete(s, job_id, fields, holder))
+    def complete(self, job_id: int, result: JobResult, holder: Holder) -> str:
+        return self._retried(lambda s: jobs.complete(s, job_id, jobs.result_columns(result), holder))
 
     def fail(self, job_id: int, error: str, holder: Holder) -> str:
         return self._retried(lambda s: jobs.fail(s, job_id, error, holder))

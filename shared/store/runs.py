@@ -58,7 +58,8 @@ def plan_run(
     s.flush()
     question_ids = s.scalars(select(Question.id).where(Question.set_id == qset.id).order_by(Question.position)).all()
     # repetitions interleaved (all questions once, then again), so a repeat is not timed on a warm neighbour
-    jobs = [Job(run_id=run.id, question_id=q, repetition=r) for r in range(work.repeat) for q in question_ids]
+    repeat = work.settings.repeat
+    jobs = [Job(run_id=run.id, question_id=q, repetition=r) for r in range(repeat) for q in question_ids]
     s.add_all(jobs)
     s.flush()
     return RunPlan(run.id, model.name, work.ratio, True, [j.id for j in jobs], run_queue(queue, model.name))
@@ -86,12 +87,7 @@ def _new_run(key: str, generation: int, work: RunWork, model: ModelRow, index: I
         index_id=index.id,
         set_id=qset.id,
         ratio=work.ratio,
-        fusion=work.retrieval.fusion,
-        k=work.retrieval.k,
-        candidates=work.retrieval.candidates,
-        c=work.retrieval.c,
-        repeat=work.repeat,
-        kv_reuse=work.kv_reuse,
+        settings=work.settings.as_dict(),
         spec_digest=work.spec.digest,
         spec=work.spec.identity,
         prompt_kind=work.spec.prompt_kind,

@@ -72,12 +72,7 @@ class Run(Base):
     index_id: Mapped[int] = mapped_column(ForeignKey("indexes.id"))
     set_id: Mapped[int] = mapped_column(ForeignKey("question_sets.id"))
     ratio: Mapped[float] = mapped_column(Float)
-    fusion: Mapped[str] = mapped_column(String(50))
-    k: Mapped[int] = mapped_column(Integer, default=4)  # chunks in the prompt (rrf, convex)
-    candidates: Mapped[int] = mapped_column(Integer, default=20)  # chunks each retriever proposes (rrf, convex)
-    c: Mapped[int] = mapped_column(Integer, default=60)  # RRF constant
-    repeat: Mapped[int] = mapped_column(Integer, default=1)  # timed repetitions of each question
-    kv_reuse: Mapped[bool] = mapped_column(Boolean, default=False)  # keep the KV cache's shared prefix between jobs
+    settings: Mapped[dict] = mapped_column(JSON)  # shared/records.py RunSettings, whole: retrieval, repeat, ... (0010)
     spec_digest: Mapped[str | None] = mapped_column(String(64))  # shared/spec.py digest; None for runs before 0002
     spec: Mapped[dict | None] = mapped_column(JSON)  # the resolved model spec identity the digest was made from
     prompt_kind: Mapped[str] = mapped_column(String(20), default="chat", server_default="chat")  # chat | study

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ragq.shared.records import RunSettings
 from ragq.shared.store import drift as drift_store
 from ragq.shared.store.results import ResultRow, result_rows
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, QuestionSet, Run
@@ -40,9 +41,8 @@ def run_facts(s: Session, run_ids: list[int], answers: list[ResultRow] | None = 
             Run.prompt_kind,
             IndexRow.name,
             QuestionSet.name,
-            Run.fusion,
             Run.ratio,
-            Run.repeat,
+            Run.settings,
         )
         .join(ModelRow, Run.model_id == ModelRow.id)
         .join(IndexRow, Run.index_id == IndexRow.id)
@@ -51,12 +51,23 @@ def run_facts(s: Session, run_ids: list[int], answers: list[ResultRow] | None = 
         .order_by(Run.id)
     ).all()
     drifts = drift_store.by_run(s, run_ids)
-    return [
-        RunFacts(
-            *run,
-            states=list(s.scalars(select(Job.state).where(Job.run_id == run[0])).all()),
-            answers=rows.get(run[0], []),
-            drift=drifts.get(run[0]),
-        )
-        for run in runs
-    ]
+    return [_facts(s, run, rows.get(run[0], []), drifts.get(run[0])) for run in runs]
+
+
+def _facts(s: Session, run, answers: list[ResultRow], drift: dict | None) -> RunFacts:
+    run_id, model, digest, prompt_kind, index, questions, ratio, stored = run
+    settings = RunSettings.from_dict(stored)
+    return RunFacts(
+        run_id=run_id,
+        model=model,
+        spec_digest=digest,
+        prompt_kind=prompt_kind,
+        index=index,
+        questions=questions,
+        fusion=settings.retrieval.fusion,
+        ratio=ratio,
+        repeat=settings.repeat,
+        states=list(s.scalars(select(Job.state).where(Job.run_id == run_id)).all()),
+        answers=answers,
+        drift=drift,
+    )

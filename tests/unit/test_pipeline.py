@@ -9,7 +9,7 @@ from ragq.shared.models.spec import SYSTEM_TEXT, Params
 from ragq.shared.rag.llm import Generation
 from ragq.shared.rag.pipeline import answer_question
 from ragq.shared.rag.prompting import Prompt, completion_builder
-from ragq.shared.records import Ask, RetrievalConfig
+from ragq.shared.records import Ask, RetrievalConfig, RunSettings
 
 
 @dataclass
@@ -43,7 +43,7 @@ def test_answer_question(demo_index, embedder):
         question="On which port does the web management interface listen?",
         reference="The web management interface listens on HTTPS port 8443.",
         ratio=0.3,
-        retrieval=RetrievalConfig(),
+        settings=RunSettings(retrieval=RetrievalConfig()),
     )
     out = answer_question(ask, demo_index, Embedders(loaded={"fp32": embedder}), model)
     known = {c.id for c in demo_index.chunks}

@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 
 from ragq.shared.config import load_settings
 from ragq.shared.errors import DatabaseError, QuestionFileError
-from ragq.shared.records import QAPair, RetrievalConfig
+from ragq.shared.records import QAPair, RetrievalConfig, RunSettings
 from ragq.shared.store import db, inputs, jobs, runs, standing
 from ragq.shared.store.schema import IndexRow, Job, ModelRow, QuestionSet, Result, Run
 
@@ -97,6 +97,7 @@ def test_a_0001_database_with_rows_upgrades_in_place(home):
     with db.session(db.engine_for(settings)) as s:
         run = s.get(Run, 1)
         assert (run.spec, run.spec_digest, run.prompt_kind) == (old_spec, None, "chat")
+        assert RunSettings.from_dict(run.settings) == RunSettings()  # seed, 4, 20, 60; once; the KV cache reset
         assert runs.last_spec(s, "m", "chat") == (None, old_spec)
         assert runs.spec_history(s, "m")[0]["spec_id"] == "legacy"
 
@@ -396,8 +397,8 @@ def test_job_context_carries_the_run_settings(engine):
         plan = plan_run(s, model, index, qset, cfg, 0.4, repeat=1, kv_reuse=True)
         ctx = jobs.job_context(s, plan.job_ids[1])
     ask = ctx.ask
-    assert (ask.question, ask.reference, ask.ratio, ask.retrieval) == ("Q2?", "A2", 0.4, cfg)
-    assert (ask.kv_reuse, ctx.index, ctx.model, ask.evidence_pages, ask.doc) == (True, "docs", "m", [3], None)
+    assert (ask.question, ask.reference, ask.ratio, ask.settings.retrieval) == ("Q2?", "A2", 0.4, cfg)
+    assert (ask.settings.kv_reuse, ctx.index, ctx.model, ask.evidence_pages, ask.doc) == (True, "docs", "m", [3], None)
 
 
 def test_a_0003_database_gets_answer_metrics_in_place(engine, home):
@@ -443,6 +444,46 @@ def test_a_0006_database_keeps_its_results_and_says_they_lack_the_likelihood(eng
         summaries = summarize(run_facts(s, run_ids))
     assert [m.expert_missing for m in summaries] == [m.done for m in summaries]
     assert all(m.metric("expert_bpb")["mean"] is None for m in summaries)
+
+
+def test_a_0009_database_gets_each_run_s_settings_whole_and_reads_as_before(engine, home):
+    """Revision 0010 stores a run's settings whole (`runs.settings`, RunSettings) in place of one column each: every
+    run gets the record its columns held, exports and summaries read the same, the same work finds its run again,
+    and downgrading writes the columns back."""
+    from alembic import command
+    from helpers import fill
+
+    from ragq.producer.results.summary import summarize
+    from ragq.shared.store.export import export_records
+    from ragq.shared.store.summaries import run_facts
+
+    settings = load_settings()
+    run_ids = fill(engine)
+    with db.session(engine) as s:
+        before = (export_records(s, run_ids), summarize(run_facts(s, run_ids)))
+        model, index, qset = s.get(ModelRow, 1), s.get(IndexRow, 1), s.get(QuestionSet, 1)
+        rrf = plan_run(s, model, index, qset, RetrievalConfig(fusion="rrf", k=3, candidates=7, c=30), 0.5, repeat=2,
+                       kv_reuse=True)  # fmt: skip
+    command.downgrade(db.alembic_config(settings.db_url), "0009")
+    with engine.connect() as conn:
+        columns = conn.execute(text("SELECT fusion, k, candidates, c, repeat, kv_reuse FROM runs ORDER BY id")).all()
+    assert [tuple(c) for c in columns][-1] == ("rrf", 3, 7, 30, 2, True)
+    assert {tuple(c) for c in columns[:-1]} == {("seed", 4, 20, 60, 1, False)}
+    assert db.upgrade(settings) == ("0009", db.head_revision(settings.db_url))
+    with db.session(db.engine_for(settings)) as s:
+        assert (export_records(s, run_ids), summarize(run_facts(s, run_ids))) == before
+        stored = s.get(Run, rrf.run_id).settings
+        assert RunSettings.from_dict(stored) == RunSettings(
+            retrieval=RetrievalConfig(fusion="rrf", k=3, candidates=7, c=30), repeat=2, kv_reuse=True
+        )
+        again = plan_run(s, model, index, qset, RetrievalConfig(fusion="rrf", k=3, candidates=7, c=30), 0.5, repeat=2,
+                         kv_reuse=True)  # fmt: skip
+    assert (again.run_id, again.created) == (rrf.run_id, False)
+
+
+def test_a_setting_newer_than_a_run_reads_as_its_default():
+    assert RunSettings.from_dict({"retrieval": {"fusion": "seed"}, "repeat": 3}) == RunSettings(repeat=3)
+    assert RunSettings.from_dict(RunSettings(kv_reuse=True).as_dict()) == RunSettings(kv_reuse=True)
 
 
 def test_reapers_hold_off_for_a_lease_after_the_database_was_away(monkeypatch):
@@ -497,7 +538,7 @@ def test_a_job_met_by_an_outage_past_the_limit_goes_back_on_the_queue(monkeypatc
 
     signals = []
     monkeypatch.setattr(os, "kill", lambda pid, sig: signals.append((pid, sig)))
-    monkeypatch.setattr(worker_app, "_serving", Runtime())
+    monkeypatch.setattr(worker_app.answer, "runtime", Runtime())
     with pytest.raises(Reject) as rejected:
         worker_app.answer.run(7)
     assert rejected.value.requeue is True
