@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pyarrow.parquet as pq
 import pytest
-from helpers import RUN_A, RUN_B
+from helpers import REPO, RUN_A, RUN_B
 
 from ragq.producer.results import export as exp
 from ragq.producer.results.compare import compare
@@ -139,3 +139,19 @@ def test_bootstrap_ci_is_scipys_bca_interval_at_its_stated_defaults():
     two = bootstrap_ci([0.2, 0.8])
     assert two is not None and 0.2 <= two[0] <= two[1] <= 0.8
     assert bootstrap_ci([0.4, 0.4, 0.4]) == (0.4, 0.4)
+
+
+def test_same_answers_tells_a_changed_answer_from_a_changed_timing(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("same_answers", REPO / "scripts" / "same_answers.py")
+    same = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(same)
+    row = {"model": "m", "ratio": 0.3, "question_position": 0, "repetition": 0, "answer": "A", "total_s": 1.0}
+    (tmp_path / "a.jsonl").write_text(json.dumps(row) + "\n")
+    (tmp_path / "b.jsonl").write_text(json.dumps({**row, "total_s": 2.0}) + "\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({**row, "answer": "B"}) + "\n")
+    a, b, c = (same.records(tmp_path / f"{x}.jsonl") for x in "abc")
+    assert same.differences(a, b) == []  # how fast it came is not what it is
+    assert same.differences(a, c) == ["m r0.3 question 0 repetition 0: answer differs"]
+    assert same.differences(a, a + c) == ["1 results against 2"]
