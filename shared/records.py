@@ -56,7 +56,7 @@ class RunSettings:
     kv_reuse: bool = False  # keep the KV cache's shared prompt prefix between jobs
 
     def as_dict(self) -> dict:
-        return {"retrieval": asdict(self.retrieval), "repeat": self.repeat, "kv_reuse": self.kv_reuse}
+        return asdict(self)  # the nested RetrievalConfig as a dict too: a new field needs nothing here
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunSettings":

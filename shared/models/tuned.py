@@ -70,5 +70,5 @@ def placement_for(
     """The placement a worker of `model` runs with, and why (placement.choose). The saved placement is read, and the
     model's file hashed, only where it may apply: options that allow it (--tuned, not a whole placement) and a
     worker alone on the host."""
-    may_apply = isinstance(asked, PlacementOptions) and asked.tuned and asked.whole() is None and parallel == 1
+    may_apply = isinstance(asked, PlacementOptions) and asked.tuned and parallel == 1  # a whole placement: no --tuned
     return choose(asked, saved_for(settings, model) if may_apply else None, parallel)

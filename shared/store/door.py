@@ -81,10 +81,6 @@ class Store:
         return self._in(jobs.release_expired, run_ids)
 
     # where runs stand
-    def run_ids(self, ids: list[int]) -> list[int]:
-        """The ids checked (an unknown one is an error), every run when none are given."""
-        return self._in(standing.resolve_runs, ids)
-
     def select_runs(self, ids, model=None, ratio=None, index=None, questions=None, since: datetime | None = None):
         return self._in(select_runs, ids, model, ratio, index, questions, since)
 
