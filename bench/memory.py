@@ -45,7 +45,7 @@ mark("warmup")
 index = load_index(settings.indexes_dir, "demo")
 mark("index")
 embedders = Embedders(settings, 2)
-embedders.scorer
+embedders.scorer_for(index.manifest)
 mark("scorer")
 embedders.for_index(index.manifest)
 from ragq.shared.usage import return_free_memory

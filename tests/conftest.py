@@ -21,14 +21,15 @@ from ragq.shared.config import load_settings
 
 @pytest.fixture(scope="session")
 def onnx_export(tmp_path_factory) -> Path:
-    """all-MiniLM-L6-v2 exported to ONNX once per session (about 8 s), and quantized to int8 (2 s), as a home's
+    """all-MiniLM-L6-v2 exported to ONNX once per session (about 8 s), and quantized to int8 (4 s), as a home's
     first use would make them."""
     from ragq.shared import hardware
     from ragq.shared.corpus import quantize
-    from ragq.shared.corpus.embedding import ensure_onnx
+    from ragq.shared.corpus.embedding import Embedder
+    from ragq.shared.corpus.onnx_export import ensure_onnx
 
     path = ensure_onnx(tmp_path_factory.mktemp("embedders"))
-    quantize.ensure_int8(path, quantize.plan(hardware.cpu_flags()))
+    quantize.ensure_int8(path, quantize.plan(hardware.cpu_flags()), Embedder("onnx", path.parent).feeds)
     return path
 
 

@@ -1,5 +1,5 @@
 """What a worker loads once, before its first job: the model at its placement, the indexes it was asked for, the
-embedders (the scorer's, and each preloaded index's own for its queries); how long each took, and the provenance
+embedders (each preloaded index's own, for its queries and, most often, its scores); how long each took, and the provenance
 every result repeats."""
 
 import json
@@ -11,7 +11,7 @@ from pathlib import Path
 from ragq.shared import provenance
 from ragq.shared.config import Settings
 from ragq.shared.corpus.embedders import Embedders
-from ragq.shared.corpus.embedding import SCORER_VARIANT
+from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.corpus.index import HybridIndex, content_id, load_index
 from ragq.shared.errors import CorpusIndexError
 from ragq.shared.models import catalog, files
@@ -78,9 +78,15 @@ def load(settings: Settings, model: str, placement: Placement, preload: list[str
         indexes.get(name)
     phases.lap("index")
     embedders = Embedders(settings, placement.n_threads)
-    embedder = embedders.scorer  # loaded now, not inside the first job's timing
+    # loaded now, not inside the first job's timing: each preloaded index's query embedder and scorer (most often one
+    # and the same), or, with none preloaded, the one new indexes are built with
     for index in indexes.loaded.values():
-        embedders.for_index(index.manifest)  # a preloaded index's query embedder
+        embedders.for_index(index.manifest)
+        embedders.scorer_for(index.manifest)
+    if not embedders.loaded:
+        built = Embedder.from_settings(settings)
+        embedders.get(built.variant, built.quantization)
+    embedder = next(iter(embedders.loaded.values()))
     return_free_memory()  # the loaders' freed buffers, resident in glibc's heap otherwise: 40 MB (bench: memory)
     phases.lap("embedder")
     log.info("ready in %.2f s: %s", sum(phases.seconds.values()), json.dumps(phases.seconds))
@@ -88,7 +94,6 @@ def load(settings: Settings, model: str, placement: Placement, preload: list[str
         **provenance.model_provenance(runner.path, runner, sha256),
         "embedder": embedder.name,
         "embedder_runtime": embedder.runtime,
-        "scorer_embedding": SCORER_VARIANT,
         "worker": worker,
     }
     return Loaded(runner, sha256, embedders, indexes, phases.seconds, model_provenance)

@@ -22,10 +22,12 @@ def job_provenance(loaded: Loaded, ctx: JobContext, outcome: Outcome, index: Hyb
             **ask.settings.retrieval.as_dict(ask.ratio),
             "embedder": index.manifest["embedder"],
             "embedding": index.manifest.get("embedding", "fp32"),  # the query embedded with the index's variant
+            "quantization": index.manifest.get("quantization"),  # and, int8, its recipe
             "pdf_reader": index.manifest.get("reader", "pypdf"),
             "index": ctx.index,
             "index_sources": {source["name"]: source["sha256"] for source in index.manifest["sources"]},
         },
+        "scorer_embedding": loaded.embedders.scorer_for(index.manifest).label,
         "kv_cache": "reuse shared prefix" if ask.settings.kv_reuse else "reset before each job",
         "host_workers": sharing,  # ragq workers alive on this host while the job ran, this one included
         "expert_score": {**(outcome.expert_note or {}), "by": "job"},

@@ -6,48 +6,37 @@ torch, checked there against sentence-transformers (max |difference| <= 1e-5 on 
 truncated), and from then on a worker embeds and scores without importing torch at all: about 600 MB less per
 worker and seconds less at start. Both share one embedder name, since their vectors (and cosines) agree.
 
-Two variants of the onnx runtime: `fp32` (the export above, the default) and `int8` (its weights quantized,
-quantize.py), faster in bulk and close but not equal (bench/RESULTS.md, int8: another top 4 for a quarter of the
-questions, so not the default). The variant an index was built with is part of its identity (manifest "embedding")
-and its queries are embedded with the same one; answers are scored with SCORER_VARIANT whatever the index used.
+Two variants of the onnx runtime: `int8` (the default: its weight MatMuls in int8, quantize.py; 1.8x as fast in bulk,
+close to fp32: bench/RESULTS.md, int8) and `fp32` (the export above, the exact model, as the study embedded). The
+variant an index was built with, and its int8 recipe, are part of its identity (manifest "embedding",
+"quantization"); its queries are embedded with the same. Answers are scored with the index's own embedder where that
+variant moves no stored answer's score by more than SCORE_TOLERANCE (fp32; int8 "smoothed"), else with fp32.
 """
 
-import json
 import os
-import tempfile
-import warnings
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from ragq.shared.corpus import quantize
+from ragq.shared.corpus.onnx_export import EMBEDDER_NAME, ensure_onnx
 from ragq.shared.errors import ModelLoadError
 from ragq.shared.hardware import cpu_flags
 
-EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 RUNTIMES = ("onnx", "torch")
 VARIANTS = quantize.VARIANTS
-# the cosine score (the study's measure) stays on fp32: int8 moved 23 of 49 stored scores by more than 0.01, up to
-# 0.024 (bench/RESULTS.md, int8)
-SCORER_VARIANT = "fp32"
+# the cosine score (the study's measure) an int8 index may be scored with: its own embedder where it moves no
+# stored score by more than this (the "smoothed" recipe: 0 of 42, at most 0.006; the "dynamic" one moved 19 of 42, up
+# to 0.024: its indexes are scored with fp32), so a worker holds one embedder, not two (bench/RESULTS.md, int8, memory)
+SCORE_TOLERANCE = 0.01
+SCORES_CHECKED = {"smoothed"}
 MAX_TOKENS = 256  # the model's max_seq_length: longer texts are truncated, as sentence-transformers does
-TOLERANCE = 1e-5
-# exported with eager attention: the same vectors as sentence-transformers' own SDPA attention (1.6e-7), a graph
-# without SDPA's mask nodes (Where, IsNaN: 18 % of an int8 run's time): fp32 1.1x, int8 1.3x as fast on 2 cores
-ONNX_FILE = "all-MiniLM-L6-v2-eager.onnx"
 # texts per ONNX Runtime call, measured on 2 cores (bench/ingest.py, grid): small batches keep a layer's activations
 # in cache (fp32 75 chunks/s at 2 against 52 at 32). int8 one text at a time: dynamic quantization scales the
 # activations of a whole batch at once, so a text's vector would depend on the texts beside it (up to 0.02 a
-# component); alone, a chunk gets the same vector at ingest as anywhere else (138 chunks/s, against 159 at 4)
+# component); alone, a chunk gets the same vector at ingest as anywhere else
 ONNX_BATCH = {"int8": 1, "fp32": 2}
-# what the export is checked on: short, unicode, and one that runs past MAX_TOKENS
-CHECK_TEXTS = [
-    "warm up",
-    "What was the company's total revenue in fiscal 2023?",
-    "Net sales increased 9.5% to $10.2 billion; comparable sales rose 5.7% — stores: 1,355.",
-    " ".join(["The appliance forwards packets between interfaces according to its routing table."] * 30),
-]
 
 
 def embedder_path() -> str:
@@ -83,10 +72,13 @@ class Embedder:
         threads: int | None = None,
         variant: str = "fp32",
         streams: int = 1,
+        quantization: dict | None = None,
     ):
         """`threads`: ONNX Runtime's (or torch's) threads for one call; `streams`: calls run at once on one session,
         each on one thread (an ingest's bulk: two single-threaded streams embed 1.6x as fast as one call on two
-        threads on 2 cores, bench/ingest.py; one text per call is too small to split across cores)."""
+        threads on 2 cores, bench/ingest.py; one text per call is too small to split across cores).
+        `quantization`: an int8 index's recorded plan (its queries are embedded as its chunks were); by default, the
+        plan for this CPU (quantize.plan)."""
         if runtime not in RUNTIMES:
             raise ModelLoadError(f"unknown embedder runtime '{runtime}': use one of {', '.join(RUNTIMES)}.")
         if runtime == "onnx" and cache_dir is None:
@@ -100,23 +92,36 @@ class Embedder:
             )
         self.runtime, self.cache_dir, self.variant, self.streams = runtime, cache_dir, variant, max(1, streams)
         self.threads = 1 if self.streams > 1 else threads
+        self._plan = quantization
 
     @classmethod
     def from_settings(
-        cls, settings, threads: int | None = None, variant: str | None = None, streams: int = 1
+        cls,
+        settings,
+        threads: int | None = None,
+        variant: str | None = None,
+        streams: int = 1,
+        quantization: dict | None = None,
     ) -> "Embedder":
-        """The embedder an ingest builds with (settings.embedder), or the variant asked for."""
+        """The embedder an ingest builds with (settings.embedder), or the variant (and int8 plan) asked for."""
         chosen = variant or effective_variant(settings)
-        return cls(settings.embedder_runtime, settings.home / "embedders", threads, chosen, streams)
+        return cls(settings.embedder_runtime, settings.home / "embedders", threads, chosen, streams, quantization)
 
     @classmethod
     def for_index(cls, settings, manifest: dict, threads: int | None = None) -> "Embedder":
-        """The embedder an index's queries need: the variant it was built with."""
-        return cls.from_settings(settings, threads, index_variant(manifest))
+        """The embedder an index's queries need: the variant (and int8 recipe) it was built with."""
+        return cls.from_settings(settings, threads, index_variant(manifest), quantization=manifest.get("quantization"))
 
     @cached_property
     def quantization(self) -> dict | None:
-        return quantize.plan(cpu_flags()) if self.variant == "int8" else None
+        if self.variant != "int8":
+            return None
+        return self._plan or quantize.plan(cpu_flags())
+
+    @property
+    def label(self) -> str:
+        """The variant as provenance names it: fp32, or int8 with its recipe."""
+        return self.variant if self.quantization is None else f"int8 {quantize.recipe(self.quantization)}"
 
     @cached_property
     def model(self):
@@ -132,7 +137,7 @@ class Embedder:
         assert self.cache_dir is not None  # checked in __init__ for the onnx runtime
         path = ensure_onnx(self.cache_dir)
         if self.quantization is not None:
-            path = quantize.ensure_int8(path, self.quantization)
+            path = quantize.ensure_int8(path, self.quantization, self.feeds)
         return onnx_session(path, self.threads)
 
     @cached_property
@@ -173,18 +178,28 @@ class Embedder:
 
         return ThreadPoolExecutor(self.streams, thread_name_prefix="ragq-embed")
 
-    def _onnx_batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(texts)
+    def feeds(self, *texts: str) -> dict:
+        """The model's inputs for these texts, padded to the longest."""
+        encodings = self.tokenizer.encode_batch(list(texts))
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+    def _onnx_batch(self, texts: list[str]) -> np.ndarray:
+        feeds = self.feeds(*texts)
         (hidden,) = self.session.run(["last_hidden_state"], feeds)
-        return normalise(mean_pool(hidden, mask))
+        return normalise(mean_pool(hidden, feeds["attention_mask"]))
 
 
 def index_variant(manifest: dict) -> str:
     """The variant an index was built with; indexes from before int8 existed were fp32."""
     return manifest.get("embedding", "fp32")
+
+
+def scores_with_index(manifest: dict) -> bool:
+    """Whether an index's answers are scored with its own embedder (see SCORES_CHECKED), not fp32."""
+    plan = manifest.get("quantization")
+    return index_variant(manifest) == "fp32" or (plan is not None and quantize.recipe(plan) in SCORES_CHECKED)
 
 
 def effective_variant(settings) -> str:
@@ -213,82 +228,3 @@ def onnx_session(path: Path, threads: int | None):
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def ensure_onnx(cache_dir: Path) -> Path:
-    """The exported model, made once: exported with torch, checked against sentence-transformers, then renamed
-    into place (two workers starting together each export to a temporary file; the last rename wins, same bytes)."""
-    target = cache_dir / ONNX_FILE
-    if target.exists():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".export-", suffix=".onnx")
-    os.close(fd)
-    try:
-        model = load_sentence_transformer()
-        export_onnx(model, Path(tmp))
-        check = check_export(model, Path(tmp))
-        if check["max_abs_diff"] > TOLERANCE:
-            raise ModelLoadError(
-                f"the ONNX export of {EMBEDDER_NAME} differs from sentence-transformers by {check['max_abs_diff']:.1e} "
-                f'(more than {TOLERANCE:g}): set embedder_runtime = "torch" in config.toml, or RAGQ_EMBEDDER_RUNTIME=torch.'
-            )
-        (cache_dir / (ONNX_FILE + ".check.json")).write_text(json.dumps(check, indent=1))
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
-
-
-def export_onnx(model, path: Path) -> None:
-    import torch
-
-    class Encoder(torch.nn.Module):  # keyword arguments: BertModel.forward's positional order varies by release
-        def __init__(self, bert):
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.bert(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    bert = model[0].auto_model
-    if hasattr(bert, "set_attn_implementation"):
-        bert.set_attn_implementation("eager")  # see ONNX_FILE
-    else:
-        bert.config._attn_implementation = "eager"
-    sample = model.tokenizer(CHECK_TEXTS[:2], padding=True, return_tensors="pt")
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the tracer's notes on shapes: the check below is what counts
-        torch.onnx.export(
-            Encoder(bert.eval()),
-            tuple(sample[name] for name in names),
-            str(path),
-            input_names=names,
-            output_names=["last_hidden_state"],
-            dynamic_axes=axes,
-            opset_version=17,
-            dynamo=False,
-        )
-
-
-def check_export(model, path: Path) -> dict:
-    """The exported model's vectors against sentence-transformers' own, on CHECK_TEXTS."""
-    import onnxruntime
-    import torch
-
-    onnx_side = Embedder("onnx", path.parent)
-    onnx_side.__dict__["session"] = onnx_session(path, None)
-    reference = model.encode(CHECK_TEXTS, convert_to_numpy=True, normalize_embeddings=True)
-    diff = float(np.abs(onnx_side.encode(CHECK_TEXTS) - reference).max())
-    return {
-        "embedder": EMBEDDER_NAME,
-        "texts": len(CHECK_TEXTS),
-        "max_abs_diff": diff,
-        "torch": torch.__version__,
-        "onnxruntime": onnxruntime.__version__,
-    }

@@ -49,7 +49,7 @@ class JobResult:
 
 def answer_question(ask: Ask, index, embedders, runner, keep_going: Callable[[], bool] | None = None) -> Outcome:
     """`embedders`: shared/corpus/embedders.py's Embedders (the query embedded with the index's own variant, the
-    answer scored with the scorer's). `keep_going`: asked after each generated token; False stops the answer there
+    answer scored with the index's scorer). `keep_going`: asked after each generated token; False stops the answer there
     (GenerationStopped)."""
     start = time.perf_counter()
     question = ask.question
@@ -70,7 +70,7 @@ def answer_question(ask: Ask, index, embedders, runner, keep_going: Callable[[],
         prompt=fitted.prompt.text,
         chunk_ids=[c.id for c in chunks[: fitted.kept]],
         dropped_chunks=fitted.dropped,
-        cosine=cosine.cosine(embedders.scorer, generation.text, ask.reference),
+        cosine=cosine.cosine(embedders.scorer_for(index.manifest), generation.text, ask.reference),
         retrieval_ms=retrieval_ms,
         generation=generation,
         evidence_rank=evidence_rank(chunks[: fitted.kept], ask.evidence_pages, ask.doc),

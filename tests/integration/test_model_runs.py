@@ -103,7 +103,7 @@ def test_repeats_are_identical_and_rows_carry_provenance(home, tmp_path, monkeyp
         "embedding": "int8",  # the query embedded with the index's own variant
         "pdf_reader": "pdfium",
     }
-    assert prov["scorer_embedding"] == "fp32"  # answers scored with the exact model (shared/corpus/embedding.py)
+    assert prov["scorer_embedding"] == "int8 smoothed"  # scored with the index's own (shared/corpus/embedding.py)
     assert prov["prompt"]["kind"] == "chat" and prov["prompt"]["source"].startswith("the GGUF's chat template")
     assert len(prov["prompt"]["sha256"]) == 64 and len(prov["spec_digest"]) == 64
     assert prov["kv_cache"] == "reset before each job" and prov["llama_cpp_python"] == "0.3.36"

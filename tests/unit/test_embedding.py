@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from ragq.shared.corpus import embedding
+from ragq.shared.corpus import onnx_export as export
 from ragq.shared.corpus.embedding import Embedder, mean_pool, normalise
 from ragq.shared.errors import ModelLoadError
 from ragq.shared.metrics import cosine
@@ -29,7 +29,7 @@ def onnx(onnx_export):
 
 def test_onnx_vectors_match_sentence_transformers(onnx, embedder):
     diff = np.abs(onnx.encode(TEXTS, batch_size=4) - embedder.encode(TEXTS)).max()
-    assert diff <= embedding.TOLERANCE
+    assert diff <= export.TOLERANCE
     assert onnx.encode(TEXTS).shape == (len(TEXTS), 384)
 
 
@@ -54,17 +54,17 @@ def test_pooling_and_normalising_by_hand():
 
 def test_export_is_checked_and_made_once(onnx_export):
     check = json.loads((onnx_export.parent / (onnx_export.name + ".check.json")).read_text())
-    assert check["max_abs_diff"] <= embedding.TOLERANCE and check["texts"] == len(embedding.CHECK_TEXTS)
+    assert check["max_abs_diff"] <= export.TOLERANCE and check["texts"] == len(export.CHECK_TEXTS)
     before = onnx_export.stat().st_mtime_ns
-    assert embedding.ensure_onnx(onnx_export.parent) == onnx_export
+    assert export.ensure_onnx(onnx_export.parent) == onnx_export
     assert onnx_export.stat().st_mtime_ns == before
 
 
 def test_an_export_that_differs_is_refused_and_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(embedding, "export_onnx", lambda model, path: path.write_bytes(b"onnx"))
-    monkeypatch.setattr(embedding, "check_export", lambda model, path: {"max_abs_diff": 0.01})
+    monkeypatch.setattr(export, "export_onnx", lambda model, path: path.write_bytes(b"onnx"))
+    monkeypatch.setattr(export, "check_export", lambda model, path: {"max_abs_diff": 0.01})
     with pytest.raises(ModelLoadError, match="embedder_runtime"):
-        embedding.ensure_onnx(tmp_path)
+        export.ensure_onnx(tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
