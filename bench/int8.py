@@ -6,7 +6,11 @@ between the two. Retrieval: each expert question of the document (the demo set f
 PDFs) against an fp32 index queried in fp32 and an int8 index queried in int8 (the default fusion, ratios 0.3 and
 0.7): the top 4 chunks the same set, and in the same order; hit@4 of an evidence page on each side, paired by
 question (exact McNemar test, statsmodels); the same for PDFium's chunks against pypdf's, both in fp32. Scores: the cosine score (the study's measure) of every answer stored
-in bench/results (the study section's answers with their expert answers) computed by each variant."""
+in bench/results (the study section's answers with their expert answers) computed by each variant.
+
+Recipes: the same measures for each int8 recipe ragq can build (shared/corpus/quantize.py), side by side in one
+run, with the chunks/s of embedding every chunk as an ingest does (two calls at once, one thread each; fp32 two
+texts a call, int8 one): what chose the default's recipe."""
 
 import difflib
 import json
@@ -141,6 +145,66 @@ def mcnemar_line(rows: list[dict], exact: str, other: str) -> str:
             f"p = {p:.3f}: {'no detectable difference' if p >= 0.05 else 'a difference'})")  # fmt: skip
 
 
+def recipe_plans() -> dict[str, dict]:
+    """The recipes measured: the default, its neighbours (alpha, block) and the plain dynamic one of before."""
+    from ragq.shared.corpus import quantize
+    from ragq.shared.hardware import cpu_flags
+
+    default = quantize.plan(cpu_flags())
+    dynamic = {k: v for k, v in default.items() if k not in ("recipe", "alpha", "block")}
+    plans = {"dynamic (before)": dynamic, f"smoothed a{default['alpha']} b{default['block']} (default)": default}
+    for alpha, block in ((0.5, 32), (0.7, 32), (0.5, 128)):
+        plans[f"smoothed a{alpha} b{block}"] = {**default, "alpha": alpha, "block": block}
+    return plans
+
+
+def recipes(paths: list[Path], cache: Path) -> list[dict]:
+    """Each recipe against fp32 on every document's chunks (PDFium), with its embedding speed."""
+    import time
+
+    from ragq.shared.corpus.chunking import split_pages
+    from ragq.shared.corpus.documents import load_document
+    from ragq.shared.corpus.embedding import Embedder
+    from ragq.shared.hashing import sha256_file
+
+    docs = [(p, split_pages(load_document(p, "pdfium"), sha256_file(p))) for p in paths]
+    sides = {"fp32": Embedder("onnx", cache, variant="fp32", streams=2)}
+    sides |= {name: Embedder("onnx", cache, variant="int8", streams=2, quantization=plan)
+              for name, plan in recipe_plans().items()}  # fmt: skip
+    found, exact = [], {}
+    for name, embedder in sides.items():
+        embedder.encode(["load"])  # the recipe's model made (once per home) before the clock starts
+        start, vectors = time.perf_counter(), {p: vectors_of(embedder, [c.text for c in chunks]) for p, chunks in docs}
+        seconds = time.perf_counter() - start
+        exact = exact or {"vectors": vectors, "embedder": embedder}
+        cos = np.concatenate([(vectors[p] * exact["vectors"][p]).sum(axis=1) for p, _ in docs])
+        rows = [r for p, chunks in docs for r in agreement(questions(p.name), {
+            "fp32": (in_memory_index(chunks, exact["vectors"][p]), exact["embedder"]),
+            "int8": (in_memory_index(chunks, vectors[p]), embedder)})]  # fmt: skip
+        shift = (
+            score_shift({"fp32": exact["embedder"], "int8": embedder})
+            if (FINANCEBENCH / "qa_7docs.json").exists()
+            else {}
+        )
+        found.append({"recipe": name, "chunks": len(cos), "chunks_per_s": len(cos) / seconds, "cos_mean": float(cos.mean()),
+                      "cos_min": float(cos.min()), "pairs": len(rows), "same_set": sum(r["same_set"] for r in rows),
+                      "same_order": sum(r["same_order"] for r in rows), "hit_fp32": sum(r["hit_exact"] for r in rows),
+                      "hit_int8": sum(r["hit_other"] for r in rows), "score_max": shift.get("max"),
+                      "score_over": shift.get("over_0.01")})  # fmt: skip
+    return found
+
+
+def recipe_table(found: list[dict]) -> str:
+    base = found[0]["chunks_per_s"]
+    return table(["recipe", "chunks/s", "x fp32", "cos mean", "min", "same top-4", "same order", "hit@4", "score shift max",
+                  "scores > 0.01"],
+                 [[f["recipe"], f"{f['chunks_per_s']:.0f}", f"{f['chunks_per_s'] / base:.2f}", f"{f['cos_mean']:.5f}",
+                   f"{f['cos_min']:.4f}", f"{f['same_set']}/{f['pairs']} ({f['same_set'] / max(1, f['pairs']):.1%})",
+                   f"{f['same_order']}/{f['pairs']}", f"{f['hit_int8']} (fp32 {f['hit_fp32']})",
+                   "" if f["score_max"] is None else f"{f['score_max']:.4f}",
+                   "" if f["score_over"] is None else str(f["score_over"])] for f in found])  # fmt: skip
+
+
 def documents(ctx: Context) -> list[Path]:
     pdf_file, _ = demo_files()
     with pdf_file as demo:
@@ -157,7 +221,9 @@ def run(ctx: Context) -> Section:
     cache = ctx.work / "study-export" / "embedders"
     embedders = {v: Embedder("onnx", cache, variant=v) for v in ("fp32", "int8")}
     shift = score_shift(embedders) if (FINANCEBENCH / "qa_7docs.json").exists() else {}
-    found = [compare_document(p, embedders) for p in documents(ctx)]
+    paths = documents(ctx)
+    found = [compare_document(p, embedders) for p in paths]
+    tried = recipes(paths, cache)
     rows = []
     for f in found:
         r, pg = f["retrieval"], f["pages"]
@@ -175,5 +241,7 @@ def run(ctx: Context) -> Section:
                      f"max {shift['max']:.4f}; {shift['over_0.01']} move by more than 0.01.")  # fmt: skip
     text = "\n\n".join([__doc__.split("\n\n", 1)[1].replace("\n", " "), table(
         ["document", "pages", "identical", "page ratio mean", "min", "chunks", "cos(int8, fp32) mean", "min",
-         "questions", "same top-4 0.3", "0.7", "same order 0.3", "0.7"], rows), *lines])  # fmt: skip
-    return Section("int8", "int8 against fp32, PDFium against pypdf", text, {"documents": found, "scores": shift})
+         "questions", "same top-4 0.3", "0.7", "same order 0.3", "0.7"], rows), *lines,
+        "Recipes side by side (every document above; same top-4 and hit@4 over both ratios):", recipe_table(tried)])  # fmt: skip
+    return Section("int8", "int8 against fp32, PDFium against pypdf", text,
+                   {"documents": found, "scores": shift, "recipes": tried})  # fmt: skip

@@ -5,8 +5,9 @@ which exec resets, so nothing of the process that started it) after a real `ragq
 one model at a time, and after `ragq demo` in a fresh home, whose parent has ingested the guide (and so holds the
 embedder and the index) before it starts each worker. The breakdown loads a worker's parts one after another in a
 fresh process and reads its resident memory after each (psutil): the Python start, the worker's imports, the
-llama.cpp model, its warm-up generation, the index, the scorer's embedder (fp32), the index's own query embedder
-(the same session where the index is fp32, as by default; a second one for an int8 index), then one job (the demo set's first question: retrieval, the answer, the expert answer read
+llama.cpp model, its warm-up generation, the index, the index's scorer (its own embedder,
+int8 by default; fp32 for an index of the dynamic int8 recipe), the index's own query embedder (the same session
+where the scorer is the index's own; a second one otherwise), then one job (the demo set's first question: retrieval, the answer, the expert answer read
 teacher-forced and scored); freed heap pages are handed back after loading and after the job (glibc's
 malloc_trim), as a worker does; `peak` is that process's high-water mark. KV cache: llama.cpp's f16 cache at the
 catalog's n_ctx, from the GGUF's metadata (producer/memory.py `kv_cache_mb`, what `ragq run` plans with). Goal: peak

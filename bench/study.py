@@ -101,7 +101,7 @@ def fresh_home(ctx: Context, name: str):
 
 
 def ragq_cold(ctx: Context, pdf, qa, models: list[str], ratios: list[str], name: str, **extra: str) -> dict:
-    """A fresh home: ingest, import, run; `extra`: RAGQ_* settings for every command (RAGQ_EMBEDDER="int8")."""
+    """A fresh home: ingest, import, run; `extra`: RAGQ_* settings for every command (RAGQ_EMBEDDER="fp32")."""
     home = fresh_home(ctx, name)
     env = env_for(home, **extra)
     start = time.perf_counter()
@@ -171,17 +171,19 @@ def export_once(ctx: Context) -> float:
 
 
 def measure(ctx: Context, pdf, qa) -> dict:
-    """Both sides of every comparison: the cell (the script, ragq cold fp32 and int8, ragq warm), then the grid."""
+    """Both sides of every comparison: the cell (the script, ragq cold int8 and fp32, ragq warm), then the grid."""
     script = [script_cell(ctx, pdf, qa, CELL_MODEL, CELL_RATIO) for _ in range(ctx.repeats)]
-    cold, cold8 = [], []
-    for i in range(ctx.repeats):  # in turn: the default (fp32), then the int8 embedder (left out of --quick)
+    cold, cold32 = [], []
+    for i in range(ctx.repeats):  # in turn: the default (int8), then the fp32 embedder (left out of --quick)
         cold.append(ragq_cold(ctx, pdf, qa, [CELL_MODEL], [CELL_RATIO], f"study-cold-{i}"))
         if not ctx.quick:
-            cold8.append(ragq_cold(ctx, pdf, qa, [CELL_MODEL], [CELL_RATIO], f"study-cold8-{i}", RAGQ_EMBEDDER="int8"))
+            cold32.append(
+                ragq_cold(ctx, pdf, qa, [CELL_MODEL], [CELL_RATIO], f"study-cold32-{i}", RAGQ_EMBEDDER="fp32")
+            )
     warm = [ragq_warm(cold[0]["home"]) for _ in range(ctx.repeats)]
     grid_script = [script_cell(ctx, pdf, qa, m, r) for m in ctx.models for r in GRID_RATIOS]
     grid_ragq = ragq_cold(ctx, pdf, qa, ctx.models, GRID_RATIOS, "study-grid")
-    return {"script_cell": script, "ragq_cold": cold, "ragq_cold_int8": cold8, "ragq_warm": warm,
+    return {"script_cell": script, "ragq_cold": cold, "ragq_cold_fp32": cold32, "ragq_warm": warm,
             "grid_script": grid_script, "grid_ragq": grid_ragq}  # fmt: skip
 
 
@@ -204,22 +206,22 @@ def comparison_rows(m: dict, models: list[str]) -> list[list]:
          cosine_verdict(grid_script, [grid_ragq])],
         _row("(c) the cell again, warm", script, m["ragq_warm"], "2.5x"),
     ]  # fmt: skip
-    if m["ragq_cold_int8"]:
-        rows.insert(1, _row("(a) with the int8 embedder", script, m["ragq_cold_int8"], "1.5x"))
+    if m.get("ragq_cold_fp32"):
+        rows.insert(1, _row("(a) with the fp32 embedder", script, m["ragq_cold_fp32"], "1.5x"))
     return rows
 
 
 def where_time_goes(m: dict, export_s: float) -> list[str]:
-    script, cold, cold8, warm = m["script_cell"], m["ragq_cold"], m["ragq_cold_int8"], m["ragq_warm"]
+    script, cold, cold32, warm = m["script_cell"], m["ragq_cold"], m.get("ragq_cold_fp32"), m["ragq_warm"]
     s_cell = spread([x["wall_s"] for x in script])
     parts = spread([x["index_s"] for x in script]), spread([x["ingest_s"] for x in cold])
-    ingest8 = f"{fmt(spread([x['ingest_s'] for x in cold8]))} s" if cold8 else "not measured"
+    ingest32 = f"{fmt(spread([x['ingest_s'] for x in cold32]))} s" if cold32 else "not measured"
     s_answers = spread([sum(a["seconds"] for a in x["answers"]) for x in script])
     w_jobs = spread([x["jobs_s"] for x in warm])
     outside = spread([x["wall_s"] - x["jobs_s"] for x in warm])
     return [
         f"Where the cold time goes: the script's index build {fmt(parts[0])} s against `ragq ingest` "
-        f"{fmt(parts[1])} s (fp32, the default; with int8: {ingest8}); the embedder's ONNX export and its "
+        f"{fmt(parts[1])} s (int8, the default; with fp32: {ingest32}); the embedder's ONNX export and its "
         f"int8 quantization, once per home: {export_s:.1f} s.",
         f"Where the warm time goes: ragq's jobs (retrieval, generation, scoring, storing; their summed wall time) "
         f"{fmt(w_jobs)} s, everything around them (the command's start, the broker, the worker's start, "

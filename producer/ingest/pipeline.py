@@ -6,7 +6,7 @@ from pathlib import Path
 from ragq.producer.ingest.download import download, is_url
 from ragq.shared.config import Settings
 from ragq.shared.corpus import index as idx
-from ragq.shared.corpus.embedding import Embedder, effective_variant
+from ragq.shared.corpus.embedding import Embedder
 from ragq.shared.store.door import Store
 
 
@@ -42,11 +42,11 @@ def ingest(
     folder = idx.index_folder(settings.indexes_dir, name)
     sources = idx.describe_sources(local_paths(settings, items))
     store = Store(settings)  # an out-of-date database is refused here, before the build
-    if idx.is_unchanged(folder, sources, settings.pdf_reader, effective_variant(settings)):
+    embedder = embedder or Embedder.from_settings(settings, streams=ingest_streams())  # loads nothing until it embeds
+    if idx.is_unchanged(folder, sources, settings.pdf_reader, embedder.variant, embedder.quantization):
         manifest = idx.load_index(settings.indexes_dir, name).manifest
         unchanged = True
     else:
-        embedder = embedder or Embedder.from_settings(settings, streams=ingest_streams())
         manifest, chunks, vectors = idx.build(name, sources, embedder, progress, settings.pdf_reader)
         idx.save(folder, manifest, chunks, vectors)
         unchanged = False

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragq.shared.corpus import quantize
 from ragq.shared.corpus.bm25 import BM25, tokenize
 from ragq.shared.corpus.chunking import CHUNK_OVERLAP, CHUNK_SIZE, Chunk
 from ragq.shared.corpus.documents import expand_paths
@@ -88,10 +89,10 @@ def describe_sources(paths: list[Path]) -> list[dict]:
 
 
 def content_id(manifest: dict) -> str:
-    """What makes two indexes the same content: format, chunker, PDF reader, embedder and its variant, and the
-    documents' sha256s. Two hosts that ingest the same files the same way get the same id, wherever the files lay.
-    The reader and the variant count only where they are not what every index had before they could be chosen
-    (pypdf, fp32), so that an index built then keeps its id."""
+    """What makes two indexes the same content: format, chunker, PDF reader, embedder, its variant and int8 recipe,
+    and the documents' sha256s. Two hosts that ingest the same files the same way get the same id, wherever the files
+    lay. The reader, the variant and the recipe count only where they are not what every index had before they could
+    be chosen (pypdf, fp32, the "dynamic" recipe), so that an index built then keeps its id."""
     key = {
         "format": manifest.get("format"),
         "chunker": manifest.get("chunker"),
@@ -102,10 +103,13 @@ def content_id(manifest: dict) -> str:
         key["reader"] = manifest["reader"]
     if index_variant(manifest) != "fp32":
         key["embedding"] = index_variant(manifest)
+    plan = manifest.get("quantization")
+    if plan and quantize.recipe(plan) != "dynamic":
+        key["quantization"] = {k: plan[k] for k in ("recipe", "alpha", "block")}  # what makes the model, not the CPU
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-def is_unchanged(folder: Path, sources: list[dict], reader: str, variant: str) -> bool:
+def is_unchanged(folder: Path, sources: list[dict], reader: str, variant: str, quantization: dict | None) -> bool:
     """The index holds these documents, read and embedded the way this ingest would."""
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
@@ -117,6 +121,7 @@ def is_unchanged(folder: Path, sources: list[dict], reader: str, variant: str) -
         "sources": sources,
         "reader": reader,
         "embedding": variant,
+        "quantization": quantization,
     }
     return content_id(json.loads(manifest_path.read_text())) == content_id(wanted)
 

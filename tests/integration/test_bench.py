@@ -38,9 +38,9 @@ def test_quick_bench_writes_every_section(tmp_path, home):
     ingest = json.loads((out / "results" / "ingest.json").read_text())
     walls = ingest["found"][0]["walls"]
     assert (
-        len(walls["default (pdfium, fp32)"]) == len(walls["pypdf, fp32"]) == 1 and ingest["found"][0]["study_s"][0] > 0
+        len(walls["default (pdfium, int8)"]) == len(walls["pypdf, fp32"]) == 1 and ingest["found"][0]["study_s"][0] > 0
     )
-    assert walls["default (pdfium, fp32)"][0]["chunks"] == walls["pypdf, fp32"][0]["chunks"]  # the guide
+    assert walls["default (pdfium, int8)"][0]["chunks"] == walls["pypdf, fp32"][0]["chunks"]  # the guide
     assert len({(g["variant"], g["layout"]) for g in ingest["grid"]}) == 4
     assert all(g["chunks_per_s"] > 0 for g in ingest["grid"])
     int8 = json.loads((out / "results" / "int8.json").read_text())

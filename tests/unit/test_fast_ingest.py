@@ -224,6 +224,12 @@ def test_reader_and_variant_are_part_of_an_index_identity():
     assert idx.content_id({**old, "reader": "pypdf", "embedding": "fp32"}) == idx.content_id(old)
     ids = {idx.content_id({**old, "reader": r, "embedding": v}) for r in ("pypdf", "pdfium") for v in ("fp32", "int8")}
     assert len(ids) == 4 and index_variant(old) == "fp32"
+    dynamic = {**old, "embedding": "int8", "quantization": {"per_channel": True, "reduce_range": False, "cpu": "VNNI"}}
+    assert idx.content_id(dynamic) == idx.content_id({**old, "embedding": "int8"})  # an int8 index of before: its id
+    smoothed = {"recipe": "smoothed", "alpha": 0.7, "block": 128}
+    one = idx.content_id({**dynamic, "quantization": {**dynamic["quantization"], **smoothed}})
+    assert one != idx.content_id(dynamic)  # another model, another index
+    assert one == idx.content_id({**dynamic, "quantization": {**smoothed, "reduce_range": True, "cpu": "x86"}})
 
 
 def test_a_build_records_how_it_read_and_embedded(variants, tmp_path):
@@ -232,9 +238,12 @@ def test_a_build_records_how_it_read_and_embedded(variants, tmp_path):
     assert (manifest["reader"], manifest["embedding"]) == ("pdfium", "int8") and manifest["quantization"]
     np.testing.assert_allclose(vectors, variants["int8"].encode([c.text for c in chunks]), atol=1e-6)
     idx.save(tmp_path / "demo", manifest, chunks, vectors)
-    assert idx.is_unchanged(tmp_path / "demo", sources, "pdfium", "int8")
-    assert not idx.is_unchanged(tmp_path / "demo", sources, "pdfium", "fp32")
-    assert not idx.is_unchanged(tmp_path / "demo", sources, "pypdf", "int8")
+    plan = variants["int8"].quantization
+    assert idx.is_unchanged(tmp_path / "demo", sources, "pdfium", "int8", plan)
+    assert not idx.is_unchanged(tmp_path / "demo", sources, "pdfium", "fp32", None)
+    assert not idx.is_unchanged(tmp_path / "demo", sources, "pypdf", "int8", plan)
+    older = {k: v for k, v in plan.items() if k not in ("recipe", "alpha", "block")}  # the dynamic recipe's plan
+    assert not idx.is_unchanged(tmp_path / "demo", sources, "pdfium", "int8", older)  # built again, the new way
 
 
 def test_pages_keep_pypdf_numbers_on_a_generated_pdf(tmp_path):
