@@ -191,6 +191,8 @@ class quiet_quantizers:
     def __enter__(self):
         self.root = logging.getLogger()
         self.level, self.handlers = self.root.level, list(self.root.handlers)
+        import onnxruntime.quantization.matmul_nbits_quantizer  # noqa: F401 - its import configures logging: first
+
         self.root.setLevel(logging.ERROR)
         logging.getLogger("onnxruntime").setLevel(logging.ERROR)
 

@@ -73,7 +73,7 @@ def test_an_interrupted_generation_stops_and_leaves_the_runner_as_it_was(runner)
 
 
 def test_repeats_are_identical_and_rows_carry_provenance(home, tmp_path, monkeypatch):
-    monkeypatch.setenv("RAGQ_EMBEDDER", "int8")  # an int8 index: the worker queries in int8, scores in fp32
+    monkeypatch.setenv("RAGQ_EMBEDDER", "int8")  # an int8 index (the default): queried and scored with its own
     ragq("ingest", str(DEMO_PDF), "--index", "demo")
     ragq("questions", "import", str(demo_questions(tmp_path / "qa.txt", 1)), "--set", "one")
     args = ["run", "--model", "smollm2-135m", "--ratio", "0.5", "--index", "demo", "--questions", "one", "--json"]

@@ -192,6 +192,19 @@ def test_the_int8_model_is_made_once_beside_the_export(onnx_export, variants):
     assert made.stat().st_mtime_ns == before and made.stat().st_size < onnx_export.stat().st_size * 0.7
 
 
+def test_quantizing_leaves_the_root_logger_as_it_was(onnx_export, tmp_path, variants):
+    import logging
+    import os
+
+    os.link(onnx_export, tmp_path / onnx_export.name)
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    plan = {**quantize.plan(hardware.cpu_flags()), "alpha": 0.5, "block": 32}  # another recipe: made here
+    made = quantize.ensure_int8(tmp_path / onnx_export.name, plan, variants["int8"].feeds)
+    assert made.name.endswith("-a0.5-b32.onnx" if not plan["reduce_range"] else "-a0.5-b32-r7.onnx")
+    assert (root.level, list(root.handlers)) == before  # ONNX Runtime's quantizers log a line per node otherwise
+
+
 def test_variants_refused_where_they_cannot_run(tmp_path):
     with pytest.raises(ModelLoadError, match="int8, fp32"):
         Embedder("onnx", tmp_path, variant="int4")
@@ -209,6 +222,15 @@ def test_embedders_give_each_index_its_own_variant_and_its_scorer(variants):
     assert embedders.scorer_for({}) is variants["fp32"]
     with pytest.raises(ModelLoadError, match="no int8 embedder"):
         Embedders(loaded={"fp32": variants["fp32"]}).for_index({"embedding": "int8"})
+
+
+def test_an_int8_index_is_queried_and_scored_by_one_embedder(settings, variants):
+    embedders = Embedders(settings, 2)
+    manifest = {"embedding": "int8", "quantization": variants["int8"].quantization}
+    assert embedders.scorer_for(manifest) is embedders.for_index(manifest) and len(embedders.loaded) == 1
+    older = {"embedding": "int8", "quantization": {"per_channel": True, "reduce_range": False, "cpu": "VNNI"}}
+    assert embedders.scorer_for(older) is embedders.get("fp32") is not embedders.for_index(older)
+    assert embedders.for_index(older).label == "int8 dynamic" and len(embedders.loaded) == 3
 
 
 def _old_content_id(manifest: dict) -> str:
