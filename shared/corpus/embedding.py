@@ -6,7 +6,7 @@ torch, checked there against sentence-transformers (max |difference| <= 1e-5 on 
 truncated), and from then on a worker embeds and scores without importing torch at all: about 600 MB less per
 worker and seconds less at start. Both share one embedder name, since their vectors (and cosines) agree.
 
-Two variants of the onnx runtime: `int8` (the default: its weight MatMuls in int8, quantize.py; 1.8x as fast in bulk,
+Two variants of the onnx runtime: `int8` (the default: its weight MatMuls in int8, quantize.py; 2.1x as fast in bulk,
 close to fp32: bench/RESULTS.md, int8) and `fp32` (the export above, the exact model, as the study embedded). The
 variant an index was built with, and its int8 recipe, are part of its identity (manifest "embedding",
 "quantization"); its queries are embedded with the same. Answers are scored with the index's own embedder where that
