@@ -5,17 +5,19 @@ broker, database and index exist; the worker process is new each time, as for a 
 `to first answer`: from launching `ragq run` to the first result's end time in the database. The worker's phases
 come from its own log line ("ready in ..."): imports (interpreter start, ragq, Celery, llama.cpp), catalog (spec,
 file hash), model load, one warm-up generation, embedder load and warm-up, index load. Both embedder runtimes:
-torch (sentence-transformers, what ragq ran before) and onnx (the default now)."""
+torch (sentence-transformers, what ragq ran before) and onnx (the default now), on the same fp32 index of the guide
+(torch has no int8)."""
 
 import json
 import time
 from datetime import UTC, datetime
 
-from bench.common import Context, Section, db_rows, env_for, fmt, spread, table
+from bench.common import Context, Section, db_rows, demo_files, env_for, fmt, ragq, spread, table
 from bench.prepare import demo_home
 
 MODEL = "smollm2-135m"
 PHASES = ["imports", "catalog", "model", "warmup", "embedder", "index"]
+INDEX = "demo-fp32"
 
 
 def last_ready_line(home, model: str) -> dict:
@@ -30,7 +32,7 @@ def one_start(home, runtime: str) -> dict:
 
     env = env_for(home, RAGQ_EMBEDDER_RUNTIME=runtime)
     cmd = [sys.executable, "-m", "ragq.producer.cli", "run", "--model", MODEL, "--ratio", "0.3"]
-    cmd += ["--index", "demo", "--questions", "one", "--new-run", "--json"]
+    cmd += ["--index", INDEX, "--questions", "one", "--new-run", "--json"]
     launched = datetime.now(UTC).replace(tzinfo=None)
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -49,6 +51,9 @@ def one_start(home, runtime: str) -> dict:
 
 def run(ctx: Context) -> Section:
     home = demo_home(ctx)
+    pdf_file, _ = demo_files()
+    with pdf_file as pdf:
+        ragq(home, "ingest", str(pdf), "--index", INDEX, env=env_for(home, RAGQ_EMBEDDER="fp32"))
     runs = [one_start(home, runtime) for _ in range(ctx.repeats) for runtime in ("torch", "onnx")]
     rows, summary = [], {}
     for runtime in ("torch", "onnx"):
